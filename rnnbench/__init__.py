@@ -1,0 +1,3 @@
+"""rnnbench: a benchmark and reproducibility harness for recurrent neural networks."""
+
+__version__ = "0.1.0"

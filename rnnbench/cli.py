@@ -1,0 +1,134 @@
+"""The ``rnnbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rnnbench.config import parse_sets
+from rnnbench.errors import UsageError
+from rnnbench.models import IMPLEMENTATIONS, MODELS
+from rnnbench.results import append_record
+from rnnbench.tasks import TASKS, make_task
+from rnnbench.train import Cell, fit, generator
+
+DEFAULT_OUT = Path("results/raw/runs.jsonl")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _cell_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+    p.add_argument("--preset", help="a literature variant of the task (see rnnbench list)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                   help="override a task., model. or train. parameter, e.g. task.T=50 (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    if args.what in ("tasks", "all"):
+        print("tasks (preset marked * is the default):")
+        for name, cls in TASKS.items():
+            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}; solved when {cls.solved_rule})")
+            for preset, text in cls.presets.items():
+                star = "*" if preset == cls.default_preset else " "
+                print(f"    {star}{preset:<18} {text}")
+    if args.what in ("models", "all"):
+        print(f"models (implementations: {', '.join(IMPLEMENTATIONS)}):")
+        for name, spec in MODELS.items():
+            print(f"  {name:<8} {spec.description}  [{', '.join(IMPLEMENTATIONS)}]")
+
+
+def _cell(args: argparse.Namespace) -> Cell:
+    sets = parse_sets(args.set, ("task", "model", "train"))
+    train = dict(sets["train"])
+    for flag, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("optimizer", "optimizer"),
+                      ("clip", "clip"), ("eval_every", "eval_every"), ("early_stop", "early_stop")):
+        value = getattr(args, flag)
+        if value is not None:
+            train[key] = value
+    train["seed"] = args.seed
+    cell = Cell(args.task, args.model, args.preset, sets["task"], args.impl, sets["model"], train)
+    cell.resolved()  # validate every name and value before any work
+    MODELS.get(args.model)
+    return cell
+
+
+def summary(record: dict) -> str:
+    task, model, m = record["task"], record["model"], record["metrics"]
+    head = f"{task['name']}/{task['preset']} {model['name']}({model['implementation']}) seed={record['train']['seed']}"
+    if record["status"] != "ok":
+        return f"{head}: {record['status']} at step {record.get('diverged_at')}"
+    metric = task["metric"]
+    solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
+    return (f"{head}: {metric}={m[metric]:.4g} (baseline {m['baseline']:.4g}, {m[metric] / m['baseline']:.1%} of it), "
+            f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
+            f"{record['timing']['train_seconds']:.1f} s")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    cell = _cell(args)
+    record = fit(cell, args.device)
+    append_record(args.out, record)
+    print(f"{summary(record)} -> {args.out}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    sets = parse_sets(args.set, ("task",))
+    if args.n < 1:
+        raise UsageError(f"-n {args.n} is impossible; ask for 1 or more samples")
+    task = make_task(args.task, args.preset, sets["task"])
+    batch = task.sample(args.n, generator(args.seed, "sample", "cpu"))
+    print(json.dumps({"task": task.describe(), **batch.to_lists()}))
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="rnnbench", description="Benchmark and reproducibility harness for recurrent networks.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("list", help="show tasks with their presets and models with their implementations")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "models"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="train one cell and append its record")
+    _cell_args(p)
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--impl", default="fused", choices=IMPLEMENTATIONS)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "rmsprop"])
+    p.add_argument("--clip", type=float, help="max gradient norm; 0 turns clipping off")
+    p.add_argument("--eval-every", type=int)
+    p.add_argument("--early-stop", action="store_true", default=None, help="stop when solved")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSONL file to append to (default {DEFAULT_OUT})")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sample", help="print example input/target pairs of a task as JSON")
+    _cell_args(p)
+    p.add_argument("-n", type=int, default=2, help="how many samples")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UsageError as exc:
+        print(f"rnnbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted", file=sys.stderr)
+        return 130
+    return 0

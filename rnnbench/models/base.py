@@ -1,0 +1,80 @@
+"""The model contract and the harness's wrapper around a recurrent core.
+
+A *core* maps batch-first input ``(B, T, I)`` and an optional state to
+``(y, state)`` with ``y`` of shape ``(B, T, H·D)`` (D = 2 when bidirectional).
+States use PyTorch's layout, ``(num_layers·D, B, H)`` (a pair for LSTM), so the
+fused and reference implementations of a family are interchangeable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnbench.config import require
+from rnnbench.tasks.base import IOSpec
+
+
+class Core(Protocol):
+    def __call__(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]: ...
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    hidden_size: int = 64
+    num_layers: int = 1
+    nonlinearity: Literal["tanh", "relu"] = "tanh"  # Elman RNN only
+
+    def validate(self) -> None:
+        require(self.hidden_size >= 1, f"model.hidden_size={self.hidden_size} is impossible; use 1 or more")
+        require(self.num_layers >= 1, f"model.num_layers={self.num_layers} is impossible; use 1 or more")
+
+
+def init_uniform_(module: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default init for recurrent layers, U(-1/√H, 1/√H), drawn from
+    ``generator`` so that a run's seed alone fixes the weights."""
+    hidden = getattr(module, "hidden_size")
+    bound = 1.0 / math.sqrt(hidden)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound, generator=generator))
+
+
+class SequenceModel(nn.Module):
+    """Task input encoder -> recurrent core -> per-step linear readout.
+
+    Tokens are one-hot encoded; real inputs go in as they are. The output is
+    per step, ``(B, T, output_size)``; the task decides which steps it reads.
+    """
+
+    def __init__(self, core: nn.Module, core_output_size: int, spec: IOSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.core = core
+        self.head = nn.Linear(core_output_size, spec.output_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spec.input_kind == "tokens":
+            x = F.one_hot(x, self.spec.input_size).float()  # (B, T, V)
+        y, _ = self.core(x)  # (B, T, H·D)
+        return self.head(y)  # (B, T, out)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        reset = getattr(self.core, "reset_parameters_from", None)
+        if reset is not None:
+            reset(generator)
+        elif hasattr(self.core, "hidden_size"):
+            init_uniform_(self.core, generator)
+        bound = 1.0 / math.sqrt(self.head.in_features)
+        with torch.no_grad():
+            for p in self.head.parameters():
+                p.copy_(torch.empty(p.shape).uniform_(-bound, bound, generator=generator))
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,139 @@
+"""Run records: schema, provenance and a crash-safe JSONL store.
+
+Each record is one JSON line. Appends take an exclusive ``flock`` and write the
+whole line with one ``write`` on an ``O_APPEND`` descriptor, then ``fsync``, so
+concurrent writers never interleave and a kill leaves at most the line being
+written incomplete. Readers skip an incomplete or corrupt line with a warning
+naming the file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import uuid
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import rnnbench
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "diverged", "failed", "timeout")
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def cell_key(config: dict[str, Any]) -> str:
+    """A stable hash of what defines a cell (task, model, training, seed)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _git() -> dict[str, Any]:
+    here = Path(rnnbench.__file__).resolve().parent
+    for where in (here, Path.cwd()):
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=where, capture_output=True, text=True, timeout=10, check=True,
+            ).stdout.strip()
+            return {"git_commit": commit, "git_dirty": bool(dirty)}
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return {"git_commit": None, "git_dirty": None}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Where a number came from: versions, commit, hardware, determinism flags."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    return {
+        "rnnbench": rnnbench.__version__,
+        **_git(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
+        "cpu": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic if cuda else None,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG") if cuda else None,
+    }
+
+
+def append_record(path: str | Path, record: dict[str, Any]) -> None:
+    """Append one record as a JSON line, atomically with respect to other writers."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, allow_nan=False).encode() + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # an earlier writer died mid-line: start on a fresh one
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
+    """All records in the given JSONL files (or directories of them), skipping bad lines."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(sorted(p.rglob("*.jsonl")) if p.is_dir() else [p])
+    records = []
+    for file in files:
+        with open(file, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    warnings.warn(f"{file}:{number}: skipping an incomplete or corrupt record", stacklevel=2)
+                    continue
+                if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+                    warnings.warn(f"{file}:{number}: skipping a line that is not an rnnbench record", stacklevel=2)
+                    continue
+                records.append(record)
+    return records

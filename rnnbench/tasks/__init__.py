@@ -1,0 +1,23 @@
+"""Sequence tasks, registered by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnbench.registry import Registry
+from rnnbench.tasks.adding import AddingTask
+from rnnbench.tasks.base import Batch, IOSpec, Task
+from rnnbench.tasks.copy import CopyTask
+from rnnbench.tasks.sine import SineTask
+
+TASKS: Registry[type[Task]] = Registry("task")
+for _cls in (CopyTask, AddingTask, SineTask):
+    TASKS.add(_cls.name, _cls)
+
+
+def make_task(name: str, preset: str | None = None, params: dict[str, Any] | None = None) -> Task:
+    """Build a registered task; unknown names and bad parameters raise UsageError."""
+    return TASKS.get(name)(preset, params)
+
+
+__all__ = ["TASKS", "Batch", "IOSpec", "Task", "make_task"]

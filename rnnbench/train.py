@@ -1,0 +1,203 @@
+"""One training loop for every task and model; returns a run record."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from rnnbench.config import override, require
+from rnnbench.errors import UsageError
+from rnnbench.models import build_model, model_params, n_params
+from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
+from rnnbench.tasks import Task, make_task
+
+EVAL_SEED = 20_160_101  # the held-out set is the same for every run of a task
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 64
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = 3e-3
+    clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    eval_every: int = 100
+    eval_size: int = 1000
+    early_stop: bool = False  # stop at the first evaluation that meets the task's solved rule
+    seed: int = 0
+    deterministic: bool = True  # CUDA determinism flags (CPU runs are deterministic anyway)
+
+    def validate(self) -> None:
+        require(self.steps >= 1, f"train.steps={self.steps} is impossible; use 1 or more")
+        require(self.batch_size >= 1, f"train.batch_size={self.batch_size} is impossible; use 1 or more")
+        require(self.lr > 0 and math.isfinite(self.lr), f"train.lr={self.lr} is impossible; use a positive number")
+        require(self.clip >= 0, f"train.clip={self.clip} is impossible; use 0 (off) or a positive norm")
+        require(self.eval_every >= 1, f"train.eval_every={self.eval_every} is impossible; use 1 or more")
+        require(self.eval_size >= 1, f"train.eval_size={self.eval_size} is impossible; use 1 or more")
+        require(self.seed >= 0, f"train.seed={self.seed} is impossible; use a non-negative integer")
+
+
+def train_config(values: dict[str, Any] | None = None) -> TrainConfig:
+    return override(TrainConfig(), values or {}, "train")
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """Independent streams (init, data, ...) from one run seed."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def generator(seed: int, purpose: str, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, purpose))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; choose one of: auto, cpu, cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but no CUDA device is available; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"unsupported device {name!r}; choose one of: auto, cpu, cuda")
+    return device
+
+
+def set_determinism(device: torch.device, on: bool) -> None:
+    """Apply (or lift) PyTorch's determinism settings; they are recorded in every record."""
+    if device.type == "cuda" and on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on and device.type == "cuda")
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Everything that defines one run: enough to rerun it exactly."""
+
+    task: str
+    model: str
+    preset: str | None = None
+    task_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    impl: str = "fused"
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def resolved(self) -> tuple[Task, Any, TrainConfig]:
+        """Validate every name and value; raises UsageError."""
+        task = make_task(self.task, self.preset, self.task_params)
+        return task, model_params(self.model_params), train_config(self.train)
+
+    def key(self) -> str:
+        task, mparams, cfg = self.resolved()
+        return cell_key({
+            "task": [task.name, task.version, task.preset, dataclasses.asdict(task.params)],
+            "model": [self.model, self.impl, dataclasses.asdict(mparams)],
+            "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
+        })
+
+
+Progress = Callable[[int, int], None]
+
+
+def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> dict[str, Any]:
+    """Train one cell and return its run record (status ok or diverged)."""
+    task, mparams, cfg = cell.resolved()
+    dev = resolve_device(device)
+    set_determinism(dev, cfg.deterministic)
+    model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
+    optim_cls = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer]
+    optimizer = optim_cls(model.parameters(), lr=cfg.lr)
+    data = generator(cfg.seed, "data", dev)
+    eval_batch = task.sample(cfg.eval_size, generator(EVAL_SEED, task.name, dev), dev)
+    baselines = task.baselines(eval_batch)
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            metrics = task.metrics(model(eval_batch.x), eval_batch)
+        model.train()
+        return metrics
+
+    history: list[dict[str, Any]] = []
+    status, diverged_at, steps_to_solve, losses = "ok", None, None, []
+    metrics = evaluate()
+    history.append({"step": 0, **metrics})
+    train_seconds = 0.0
+    step = 0
+    for step in range(1, cfg.steps + 1):
+        start = time.perf_counter()
+        batch = task.sample(cfg.batch_size, data, dev)
+        loss = task.loss(model(batch.x), batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            status, diverged_at = "diverged", step
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        optimizer.step()
+        train_seconds += time.perf_counter() - start
+        losses.append(value)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            metrics = evaluate()
+            if not all(math.isfinite(v) for v in metrics.values()):
+                status, diverged_at = "diverged", step
+                break
+            history.append({"step": step, "train_loss": sum(losses) / len(losses), **metrics})
+            losses = []
+            if steps_to_solve is None and task.solved(metrics, baselines["baseline"]):
+                steps_to_solve = step
+                if cfg.early_stop:
+                    break
+        if progress is not None:
+            progress(step, cfg.steps)
+    if status == "diverged":
+        metrics = {}
+    final = dict(metrics)
+    if metrics:
+        final.update(baselines)
+        final["solved"] = task.solved(metrics, baselines["baseline"])
+        final["steps_to_solve"] = steps_to_solve
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "train",
+        "run_id": new_run_id(),
+        "cell_key": cell.key(),
+        "created_at": now(),
+        "status": status,
+        "diverged_at": diverged_at,
+        "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
+        "model": {
+            "name": cell.model,
+            "implementation": cell.impl,
+            "params": dataclasses.asdict(mparams),
+            "n_params": n_params(model),
+        },
+        "train": dataclasses.asdict(cfg) | {"steps_done": step},
+        "metrics": final,
+        "history": history,
+        "timing": {"train_seconds": train_seconds, "steps_per_second": step / train_seconds if train_seconds else None},
+        "env": environment(dev),
+        "weights_sha256": weights_hash(model),
+    }
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

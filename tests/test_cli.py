@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnbench.cli import main
+from rnnbench.results import read_records
+
+FAST = ["--steps", "5", "--set", "train.eval_size=16", "--set", "model.hidden_size=4"]
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_task_preset_model_and_implementation(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for word in ["copy", "adding", "sine", "arjovsky2016", "bai2018", "exprnn2019", "hochreiter1997",
+                 "multisine", "pytorch_examples", "rnn", "lstm", "gru", "birnn", "bilstm", "bigru",
+                 "fused", "reference"]:
+        assert word in out, word
+
+
+def test_sample_prints_json_pairs(capsys):
+    code, out, _ = run_cli(capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5",
+                           "-n", "2", "--seed", "0")
+    assert code == 0
+    data = json.loads(out)
+    assert len(data["x"]) == len(data["y"]) == 2 and len(data["x"][0]) == 25
+    assert data["x"][0][-11:] == [9] * 11 and data["y"][0][-10:] == data["x"][0][:10]
+    code, again, _ = run_cli(capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5",
+                             "-n", "2", "--seed", "0")
+    assert again == out
+
+
+def test_run_appends_one_record_and_prints_a_summary(tmp_path, capsys):
+    out_file = tmp_path / "runs.jsonl"
+    code, out, _ = run_cli(capsys, "run", "--task", "adding", "--model", "gru", "--device", "cpu",
+                           "--set", "task.T=8", *FAST, "--out", str(out_file))
+    assert code == 0
+    assert "adding/arjovsky2016 gru(fused) seed=0: mse=" in out and "baseline 0.1667" in out
+    [record] = read_records(out_file)
+    assert record["train"]["steps"] == 5 and record["task"]["params"]["T"] == 8
+
+
+BAD = [
+    (["run", "--task", "nosuch", "--model", "lstm"], "unknown task 'nosuch'; choose one of: adding, copy, sine"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "task.T=0"], "task.T=0"),
+    (["run", "--task", "adding", "--model", "nosuch"], "unknown model 'nosuch'"),
+    (["run", "--task", "adding", "--model", "lstm", "--preset", "x"], "unknown preset"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "model.hidden_size=0"], "model.hidden_size=0"),
+    (["run", "--task", "adding", "--model", "lstm", "--steps", "0"], "train.steps=0"),
+    (["run", "--task", "adding", "--model", "lstm", "--lr", "-1"], "train.lr=-1"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "task.nope=1"], "valid task parameters: T"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "oops"], "SECTION.NAME=VALUE"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "data.T=3"], "unknown section 'data'"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "task.T=many"], "not an integer"),
+    (["run", "--task", "adding", "--model", "lstm", "--impl", "magic"], "invalid choice: 'magic'"),
+    (["run", "--task", "adding", "--model", "lstm", "--device", "tpu"], "device"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "model.nonlinearity=relu"], "Elman RNN only"),
+    (["sample", "--task", "copy", "-n", "0"], "-n 0"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", BAD, ids=[" ".join(a[1:5]) for a, _ in BAD])
+def test_bad_input_one_line_exit_2_no_record(argv, fragment, tmp_path, capsys):
+    out_file = tmp_path / "runs.jsonl"
+    extra = ["--out", str(out_file)] if argv[0] == "run" else []
+    code, out, err = run_cli(capsys, *argv, *extra)
+    assert code == 2
+    assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err
+    assert not out_file.exists()
+
+
+def test_console_entry_point_and_module_exit_status():
+    proc = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--task", "nosuch", "--model", "lstm"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
