@@ -25,3 +25,32 @@ def tests(session: nox.Session) -> None:
     """Unit tests (benchmarks disabled)."""
     _install(session, "[test]")
     session.run("pytest", *session.posargs)
+
+
+def _profile(session: nox.Session) -> tuple[str, list[str]]:
+    """``-- --profile NAME`` picks the profile (default quick); other posargs go to the sweep."""
+    args = list(session.posargs)
+    profile = "quick"
+    if "--profile" in args:
+        i = args.index("--profile")
+        if i + 1 >= len(args):
+            session.error("--profile needs a name or a TOML path, e.g. nox -s bench -- --profile full")
+        profile = args[i + 1]
+        del args[i : i + 2]
+    return profile, args
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run a benchmark profile (quick by default) into results/, then rebuild the report."""
+    _install(session)
+    profile, extra = _profile(session)
+    session.run("rnnbench", "sweep", profile, "--out", "results", *extra)
+    session.run("rnnbench", "report", "--results", "results")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Rebuild tables and figures from the records already in results/."""
+    _install(session)
+    session.run("rnnbench", "report", "--results", "results")

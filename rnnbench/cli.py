@@ -12,7 +12,10 @@ from typing import NoReturn
 from rnnbench.config import parse_sets
 from rnnbench.errors import UsageError
 from rnnbench.models import IMPLEMENTATIONS, MODELS
+from rnnbench.profiles import builtin_profiles, load_profile
+from rnnbench.report import report
 from rnnbench.results import append_record
+from rnnbench.sweep import estimate, label, pending, records_path, sweep
 from rnnbench.tasks import TASKS, make_task
 from rnnbench.train import Cell, fit, generator
 
@@ -42,6 +45,11 @@ def cmd_list(args: argparse.Namespace) -> None:
             for preset, text in cls.presets.items():
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
+    if args.what in ("profiles", "all"):
+        print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
+        for name in builtin_profiles():
+            profile = load_profile(name)
+            print(f"  {name:<8} {len(profile.cells):>4} cells  {profile.description}")
     if args.what in ("models", "all"):
         print(f"models (implementations: {', '.join(IMPLEMENTATIONS)}):")
         for name, spec in MODELS.items():
@@ -91,12 +99,36 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(json.dumps({"task": task.describe(), **batch.to_lists()}))
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    profile = load_profile(args.profile)
+    path = records_path(args.out, profile)
+    if args.dry_run:
+        todo, done = pending(profile, path, args.retry_failed)
+        total = 0.0
+        for pc in todo:
+            cost = estimate(pc.cell)
+            total += cost["seconds"]
+            print(f"{pc.section:<10} {label(pc):<60} {cost['flops'] / 1e9:9.1f} GFLOP  ~{cost['seconds']:6.1f} s")
+        print(f"{len(todo)} cells to run ({done} already in {path}), about {total / 60:.1f} min on a 2-core CPU")
+        return
+    counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress)
+    print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    written = report(args.results)
+    if not written:
+        raise UsageError(f"no records under {args.results / 'raw'}; run rnnbench sweep first")
+    for path in written:
+        print(path)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="rnnbench", description="Benchmark and reproducibility harness for recurrent networks.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("list", help="show tasks with their presets and models with their implementations")
-    p.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "models"])
+    p.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "models", "profiles"])
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="train one cell and append its record")
@@ -118,6 +150,19 @@ def build_parser() -> Parser:
     _cell_args(p)
     p.add_argument("-n", type=int, default=2, help="how many samples")
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("sweep", help="run a profile cell by cell (resumes where it stopped)")
+    p.add_argument("profile", help="a built-in profile (see rnnbench list profiles) or a TOML file")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default results)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--dry-run", action="store_true", help="list the pending cells and their estimated cost")
+    p.add_argument("--cell-timeout", type=float, help="stop a cell after this many seconds (recorded as timeout)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed or timeout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.set_defaults(func=cmd_report)
     return parser
 
 

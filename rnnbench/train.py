@@ -195,6 +195,26 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     }
 
 
+def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
+    """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
+    task, mparams, cfg = cell.resolved()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "train",
+        "run_id": new_run_id(),
+        "cell_key": cell.key(),
+        "created_at": now(),
+        "status": status,
+        "error": error,
+        "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
+        "model": {"name": cell.model, "implementation": cell.impl, "params": dataclasses.asdict(mparams)},
+        "train": dataclasses.asdict(cfg),
+        "metrics": {},
+        "timing": {"train_seconds": seconds},
+        "env": environment(resolve_device(device)),
+    }
+
+
 def weights_hash(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):

@@ -1,0 +1,134 @@
+"""Run a profile cell by cell, resumably, with progress and a cost estimate."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from rnnbench.models import MODELS
+from rnnbench.profiles import PlannedCell, Profile
+from rnnbench.results import append_record, read_records
+from rnnbench.train import Cell, failed_record, fit
+
+DONE = ("ok", "diverged", "failed", "timeout")
+# Cost model for --dry-run, fitted to the quick profile's fused runs on a 2-core Xeon
+# (torch 2.13, batch 64, hidden 64): a fixed cost per optimizer step, a cost per recurrent
+# step (one layer, one direction, forward and backward) that depends on the family's
+# kernel, and the FLOPs at a matrix-multiply rate for larger models.
+SECONDS_PER_STEP = 6.4e-4
+SECONDS_PER_RECURRENT_STEP = {"elman": 1.2e-4, "lstm": 1.2e-4, "gru": 3.3e-4}
+FLOP_RATE = 1e11
+
+
+def records_path(out: Path, profile: Profile) -> Path:
+    return out / "raw" / f"{profile.name}.jsonl"
+
+
+def estimate(cell: Cell) -> dict[str, float]:
+    """Rough training cost of a cell: FLOPs and seconds on a small CPU."""
+    task, mparams, cfg = cell.resolved()
+    arch = MODELS.get(cell.model)
+    length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
+    D = 2 if arch.bidirectional else 1
+    H, G = mparams.hidden_size, arch.gates
+    per_token = sum(
+        D * 2 * ((task.spec.input_size if layer == 0 else H * D) + H) * G * H for layer in range(mparams.num_layers)
+    )
+    evals = cfg.steps // cfg.eval_every + 1
+    flops = per_token * length * (3 * cfg.steps * cfg.batch_size + evals * cfg.eval_size)
+    recurrent_steps = length * mparams.num_layers * D * (cfg.steps + evals / 3)
+    family = arch.family.__name__.rsplit(".", 1)[-1]
+    seconds = cfg.steps * SECONDS_PER_STEP + recurrent_steps * SECONDS_PER_RECURRENT_STEP[family] + flops / FLOP_RATE
+    return {"flops": flops, "seconds": seconds}
+
+
+def label(pc: PlannedCell) -> str:
+    c = pc.cell
+    params = ",".join(f"{k}={v}" for k, v in sorted(c.task_params.items()))
+    return f"{c.task}/{c.preset or 'default'}[{params}] {c.model}({c.impl}) seed={c.train['seed']}"
+
+
+class CellTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise CellTimeout in the main thread after ``seconds`` (POSIX)."""
+    if not seconds:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CellTimeout(f"exceeded the per-cell limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def pending(profile: Profile, path: Path, retry_failed: bool = False) -> tuple[list[PlannedCell], int]:
+    """The profile's cells that have no record yet in ``path``, and how many do."""
+    done_status = ("ok", "diverged") if retry_failed else DONE
+    done = {
+        (r.get("section"), r.get("cell_key"))
+        for r in (read_records(path) if path.exists() else [])
+        if r.get("status") in done_status
+    }
+    todo = [pc for pc in profile.cells if (pc.section, pc.cell.key()) not in done]
+    return todo, len(profile.cells) - len(todo)
+
+
+def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress: Any = None) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        with time_limit(cell_timeout):
+            record = fit(pc.cell, device, progress)
+    except CellTimeout as exc:
+        record = failed_record(pc.cell, "timeout", str(exc), device, time.perf_counter() - start)
+    except Exception as exc:  # a cell that raises must not end the sweep
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        record = failed_record(pc.cell, "failed", message, device, time.perf_counter() - start)
+    record["profile"], record["section"] = pc.profile, pc.section
+    return record
+
+
+def sweep(
+    profile: Profile, out: Path, device: str = "auto", cell_timeout: float | None = None,
+    retry_failed: bool = False, show_progress: bool = True,
+) -> dict[str, int]:
+    """Run every pending cell of ``profile``, appending one record per cell."""
+    path = records_path(out, profile)
+    todo, skipped = pending(profile, path, retry_failed)
+    counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
+    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress, dynamic_ncols=True,
+               bar_format="{desc} {bar:20}| {n:.1f}/{total} cells [{elapsed}<{remaining}]")
+    with bar:
+        for i, pc in enumerate(todo):
+            bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(pc)}")
+
+            def progress(step: int, steps: int, base: int = i) -> None:
+                if step % 25 == 0 or step == steps:
+                    bar.n = base + step / steps
+                    bar.refresh()
+
+            record = run_cell(pc, device, cell_timeout, progress)
+            append_record(path, record)
+            counts[record["status"]] += 1
+            bar.n = i + 1
+            bar.refresh()
+            if record["status"] in ("failed", "timeout"):
+                bar.write(f"{label(pc)}: {record['status']}: {record['error']}")
+    return counts

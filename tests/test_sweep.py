@@ -1,0 +1,150 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from rnnbench.errors import UsageError
+from rnnbench.profiles import builtin_profiles, grid, load_profile
+from rnnbench.results import append_record, read_records
+from rnnbench.sweep import pending, records_path, sweep
+
+TINY = """
+name = "tiny"
+seeds = [0, 1]
+models = ["rnn", "gru"]
+[model]
+hidden_size = 4
+[train]
+steps = {steps}
+eval_every = 5
+eval_size = 16
+[[accuracy]]
+task = "adding"
+params = {{ T = [5, 6] }}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    def make(steps=10, text=TINY):
+        path = tmp_path / "tiny.toml"
+        path.write_text(text.format(steps=steps))
+        return path
+    return make
+
+
+def test_grid_expands_lists():
+    assert grid({"T": [1, 2], "K": 3}) == [{"T": 1, "K": 3}, {"T": 2, "K": 3}]
+    assert grid({}) == [{}]
+
+
+def test_builtin_profiles_load_and_cover_every_task_and_model():
+    assert {"quick", "full"} <= set(builtin_profiles())
+    quick = load_profile("quick")
+    acc = [pc.cell for pc in quick.cells if pc.section == "accuracy"]
+    assert {c.task for c in acc} == {"copy", "adding", "sine"}
+    assert {c.model for c in acc} == {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru"}
+    assert len({c.train["seed"] for c in acc}) >= 2
+    assert len({pc.cell.key() for pc in quick.cells}) == len(quick.cells)  # no duplicate cells
+
+
+def test_profile_cells_are_the_grid(tiny):
+    profile = load_profile(str(tiny()))
+    assert profile.name == "tiny" and len(profile.cells) == 2 * 2 * 2
+    assert {(pc.cell.model, pc.cell.task_params["T"], pc.cell.train["seed"]) for pc in profile.cells} == {
+        (m, T, s) for m in ("rnn", "gru") for T in (5, 6) for s in (0, 1)}
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("name = 'x'\n[[accuracy]]\ntask = 'nosuch'\n", "unknown task 'nosuch'"),
+    ("[[accuracy]]\ntask = 'copy'\nparams = { T = 0 }\n", "task.T=0"),
+    ("[[accuracy]]\ntask = 'copy'\nmodels = ['lstn']\n", "unknown model 'lstn'"),
+    ("[[accuracy]]\ntask = 'copy'\nseeds = 3\n", "seeds must be a list"),
+    ("[[accuracy]]\nmodel_typo = 1\ntask = 'copy'\n", "unknown key 'model_typo'"),
+    ("[[accuracy]]\nparams = { T = 3 }\n", "names no task"),
+    ("this is = = not toml", "not valid TOML"),
+    ("[train]\nsteps = -5\n[[accuracy]]\ntask = 'copy'\n", "train.steps=-5"),
+])
+def test_bad_profiles_are_explained(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=fragment):
+        load_profile(str(path))
+
+
+def test_unknown_profile_name():
+    with pytest.raises(UsageError, match="not a built-in"):
+        load_profile("nosuch")
+
+
+def test_sweep_skips_finished_cells_and_records_failures(tiny, tmp_path, monkeypatch):
+    profile = load_profile(str(tiny()))
+    counts = sweep(profile, tmp_path, "cpu", show_progress=False)
+    assert counts["ok"] == 8 and counts["skipped"] == 0
+    again = sweep(profile, tmp_path, "cpu", show_progress=False)
+    assert again == {"skipped": 8, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
+    records = read_records(records_path(tmp_path, profile))
+    assert len(records) == 8 and all(r["profile"] == "tiny" and r["section"] == "accuracy" for r in records)
+
+
+def test_a_cell_that_raises_is_recorded_and_the_sweep_goes_on(tiny, tmp_path, monkeypatch):
+    import rnnbench.sweep as sw
+
+    real_fit = sw.fit
+
+    def flaky(cell, device, progress=None):
+        if cell.model == "gru" and cell.train["seed"] == 1:
+            raise RuntimeError("simulated kernel failure")
+        return real_fit(cell, device, progress)
+
+    monkeypatch.setattr(sw, "fit", flaky)
+    profile = load_profile(str(tiny()))
+    counts = sweep(profile, tmp_path, "cpu", show_progress=False)
+    assert counts["failed"] == 2 and counts["ok"] == 6
+    failed = [r for r in read_records(records_path(tmp_path, profile)) if r["status"] == "failed"]
+    assert all("simulated kernel failure" in r["error"] for r in failed)
+    monkeypatch.setattr(sw, "fit", real_fit)
+    assert pending(profile, records_path(tmp_path, profile))[0] == []
+    assert len(pending(profile, records_path(tmp_path, profile), retry_failed=True)[0]) == 2
+
+
+def test_a_cell_over_its_time_limit_is_recorded_as_timeout(tiny, tmp_path):
+    profile = load_profile(str(tiny(steps=100000)))
+    profile.cells = profile.cells[:1]
+    counts = sweep(profile, tmp_path, "cpu", cell_timeout=0.5, show_progress=False)
+    [record] = read_records(records_path(tmp_path, profile))
+    assert counts["timeout"] == 1 and record["status"] == "timeout" and "0.5 s" in record["error"]
+
+
+def test_killed_sweep_resumes_without_duplicates(tiny, tmp_path):
+    """SIGKILL a running sweep several times, then finish it: every cell exactly once."""
+    path = tiny(steps=60)
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "rnnbench", "sweep", str(path), "--out", str(out), "--device", "cpu", "--no-progress"]
+    raw = out / "raw" / "tiny.jsonl"
+    for delay in (2.0, 2.5, 3.0):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    records = read_records(raw)
+    keys = Counter(r["cell_key"] for r in records)
+    assert len(keys) == 8 and set(keys.values()) == {1}
+
+
+def test_partial_line_left_by_a_kill_is_skipped(tiny, tmp_path):
+    profile = load_profile(str(tiny()))
+    raw = records_path(tmp_path, profile)
+    append_record(raw, {"schema_version": 1, "run_id": "x", "cell_key": "nope", "status": "ok"})
+    with open(raw, "a") as fh:
+        fh.write('{"schema_version": 1, "cell_key": "trunc')
+    with pytest.warns(UserWarning, match="tiny.jsonl:2"):
+        sweep(profile, tmp_path, "cpu", show_progress=False)
+    with pytest.warns(UserWarning):
+        assert len([r for r in read_records(raw) if r.get("profile") == "tiny"]) == 8
