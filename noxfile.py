@@ -54,3 +54,28 @@ def report(session: nox.Session) -> None:
     """Rebuild tables and figures from the records already in results/."""
     _install(session)
     session.run("rnnbench", "report", "--results", "results")
+
+
+@nox.session
+def microbench(session: nox.Session) -> None:
+    """pytest-benchmark micro-benchmarks (one training step per cell, batch generation)."""
+    _install(session, "[test]")
+    session.run("pytest", "tests/microbench", "--benchmark-only", "--benchmark-enable", *session.posargs)
+
+
+@nox.session
+def asv(session: nox.Session) -> None:
+    """asv continuous between two commits (default HEAD~1 HEAD), then asv publish.
+
+    ``nox -s asv -- main HEAD`` compares main with HEAD; further arguments go to
+    ``asv continuous`` (e.g. ``--quick``, ``-b Forward``). The site is in .asv/html.
+    """
+    session.install("asv", "virtualenv")
+    args = list(session.posargs) or ["HEAD~1", "HEAD"]
+    commits = [a for a in args if not a.startswith("-")]
+    if len(commits) != 2:
+        session.error("give two commits, e.g. nox -s asv -- main HEAD")
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "continuous", "--factor", "1.1", "--show-stderr", *args, success_codes=[0, 1])
+    session.run("asv", "publish")
+    session.log("asv site written to .asv/html; view it with: asv preview")

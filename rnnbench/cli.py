@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import NoReturn
 
 from rnnbench.config import parse_sets
+import torch
+
 from rnnbench.errors import UsageError
+from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
 from rnnbench.models import IMPLEMENTATIONS, MODELS
 from rnnbench.profiles import builtin_profiles, load_profile
 from rnnbench.report import report
-from rnnbench.results import append_record
+from rnnbench.results import append_record, environment
 from rnnbench.sweep import estimate, label, pending, records_path, sweep
 from rnnbench.tasks import TASKS, make_task
-from rnnbench.train import Cell, fit, generator
+from rnnbench.train import Cell, fit, generator, resolve_device
 
 DEFAULT_OUT = Path("results/raw/runs.jsonl")
 
@@ -103,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     profile = load_profile(args.profile)
     path = records_path(args.out, profile)
     if args.dry_run:
-        todo, done = pending(profile, path, args.retry_failed)
+        todo, done = pending(profile, path, args.device, args.retry_failed)
         total = 0.0
         for pc in todo:
             cost = estimate(pc.cell)
@@ -113,6 +116,35 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         return
     counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress)
     print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
+
+
+def cmd_throughput(args: argparse.Namespace) -> None:
+    device = resolve_device(args.device)
+    impls = [i.strip() for i in args.impl.split(",")]
+    shape = Shape(args.batch, args.seq_len, args.input or args.hidden, args.hidden, args.layers)
+    cells = [ThroughputCell(args.model, impl, shape, args.min_run_time) for impl in impls]
+    for cell in cells:
+        cell.validate()  # every name and value before any work
+    print(f"{args.model} B={shape.batch} T={shape.seq_len} I={shape.input_size} H={shape.hidden_size} "
+          f"layers={shape.num_layers} on {device} ({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
+    print(f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
+          f"{'roofline':>8} {'memory MB':>10}")
+    for cell in cells:
+        record = measure(cell, device)
+        for mode, r in record["results"].items():
+            print(f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
+                  f"{r['tokens_per_s']:>11,.0f} {r['flop_per_s'] / 1e9:>8.1f} {r['roofline']:>8.1%} "
+                  f"{r['memory_bytes'] / 2**20:>10.1f}")
+        if args.out:
+            append_record(args.out, record)
+    print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
+          f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (roofline reference); memory: "
+          f"{record['results']['fwdbwd']['memory_method']}")
+    if args.compare_bare:
+        check = bare_timer_check(shape, device, args.min_run_time)
+        print(f"harness vs a bare torch.utils.benchmark.Timer of nn.LSTM forward at this shape: "
+              f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
+              f"ratio {check['ratio']:.3f}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -159,6 +191,21 @@ def build_parser() -> Parser:
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed or timeout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--impl", default="fused,reference", help="comma-separated: fused, reference (default both)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--input", type=int, help="input size (default: the hidden size)")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed runs per measurement")
+    p.add_argument("--out", type=Path, help="also append the records to this JSONL file")
+    p.add_argument("--compare-bare", action="store_true",
+                   help="also time a bare Timer of nn.LSTM at this shape and print the ratio")
+    p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
     p.add_argument("--results", type=Path, default=Path("results"))

@@ -21,6 +21,15 @@ from rnnbench.results import read_records  # noqa: E402
 MODEL_ORDER = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
 
 
+def _model_rank(model: str) -> int:
+    return MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
+
+
+def _model_color(model: str) -> str:
+    """One colour per architecture in every figure."""
+    return f"C{_model_rank(model) % 10}"
+
+
 def task_label(task: dict[str, Any]) -> str:
     """``copy/arjovsky2016 (T=10, K=3)``: T and every parameter that differs from the preset's default."""
     try:
@@ -145,7 +154,7 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
             curves = pd.DataFrame([{"seed": s, "step": h["step"], "value": h[metric]}
                                    for s, hist in zip(runs["seed"], runs["history"]) for h in hist])
             stats = curves.groupby("step")["value"].agg(["mean", "std"]).fillna(0)
-            line, = ax.plot(stats.index, stats["mean"], label=f"{model} (n={runs['seed'].nunique()})")
+            line, = ax.plot(stats.index, stats["mean"], color=_model_color(model), label=f"{model} (n={runs['seed'].nunique()})")
             ax.fill_between(stats.index, (stats["mean"] - stats["std"]).clip(lower=1e-12), stats["mean"] + stats["std"],
                             color=line.get_color(), alpha=0.2)
         ax.axhline(group["baseline"].iloc[0], color="black", linestyle="--", linewidth=1, label="no-memory baseline")
@@ -162,15 +171,85 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
     return written
 
 
+def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (throughput record, mode), the latest record of each cell only."""
+    rows = []
+    for r in records:
+        if r.get("kind") != "throughput" or r.get("status") != "ok":
+            continue
+        for mode, m in r["results"].items():
+            rows.append({
+                "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
+                "model": r["model"]["name"], "impl": r["model"]["implementation"], **r["shape"],
+                "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
+                "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"], "gflop_per_s": m["flop_per_s"] / 1e9,
+                "roofline": m["roofline"], "memory_mb": m["memory_bytes"] / 2**20, "memory_method": m["memory_method"],
+                "env": r["env"],
+            })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    return df.sort_values("created_at").drop_duplicates(["profile", "cell_key", "mode"], keep="last")
+
+
+def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Model × implementation × shape rows; forward and forward+backward side by side."""
+    keys = ["model", "impl", "batch", "seq_len", "input_size", "hidden_size", "num_layers"]
+    wide = df.pivot_table(index=keys, columns="mode", values=["tokens_per_s", "gflop_per_s", "roofline", "median_ms",
+                                                              "iqr_ms", "memory_mb"], aggfunc="first", sort=False)
+    table = pd.DataFrame(index=wide.index)
+    for mode, name in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+        table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f})" for m, i in zip(wide["median_ms"][mode], wide["iqr_ms"][mode])]
+        table[f"{name} tokens/s"] = wide["tokens_per_s"][mode].map(lambda v: f"{v:,.0f}")
+        table[f"{name} GFLOP/s"] = wide["gflop_per_s"][mode].map(lambda v: f"{v:.1f}")
+        table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}")
+    table["fwd+bwd MB"] = wide["memory_mb"]["fwdbwd"].map(lambda v: f"{v:.1f}")
+    table = table.reset_index()
+    order = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return table.sort_values(["model", "impl", "hidden_size", "seq_len", "batch"],
+                             key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+
+
+def plot_throughput(df: pd.DataFrame, directory: Path) -> list[Path]:
+    """tokens/s against T (at the largest hidden size) and against hidden size (at the largest T)."""
+    written = []
+    batch = df["batch"].mode().iloc[0]
+    df = df[df["batch"] == batch]
+    for x, fixed in (("seq_len", "hidden_size"), ("hidden_size", "seq_len")):
+        sub = df[df[fixed] == df[fixed].max()]
+        if sub[x].nunique() < 2:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+        for ax, mode, title in zip(axes, ("fwd", "fwdbwd"), ("forward (inference)", "forward + backward")):
+            part = sub[sub["mode"] == mode]
+            for (model, impl), g in sorted(part.groupby(["model", "impl"]), key=lambda kv: (_model_rank(kv[0][0]), kv[0][1])):
+                g = g.sort_values(x)
+                ax.plot(g[x], g["tokens_per_s"], marker="o", color=_model_color(model),
+                        linestyle="-" if impl == "fused" else "--", label=f"{model} ({impl})")
+            ax.set(xscale="log", yscale="log", xlabel={"seq_len": "sequence length T", "hidden_size": "hidden size H"}[x],
+                   title=f"{title}, B={batch}, {fixed.replace('_', ' ')}={sub[fixed].max()}")
+            ax.set_xticks(sorted(sub[x].unique()), [str(v) for v in sorted(sub[x].unique())])
+            ax.minorticks_off()
+        axes[0].set_ylabel("tokens/s (B·T per second)")
+        axes[1].legend(fontsize=7, ncol=2)
+        fig.suptitle(f"throughput on {sub['device'].iloc[0]}", fontsize=9)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            path = directory / f"throughput_vs_{x}.{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=120)
+            written.append(path)
+        plt.close(fig)
+    return written
+
+
 def report(results: Path, out: Path | None = None) -> list[Path]:
     """Rebuild every profile's tables and figures from the records under ``results/raw``."""
     out = out or results
     records = read_records(results / "raw") if (results / "raw").exists() else []
     df = train_frame(records)
     written: list[Path] = []
-    if df.empty:
-        return written
-    for profile, pdf in df.groupby("profile", sort=False):
+    for profile, pdf in (df.groupby("profile", sort=False) if not df.empty else []):
         directory = out / str(profile)
         acc = pdf[pdf["section"] == "accuracy"]
         if not acc.empty:
@@ -181,5 +260,16 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",
                                    caption, long_form)
             written += plot_curves(acc, directory / "figures")
+    tp = throughput_frame(records)
+    for profile, pdf in (tp.groupby("profile", sort=False) if not tp.empty else []):
+        directory = out / str(profile)
+        caption = (f"Median of timed runs (IQR) with torch.utils.benchmark; tokens/s = B·T/median; roofline = achieved "
+                   f"FLOP/s over a (B·T, I+H)@(I+H, G·H) matmul on the same device in the same run; memory: "
+                   f"{pdf['memory_method'].iloc[-1]}. Source: {provenance(pdf)}.")
+        written += write_table(throughput_table(pdf), directory / "throughput", f"rnnbench {profile}: throughput",
+                               caption, pdf.drop(columns=["env"]).assign(provenance=provenance(pdf)))
+        written += plot_throughput(pdf, directory / "figures")
+    if not written:
+        return written
     (out / "index.json").write_text(json.dumps(sorted(str(p.relative_to(out)) for p in written), indent=1) + "\n")
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 import traceback
@@ -13,10 +14,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import MODELS
 from rnnbench.profiles import PlannedCell, Profile
-from rnnbench.results import append_record, read_records
-from rnnbench.train import Cell, failed_record, fit
+from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run_id, now, read_records
+from rnnbench.train import Cell, failed_record, fit, resolve_device
 
 DONE = ("ok", "diverged", "failed", "timeout")
 # Cost model for --dry-run, fitted to the quick profile's fused runs on a 2-core Xeon
@@ -32,8 +34,14 @@ def records_path(out: Path, profile: Profile) -> Path:
     return out / "raw" / f"{profile.name}.jsonl"
 
 
-def estimate(cell: Cell) -> dict[str, float]:
-    """Rough training cost of a cell: FLOPs and seconds on a small CPU."""
+def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
+    """Rough cost of a cell: FLOPs and seconds on a small CPU."""
+    if isinstance(cell, ThroughputCell):  # warm-up + matmul + two timed modes, at least 5 runs each
+        flops = forward_flops(cell.model, cell.shape)
+        recurrent = cell.shape.seq_len * cell.shape.num_layers * (2 if MODELS.get(cell.model).bidirectional else 1)
+        per_fwd = flops / FLOP_RATE + recurrent * SECONDS_PER_RECURRENT_STEP["lstm"] / 3
+        seconds = 3 * cell.min_run_time + 9 * 4 * per_fwd * (5 if cell.impl == "reference" else 1)
+        return {"flops": flops * 4 * 9, "seconds": seconds}
     task, mparams, cfg = cell.resolved()
     arch = MODELS.get(cell.model)
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
@@ -52,6 +60,9 @@ def estimate(cell: Cell) -> dict[str, float]:
 
 def label(pc: PlannedCell) -> str:
     c = pc.cell
+    if isinstance(c, ThroughputCell):
+        s = c.shape
+        return f"throughput {c.model}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
     params = ",".join(f"{k}={v}" for k, v in sorted(c.task_params.items()))
     return f"{c.task}/{c.preset or 'default'}[{params}] {c.model}({c.impl}) seed={c.train['seed']}"
 
@@ -79,28 +90,48 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def pending(profile: Profile, path: Path, retry_failed: bool = False) -> tuple[list[PlannedCell], int]:
+def pending(
+    profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False
+) -> tuple[list[PlannedCell], int]:
     """The profile's cells that have no record yet in ``path``, and how many do."""
+    device = str(resolve_device(device))
     done_status = ("ok", "diverged") if retry_failed else DONE
     done = {
         (r.get("section"), r.get("cell_key"))
         for r in (read_records(path) if path.exists() else [])
         if r.get("status") in done_status
     }
-    todo = [pc for pc in profile.cells if (pc.section, pc.cell.key()) not in done]
+    todo = [pc for pc in profile.cells if (pc.section, pc.key(device)) not in done]
     return todo, len(profile.cells) - len(todo)
+
+
+def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
+    """The record of a cell that raised or ran out of time."""
+    if not isinstance(pc.cell, ThroughputCell):
+        return failed_record(pc.cell, status, error, device, seconds)
+    dev = resolve_device(device)
+    return {
+        "schema_version": SCHEMA_VERSION, "kind": "throughput", "run_id": new_run_id(),
+        "cell_key": pc.cell.key(str(dev)), "created_at": now(), "status": status, "error": error,
+        "model": {"name": pc.cell.model, "implementation": pc.cell.impl},
+        "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
+        "env": environment(dev),
+    }
 
 
 def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress: Any = None) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         with time_limit(cell_timeout):
-            record = fit(pc.cell, device, progress)
+            if isinstance(pc.cell, ThroughputCell):
+                record = measure(pc.cell, resolve_device(device))
+            else:
+                record = fit(pc.cell, device, progress)
     except CellTimeout as exc:
-        record = failed_record(pc.cell, "timeout", str(exc), device, time.perf_counter() - start)
+        record = failure(pc, "timeout", str(exc), device, time.perf_counter() - start)
     except Exception as exc:  # a cell that raises must not end the sweep
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        record = failed_record(pc.cell, "failed", message, device, time.perf_counter() - start)
+        record = failure(pc, "failed", message, device, time.perf_counter() - start)
     record["profile"], record["section"] = pc.profile, pc.section
     return record
 
@@ -111,7 +142,7 @@ def sweep(
 ) -> dict[str, int]:
     """Run every pending cell of ``profile``, appending one record per cell."""
     path = records_path(out, profile)
-    todo, skipped = pending(profile, path, retry_failed)
+    todo, skipped = pending(profile, path, device, retry_failed)
     counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
     bar = tqdm(total=len(todo), unit="cell", disable=not show_progress, dynamic_ncols=True,
                bar_format="{desc} {bar:20}| {n:.1f}/{total} cells [{elapsed}<{remaining}]")

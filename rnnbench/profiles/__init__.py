@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UsageError, choices
+from rnnbench.measure import Shape, ThroughputCell
 from rnnbench.models import IMPLEMENTATIONS, MODELS
 from rnnbench.train import Cell
 
@@ -23,6 +24,7 @@ HERE = Path(__file__).parent
 SECTIONS = ("accuracy", "retention")
 TOP_KEYS = {"name", "description", "seeds", "models", "impl", "model", "train", "throughput", *SECTIONS}
 ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl"}
+THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,10 @@ class PlannedCell:
 
     profile: str
     section: str
-    cell: Cell
+    cell: Cell | ThroughputCell
+
+    def key(self, device: str) -> str:
+        return self.cell.key(device) if isinstance(self.cell, ThroughputCell) else self.cell.key()
 
 
 @dataclass
@@ -40,7 +45,6 @@ class Profile:
     description: str
     path: Path
     cells: list[PlannedCell]
-    throughput: dict[str, Any] = field(default_factory=dict)
 
 
 def builtin_profiles() -> dict[str, Path]:
@@ -108,5 +112,27 @@ def load_profile(name_or_path: str) -> Profile:
                 except UsageError as exc:
                     raise UsageError(f"{where}: {exc}") from None
                 cells.append(PlannedCell(name, section, cell))
-    throughput = data.get("throughput", {})
-    return Profile(name, str(data.get("description", "")), path, cells, throughput)
+    cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]",
+                              data.get("models", list(MODELS)))
+    return Profile(name, str(data.get("description", "")), path, cells)
+
+
+def throughput_cells(profile: str, table: dict[str, Any], where: str, models: list[str]) -> list[PlannedCell]:
+    """The throughput grid; ``input_size`` defaults to the hidden size (DeepBench's convention)."""
+    if not table:
+        return []
+    _check_keys(where, table, THROUGHPUT_KEYS)
+    out = []
+    spec = {"model": table.get("models", models), "impl": table.get("impl", "fused"),
+            "batch": table.get("batch", 64), "seq_len": table.get("seq_len", 100),
+            "hidden_size": table.get("hidden_size", 256), "input_size": table.get("input_size", 0),
+            "num_layers": table.get("num_layers", 1)}
+    for g in grid(spec):
+        shape = Shape(g["batch"], g["seq_len"], g["input_size"] or g["hidden_size"], g["hidden_size"], g["num_layers"])
+        cell = ThroughputCell(g["model"], g["impl"], shape, float(table.get("min_run_time", 0.5)))
+        try:
+            cell.validate()
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        out.append(PlannedCell(profile, "throughput", cell))
+    return out

@@ -1,0 +1,199 @@
+"""Throughput and roofline measurement of recurrent cores.
+
+Timing uses ``torch.utils.benchmark.Timer`` (which synchronises CUDA) after a
+warm-up; nothing inside the timed statement syncs, prints or calls ``.item()``.
+FLOPs of one layer and direction: 2·B·T·(I+H)·G·H, G = 1, 3, 4 for RNN, GRU,
+LSTM; forward+backward counts 3× the forward. Roofline = achieved FLOP/s over
+the FLOP/s of one matrix product ``(B·T, I+H) @ (I+H, G·H)`` timed on the same
+device in the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils import benchmark
+
+from rnnbench.config import require
+from rnnbench.errors import UsageError
+from rnnbench.models import IMPLEMENTATIONS, MODELS, ModelParams
+from rnnbench.models.base import init_uniform_
+from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
+from rnnbench.train import derive_seed
+
+MODES = ("fwd", "fwdbwd")
+
+
+@dataclass(frozen=True)
+class Shape:
+    batch: int = 64
+    seq_len: int = 100
+    input_size: int = 256
+    hidden_size: int = 256
+    num_layers: int = 1
+
+    def validate(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            require(value >= 1, f"{name.replace('_', '-')}={value} is impossible; use 1 or more")
+
+
+@dataclass(frozen=True)
+class ThroughputCell:
+    """One throughput configuration: model, implementation, shape."""
+
+    model: str
+    impl: str
+    shape: Shape
+    min_run_time: float = 0.5
+
+    def validate(self) -> None:
+        MODELS.get(self.model)
+        if self.impl not in IMPLEMENTATIONS:
+            raise UsageError(f"unknown implementation {self.impl!r}; choose one of: {', '.join(IMPLEMENTATIONS)}")
+        self.shape.validate()
+        require(self.min_run_time > 0, f"min-run-time={self.min_run_time} is impossible; use a positive number")
+
+    def key(self, device: str) -> str:
+        return cell_key({"throughput": [self.model, self.impl, dataclasses.asdict(self.shape), device]})
+
+
+def forward_flops(model: str, shape: Shape) -> int:
+    """Forward FLOPs of a whole (stacked, maybe bidirectional) core."""
+    arch = MODELS.get(model)
+    D = 2 if arch.bidirectional else 1
+    H, total = shape.hidden_size, 0
+    for layer in range(shape.num_layers):
+        I = shape.input_size if layer == 0 else H * D
+        total += D * 2 * shape.batch * shape.seq_len * (I + H) * arch.gates * H
+    return total
+
+
+def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_runs: int = 5) -> benchmark.Measurement:
+    """Median-based timing of ``fn`` with torch.utils.benchmark, after ``warmup`` calls,
+    with at least ``min_runs`` timed runs so that the IQR means something."""
+    for _ in range(warmup):
+        fn()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    parts = [timer.blocked_autorange(min_run_time=min_run_time)]
+    while sum(len(m.times) for m in parts) < min_runs:
+        parts.append(timer.timeit(1))
+    return benchmark.Measurement.merge(parts)[0]
+
+
+def build(cell: ThroughputCell, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
+    s = cell.shape
+    params = ModelParams(hidden_size=s.hidden_size, num_layers=s.num_layers)
+    core = MODELS.get(cell.model).build_core(cell.impl, s.input_size, params)
+    init_uniform_(core, torch.Generator().manual_seed(derive_seed(0, "throughput")))
+    x = torch.randn(s.batch, s.seq_len, s.input_size, generator=torch.Generator().manual_seed(0))
+    return core.to(device), x.to(device)
+
+
+def step_functions(core: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    """The timed statements: inference forward, and forward + backward to the parameters."""
+    params = [p for p in core.parameters() if p.requires_grad]
+    with torch.no_grad():
+        grad_out = torch.ones_like(core(x)[0])
+
+    def fwd() -> Any:
+        with torch.no_grad():
+            return core(x)
+
+    def fwdbwd() -> Any:
+        y, _ = core(x)
+        return torch.autograd.grad(y, params, grad_out)  # no .grad accumulation to clear
+
+    return {"fwd": fwd, "fwdbwd": fwdbwd}
+
+
+def memory_bytes(core: torch.nn.Module, x: torch.Tensor, mode: str) -> tuple[int, str]:
+    """Peak memory of one call. CUDA: max_memory_allocated above what was allocated
+    before. CPU: parameters + output, plus for training the tensors autograd saves
+    for backward (PyTorch keeps no CPU allocator statistics; this is the memory a
+    training step must hold, not the process's resident size)."""
+    fn = step_functions(core, x)[mode]
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+        before = torch.cuda.memory_allocated(x.device)
+        torch.cuda.reset_peak_memory_stats(x.device)
+        fn()
+        torch.cuda.synchronize(x.device)
+        return torch.cuda.max_memory_allocated(x.device) - before, "torch.cuda.max_memory_allocated"
+    param_bytes = sum(p.numel() * p.element_size() for p in core.parameters())
+    if mode == "fwd":
+        y, _ = fn()
+        return param_bytes + y.numel() * y.element_size(), "params+output (CPU)"
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[id(t)] = t.numel() * t.element_size() if t.layout == torch.strided else 0
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y, _ = core(x)
+    return param_bytes + y.numel() * y.element_size() + sum(saved.values()), "params+output+saved-for-backward (CPU)"
+
+
+def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
+    """Time forward and forward+backward of one cell; return a throughput record."""
+    cell.validate()
+    s = cell.shape
+    core, x = build(cell, device)
+    arch = MODELS.get(cell.model)
+    a = torch.randn(s.batch * s.seq_len, s.input_size + s.hidden_size, device=device)
+    b = torch.randn(s.input_size + s.hidden_size, arch.gates * s.hidden_size, device=device)
+    matmul = time_it(lambda: a @ b, cell.min_run_time)
+    matmul_rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / matmul.median
+    flops = forward_flops(cell.model, s)
+    results: dict[str, Any] = {}
+    for mode, fn in step_functions(core, x).items():
+        m = time_it(fn, cell.min_run_time)
+        mode_flops = flops * (3 if mode == "fwdbwd" else 1)
+        mem, method = memory_bytes(core, x, mode)
+        results[mode] = {
+            "median_s": m.median,
+            "iqr_s": m.iqr,
+            "runs": len(m.times),
+            "tokens_per_s": s.batch * s.seq_len / m.median,
+            "flops": mode_flops,
+            "flop_per_s": mode_flops / m.median,
+            "roofline": mode_flops / m.median / matmul_rate,
+            "memory_bytes": mem,
+            "memory_method": method,
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "throughput",
+        "run_id": new_run_id(),
+        "cell_key": cell.key(str(device)),
+        "created_at": now(),
+        "status": "ok",
+        "model": {"name": cell.model, "implementation": cell.impl, "gates": arch.gates,
+                  "bidirectional": arch.bidirectional},
+        "shape": dataclasses.asdict(s),
+        "min_run_time": cell.min_run_time,
+        "matmul": {"shape": [list(a.shape), list(b.shape)], "median_s": matmul.median, "flop_per_s": matmul_rate},
+        "results": results,
+        "env": environment(device),
+    }
+
+
+def bare_timer_check(shape: Shape, device: torch.device, min_run_time: float = 1.0, rounds: int = 3) -> dict[str, float]:
+    """rnnbench's reported fused-LSTM forward median against a bare ``Timer`` of the
+    same ``nn.LSTM`` call in the same process; the ratio shows the harness's own cost.
+    The two alternate for ``rounds`` rounds and the median of each side is kept, so
+    that drift in the machine's speed does not land on one side only."""
+    cell = ThroughputCell("lstm", "fused", shape, min_run_time)
+    core, x = build(cell, device)
+    timer = benchmark.Timer(stmt="with torch.no_grad(): lstm(x)", globals={"lstm": core, "x": x, "torch": torch})
+    bare, harness = [], []
+    for _ in range(rounds):
+        bare.append(timer.blocked_autorange(min_run_time=min_run_time).median)
+        harness.append(measure(cell, device)["results"]["fwd"]["median_s"])
+    b, h = statistics.median(bare), statistics.median(harness)
+    return {"harness_median_s": h, "bare_median_s": b, "ratio": h / b}

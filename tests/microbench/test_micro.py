@@ -1,0 +1,38 @@
+"""pytest-benchmark micro-benchmarks: one training step of each cell, and batch generation.
+
+Disabled in ``nox -s tests`` (each body runs once, as a smoke test);
+``nox -s microbench`` times them (``--benchmark-only --benchmark-enable``).
+"""
+
+import pytest
+import torch
+
+from rnnbench.models import MODELS, build_model, model_params
+from rnnbench.tasks import TASKS, make_task
+
+
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_train_step(benchmark, model, impl):
+    task = make_task("adding", None, {"T": 30})
+    net = build_model(model, impl, task.spec, model_params({"hidden_size": 64}), torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batch = task.sample(64, torch.Generator().manual_seed(0))
+
+    def step():
+        loss = task.loss(net(batch.x), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    loss = benchmark(step)
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_batch_generation(benchmark, name):
+    task = make_task(name, None, {"T": 100})
+    g = torch.Generator().manual_seed(0)
+    batch = benchmark(task.sample, 64, g)
+    assert batch.x.shape[0] == 64
