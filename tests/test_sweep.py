@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from rnnbench.errors import UsageError
+from rnnbench.models import MODELS
 from rnnbench.profiles import builtin_profiles, grid, load_profile
 from rnnbench.results import append_record, read_records
 from rnnbench.sweep import pending, records_path, sweep
@@ -49,7 +50,8 @@ def test_builtin_profiles_load_and_cover_every_task_and_model():
     assert {c.task for c in acc} == {"copy", "adding", "sine"}
     assert {c.model for c in acc} == {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru"}
     assert len({c.train["seed"] for c in acc}) >= 2
-    assert len({pc.cell.key() for pc in quick.cells}) == len(quick.cells)  # no duplicate cells
+    assert len({(pc.section, pc.key("cpu")) for pc in quick.cells}) == len(quick.cells)  # no duplicate cells
+    assert {pc.cell.model for pc in quick.cells if pc.section == "throughput"} == set(MODELS)
 
 
 def test_profile_cells_are_the_grid(tiny):
