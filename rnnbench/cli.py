@@ -12,9 +12,12 @@ from typing import NoReturn
 from rnnbench.config import parse_sets
 import torch
 
+from rnnbench.check import run_checks, subjects
 from rnnbench.errors import UsageError
+from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
 from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
 from rnnbench.models import IMPLEMENTATIONS, MODELS
+from rnnbench.models.user import entry_points
 from rnnbench.profiles import builtin_profiles, load_profile
 from rnnbench.report import report
 from rnnbench.results import append_record, environment
@@ -57,6 +60,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         print(f"models (implementations: {', '.join(IMPLEMENTATIONS)}):")
         for name, spec in MODELS.items():
             print(f"  {name:<8} {spec.description}  [{', '.join(IMPLEMENTATIONS)}]")
+        for name, ep in sorted(entry_points().items()):
+            print(f"  {name:<8} plugin {ep.value}  [fused]")
+        print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
 
 
 def _cell(args: argparse.Namespace) -> Cell:
@@ -70,7 +76,6 @@ def _cell(args: argparse.Namespace) -> Cell:
     train["seed"] = args.seed
     cell = Cell(args.task, args.model, args.preset, sets["task"], args.impl, sets["model"], train)
     cell.resolved()  # validate every name and value before any work
-    MODELS.get(args.model)
     return cell
 
 
@@ -103,7 +108,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    if args.cell_timeout is not None and args.cell_timeout <= 0:
+        raise UsageError(f"--cell-timeout {args.cell_timeout:g} is impossible; give a positive number of seconds")
     profile = load_profile(args.profile)
+    resolve_device(args.device)
     path = records_path(args.out, profile)
     if args.dry_run:
         todo, done = pending(profile, path, args.device, args.retry_failed)
@@ -145,6 +153,35 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         print(f"harness vs a bare torch.utils.benchmark.Timer of nn.LSTM forward at this shape: "
               f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
               f"ratio {check['ratio']:.3f}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    failed = 0
+    for label_, subject in subjects(args.model, args.impl, args.bidirectional):
+        results = run_checks(subject)
+        kind = "core" if subject.is_core else "whole model"
+        print(f"{label_} [{kind}]")
+        for r in results:
+            print(f"  {r.status:<5} {r.name:<19} {r.detail}")
+        failed += sum(r.status == "FAIL" for r in results)
+    print("all probes passed" if not failed else f"{failed} probe(s) failed")
+    return 1 if failed else 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    record = find_record(args.records, args.run_id)
+    cell = cell_from_record(record)
+    print(f"rerunning {record['run_id']}: {cell.task}/{cell.preset} {cell.model}({cell.impl}) seed={cell.train.get('seed')}")
+    for key, old, new in env_differences(record["env"], environment(resolve_device(args.device))):
+        print(f"  note: {key} was {old!r}, is now {new!r}")
+    fresh = fit(cell, args.device)
+    same, differences = compare_runs(record, fresh)
+    for line in differences:
+        print(f"  {line}")
+    if args.out:
+        append_record(args.out, fresh | {"rerun_of": record["run_id"]})
+    print("match: bit-identical metrics and weights" if same else "MISMATCH")
+    return 0 if same else 1
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -207,6 +244,19 @@ def build_parser() -> Parser:
                    help="also time a bare Timer of nn.LSTM at this shape and print the ratio")
     p.set_defaults(func=cmd_throughput)
 
+    p = sub.add_parser("check", help="probe a model's contract: batch independence, causality, state, gradients")
+    p.add_argument("model", help="a built-in name, package.module:Name or path/to/file.py:Name")
+    p.add_argument("--impl", choices=IMPLEMENTATIONS, help="built-in models: one implementation (default both)")
+    p.add_argument("--bidirectional", action="store_true", help="the model sees the whole sequence (skip causality)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("rerun", help="rerun the cell of a record and say whether it reproduces")
+    p.add_argument("records", type=Path, help="a results JSONL file")
+    p.add_argument("--run-id", help="which record (default: the last one in the file)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--out", type=Path, help="also append the new record to this JSONL file")
+    p.set_defaults(func=cmd_rerun)
+
     p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_report)
@@ -216,11 +266,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except UsageError as exc:
         print(f"rnnbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnbench: interrupted", file=sys.stderr)
         return 130
-    return 0

@@ -38,7 +38,8 @@ class Shape:
     num_layers: int = 1
 
     def validate(self) -> None:
-        for name, value in dataclasses.asdict(self).items():
+        for name in ("batch", "seq_len", "hidden_size", "input_size", "num_layers"):
+            value = getattr(self, name)
             require(value >= 1, f"{name.replace('_', '-')}={value} is impossible; use 1 or more")
 
 

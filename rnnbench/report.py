@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import pandas as pd  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
 from rnnbench.models import MODELS  # noqa: E402
 from rnnbench.tasks import TASKS  # noqa: E402
-from rnnbench.results import read_records  # noqa: E402
+from rnnbench.results import atomic_write, read_records  # noqa: E402
 
+DATA = Path(__file__).parent / "data"
 MODEL_ORDER = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
 
 
@@ -30,15 +32,16 @@ def _model_color(model: str) -> str:
     return f"C{_model_rank(model) % 10}"
 
 
-def task_label(task: dict[str, Any]) -> str:
-    """``copy/arjovsky2016 (T=10, K=3)``: T and every parameter that differs from the preset's default."""
+def task_label(task: dict[str, Any], drop: str | None = None) -> str:
+    """``copy/arjovsky2016 (T=10, K=3)``: T and every parameter that differs from the preset's
+    default, less ``drop`` (a retention sweep's axis)."""
     try:
         defaults = dataclasses.asdict(TASKS.get(task["name"])().preset_params(task["preset"]))
     except UsageError:
         defaults = {}
-    shown = {k: v for k, v in task["params"].items() if k == "T" or defaults.get(k) != v}
+    shown = {k: v for k, v in task["params"].items() if (k == "T" or defaults.get(k) != v) and k != drop}
     params = ", ".join(f"{k}={v}" for k, v in sorted(shown.items(), key=lambda kv: (kv[0] != "T", kv[0])))
-    return f"{task['name']}/{task['preset']} ({params})"
+    return f"{task['name']}/{task['preset']}" + (f" ({params})" if params else "")
 
 
 def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -64,6 +67,11 @@ def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "n_params": r["model"].get("n_params"),
             "seed": r["train"]["seed"],
             "steps": r["train"]["steps"],
+            "batch_size": r["train"]["batch_size"],
+            "axis": r.get("axis"),
+            "axis_value": r["task"]["params"].get(r.get("axis")) if r.get("axis") else None,
+            "group": task_label(r["task"], drop=r.get("axis")),
+            "probes": r.get("probes", {}),
             "status": r["status"],
             "metric": metric,
             "value": m.get(metric),
@@ -132,14 +140,10 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(table: pd.DataFrame, stem: Path, title: str, caption: str, long_form: pd.DataFrame) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    md = stem.with_suffix(".md")
-    md.write_text(f"# {title}\n\n{caption}\n\n{table.to_markdown(index=False)}\n")
-    csv = stem.with_suffix(".csv")
-    long_form.to_csv(csv, index=False)
-    tex = stem.with_suffix(".tex")
-    tex.write_text(table.to_latex(index=False, caption=f"{title}. {caption}", label=f"tab:{stem.name}",
-                                  escape=True))
+    md, csv, tex = (stem.with_suffix(ext) for ext in (".md", ".csv", ".tex"))
+    atomic_write(md, f"# {title}\n\n{caption}\n\n{table.to_markdown(index=False)}\n")
+    atomic_write(csv, long_form.to_csv(index=False))
+    atomic_write(tex, table.to_latex(index=False, caption=f"{title}. {caption}", label=f"tab:{stem.name}", escape=True))
     return [md, csv, tex]
 
 
@@ -161,14 +165,143 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
         ax.set(yscale="log", xlabel="training step", ylabel=f"{group['metric'].iloc[0]} (held-out)", title=task)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        name = "curves_" + "".join(ch if ch.isalnum() else "_" for ch in task).strip("_")
-        for ext in ("png", "svg"):
-            path = directory / f"{name}.{ext}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=120)
-            written.append(path)
-        plt.close(fig)
+        written += _save(fig, directory / ("curves_" + _slug(task)))
     return written
+
+
+def retention_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per task group × model × swept value: metric / baseline (mean ± std), seeds solved."""
+    d = df.assign(normalised=df["value"] / df["baseline"])
+    g = d.groupby(["group", "axis", "model", "axis_value"], sort=False)
+    out = g.agg(normalised_mean=("normalised", "mean"), normalised_std=("normalised", "std"),
+                n_seeds=("seed", "nunique"), solved=("solved", "sum"), steps_to_solve=("steps_to_solve", "median"),
+                steps=("steps", "first"), batch_size=("batch_size", "first"), hidden_size=("hidden_size", "first"),
+                metric=("metric", "first")).reset_index()
+    return out.sort_values(["group", "model", "axis_value"], key=lambda c: c.map(_model_rank) if c.name == "model" else c)
+
+
+def retention_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Largest swept value solved by a strict majority of seeds, per task group × model."""
+    rows = []
+    for (group, axis), part in summary.groupby(["group", "axis"], sort=False):
+        row: dict[str, Any] = {"task": group, "axis": axis,
+                               "swept": ", ".join(f"{v:g}" for v in sorted(part["axis_value"].unique())),
+                               "budget": f"{part['steps'].iloc[0]} steps × batch {part['batch_size'].iloc[0]}, "
+                                         f"hidden {part['hidden_size'].iloc[0]}"}
+        for model, m in sorted(part.groupby("model"), key=lambda kv: _model_rank(kv[0])):
+            majority = m[m["solved"] > m["n_seeds"] / 2]
+            if majority.empty:
+                row[model] = "none"
+            else:
+                best = majority.loc[majority["axis_value"].idxmax()]
+                row[model] = f"{best['axis_value']:g} (step {best['steps_to_solve']:g})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
+    written = []
+    for (group, axis), part in summary.groupby(["group", "axis"], sort=False):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for model, m in sorted(part.groupby("model"), key=lambda kv: _model_rank(kv[0])):
+            m = m.sort_values("axis_value")
+            std = m["normalised_std"].fillna(0)
+            line, = ax.plot(m["axis_value"], m["normalised_mean"], marker="o", color=_model_color(model),
+                            label=f"{model} (n={int(m['n_seeds'].max())})")
+            ax.fill_between(m["axis_value"], (m["normalised_mean"] - std).clip(lower=0), m["normalised_mean"] + std,
+                            color=line.get_color(), alpha=0.15)
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no memory (baseline)")
+        ax.set(xscale="log", xlabel=f"dependency length {axis}", ylabel=f"{part['metric'].iloc[0]} / baseline",
+               title=f"retention: {group}")
+        values = sorted(part["axis_value"].unique())
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written += _save(fig, directory / ("retention_" + _slug(group)))
+    return written
+
+
+def gradient_flow_frame(df: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, r in df.iterrows():
+        for stage, p in r["probes"].get("gradient_flow", {}).items():
+            rows.append({"group": r["task"], "model": r["model"], "seed": r["seed"], "stage": stage,
+                         "decay_per_step": p["decay_per_step"], "norms": p["norms_by_distance"]})
+    return pd.DataFrame(rows)
+
+
+def gradient_flow_table(gf: pd.DataFrame) -> pd.DataFrame:
+    stats = gf.groupby(["group", "model", "stage"], sort=False)["decay_per_step"].agg(["mean", "std", "count"])
+    table = stats.assign(cell=[f"{m:.3f} ± {0 if pd.isna(s) else s:.3f} (n={int(c)})"
+                               for m, s, c in zip(stats["mean"], stats["std"], stats["count"])])["cell"].unstack("stage")
+    table = table.rename(columns={"init": "decay per step at init", "trained": "decay per step trained"}).reset_index()
+    table.columns.name = None
+    return table.sort_values("model", key=lambda c: c.map(_model_rank)).reset_index(drop=True)
+
+
+def plot_gradient_flow(gf: pd.DataFrame, directory: Path) -> list[Path]:
+    written = []
+    for group, part in gf.groupby("group", sort=False):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for (model, stage), m in sorted(part.groupby(["model", "stage"]), key=lambda kv: (_model_rank(kv[0][0]), kv[0][1])):
+            norms = pd.DataFrame(list(m["norms"])).mean(0)  # mean over seeds, by distance
+            decay = m["decay_per_step"].mean()
+            ax.plot(norms.index, norms.values, color=_model_color(model), linestyle="--" if stage == "init" else "-",
+                    label=f"{model} {stage} (×{decay:.2f}/step)")
+        ax.set(yscale="log", xlabel="distance from the step where the loss is read",
+               ylabel="‖∂loss/∂x_t‖ (mean over batch)", title=f"gradient flow: {group}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written += _save(fig, directory / ("gradient_flow_" + _slug(group)))
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")
+
+
+def _save(fig: Any, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(f".{ext}") for ext in ("png", "svg")]
+    for path in paths:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], dpi=120, metadata={"Date": None} if path.suffix == ".svg" else None)
+        atomic_write(path, buffer.getvalue())
+    plt.close(fig)
+    return paths
+
+
+def published() -> list[dict[str, Any]]:
+    """Published tables shipped as data (rnnbench/data/*.json), with their citations."""
+    return [json.loads(p.read_text()) | {"source": p.stem} for p in sorted(DATA.glob("*.json"))]
+
+
+def paper_comparison(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Our result beside each published number that a record matches (task, preset, T, model)."""
+    rows, citations = [], []
+    ok = df[df["status"] == "ok"]
+    for table in published():
+        for row in table["rows"]:
+            for model in MODEL_ORDER:
+                if model not in row:
+                    continue
+                ours = ok[(ok["task_name"] == row["task"]) & (ok["preset"] == row["preset"]) & (ok["T"] == row["T"])
+                          & (ok["model"] == model)]
+                if ours.empty:
+                    continue
+                mean, baseline, paper = ours["value"].mean(), ours["baseline"].iloc[0], row[model]
+                rows.append({
+                    "task": f"{row['task']}/{row['preset']} (T={row['T']})", "metric": row["metric"], "model": model,
+                    "size (paper)": row["size"], "n_params (ours)": int(ours["n_params"].iloc[0]),
+                    "steps (ours)": int(ours["steps"].iloc[0]), "paper": paper, "ours": mean,
+                    "ours std": ours["value"].std(), "n seeds": ours["seed"].nunique(), "ratio ours/paper": mean / paper,
+                    "baseline": baseline,
+                    "same side of baseline": "yes" if (mean < baseline) == (paper < baseline) else "no",
+                })
+                if table["citation"] not in citations:
+                    citations.append(table["citation"])
+    return pd.DataFrame(rows), citations
 
 
 def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -234,12 +367,7 @@ def plot_throughput(df: pd.DataFrame, directory: Path) -> list[Path]:
         axes[1].legend(fontsize=7, ncol=2)
         fig.suptitle(f"throughput on {sub['device'].iloc[0]}", fontsize=9)
         fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = directory / f"throughput_vs_{x}.{ext}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=120)
-            written.append(path)
-        plt.close(fig)
+        written += _save(fig, directory / f"throughput_vs_{x}")
     return written
 
 
@@ -260,6 +388,34 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",
                                    caption, long_form)
             written += plot_curves(acc, directory / "figures")
+        ret = pdf[(pdf["section"] == "retention") & (pdf["status"] != "failed") & (pdf["status"] != "timeout")]
+        if not ret.empty:
+            summary = retention_summary(ret)
+            caption = (f"Largest swept value at which a strict majority of seeds meet the task's solved rule (first "
+                       f"solving evaluation step), same model size and budget at every value; none = solved at no "
+                       f"value. Source: {provenance(ret)}.")
+            written += write_table(retention_table(summary), directory / "retention",
+                                   f"rnnbench {profile}: retention", caption, summary.assign(provenance=provenance(ret)))
+            written += plot_retention(summary, directory / "figures")
+        gf = gradient_flow_frame(pdf[pdf["section"] == "gradient_flow"])
+        if not gf.empty:
+            src = pdf[pdf["section"] == "gradient_flow"]
+            caption = (f"Per-step decay of the input-gradient norm, 10^slope of log10 ‖∂loss/∂x_t‖ against distance "
+                       f"from the last step (1 = no decay), mean ± std over seeds. Source: {provenance(src)}.")
+            written += write_table(gradient_flow_table(gf), directory / "gradient_flow",
+                                   f"rnnbench {profile}: gradient flow", caption,
+                                   gf.drop(columns=["norms"]).assign(provenance=provenance(src)))
+            written += plot_gradient_flow(gf, directory / "figures")
+        comparison, citations = paper_comparison(pdf)
+        if not comparison.empty:
+            shown = comparison.copy()
+            for col in ("paper", "ours", "ours std", "baseline"):
+                shown[col] = shown[col].map(_fmt)
+            shown["ratio ours/paper"] = shown["ratio ours/paper"].map(lambda v: f"{v:.3g}")
+            caption = (f"Published: {' '.join(citations)} Ours: held-out metric, mean over seeds; 'same side' compares "
+                       f"each with the memoryless baseline (below it = some memory used). Source: {provenance(pdf)}.")
+            written += write_table(shown, directory / "paper_comparison", f"rnnbench {profile}: published vs ours",
+                                   caption, comparison.assign(provenance=provenance(pdf)))
     tp = throughput_frame(records)
     for profile, pdf in (tp.groupby("profile", sort=False) if not tp.empty else []):
         directory = out / str(profile)
@@ -271,5 +427,5 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         written += plot_throughput(pdf, directory / "figures")
     if not written:
         return written
-    (out / "index.json").write_text(json.dumps(sorted(str(p.relative_to(out)) for p in written), indent=1) + "\n")
+    atomic_write(out / "index.json", json.dumps(sorted(str(p.relative_to(out)) for p in written), indent=1) + "\n")
     return written

@@ -114,6 +114,15 @@ def append_record(path: str | Path, record: dict[str, Any]) -> None:
         os.close(fd)  # closing releases the lock
 
 
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write a whole file or nothing: a temporary file beside it, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
 def read_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
     """All records in the given JSONL files (or directories of them), skipping bad lines."""
     if isinstance(paths, (str, Path)):

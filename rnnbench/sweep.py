@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import os
 import signal
 import time
 import traceback
@@ -14,6 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from rnnbench.errors import UsageError
 from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import MODELS
 from rnnbench.profiles import PlannedCell, Profile
@@ -133,6 +136,8 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         record = failure(pc, "failed", message, device, time.perf_counter() - start)
     record["profile"], record["section"] = pc.profile, pc.section
+    if pc.axis:
+        record["axis"] = pc.axis
     return record
 
 
@@ -140,8 +145,34 @@ def sweep(
     profile: Profile, out: Path, device: str = "auto", cell_timeout: float | None = None,
     retry_failed: bool = False, show_progress: bool = True,
 ) -> dict[str, int]:
-    """Run every pending cell of ``profile``, appending one record per cell."""
+    """Run every pending cell of ``profile``, appending one record per cell.
+
+    A lock file beside the records keeps a second sweep of the same profile into the
+    same directory from running the same cells at once; it is refused with a clear error.
+    """
     path = records_path(out, profile)
+    with exclusive(path.with_suffix(".lock"), f"another sweep of profile {profile.name!r} is writing to {path}; "
+                   "wait for it to finish or sweep into another --out directory"):
+        return _sweep(profile, path, device, cell_timeout, retry_failed, show_progress)
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path, message: str) -> Iterator[None]:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(message) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sweep(
+    profile: Profile, path: Path, device: str, cell_timeout: float | None, retry_failed: bool, show_progress: bool
+) -> dict[str, int]:
     todo, skipped = pending(profile, path, device, retry_failed)
     counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
     bar = tqdm(total=len(todo), unit="cell", disable=not show_progress, dynamic_ncols=True,

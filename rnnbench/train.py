@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
 import os
 import time
@@ -15,7 +16,8 @@ import torch
 
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
-from rnnbench.models import build_model, model_params, n_params
+from rnnbench.models import UserModel, build_model, model_params, n_params, resolve_model
+from rnnbench.probes import PROBES
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.tasks import Task, make_task
 
@@ -93,10 +95,14 @@ class Cell:
     impl: str = "fused"
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
+    probes: tuple[str, ...] = ()  # measurements taken at initialisation and after training
 
     def resolved(self) -> tuple[Task, Any, TrainConfig]:
         """Validate every name and value; raises UsageError."""
         task = make_task(self.task, self.preset, self.task_params)
+        resolve_model(self.model)
+        for probe in self.probes:
+            PROBES.get(probe).check(task, self.model)
         return task, model_params(self.model_params), train_config(self.train)
 
     def key(self) -> str:
@@ -105,6 +111,7 @@ class Cell:
             "task": [task.name, task.version, task.preset, dataclasses.asdict(task.params)],
             "model": [self.model, self.impl, dataclasses.asdict(mparams)],
             "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
+            **({"probes": list(self.probes)} if self.probes else {}),
         })
 
 
@@ -130,6 +137,7 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
         model.train()
         return metrics
 
+    probes = {name: {"init": PROBES.get(name).measure(model, task, dev)} for name in cell.probes}
     history: list[dict[str, Any]] = []
     status, diverged_at, steps_to_solve, losses = "ok", None, None, []
     metrics = evaluate()
@@ -166,6 +174,9 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
             progress(step, cfg.steps)
     if status == "diverged":
         metrics = {}
+    else:
+        for name in cell.probes:
+            probes[name]["trained"] = PROBES.get(name).measure(model, task, dev)
     final = dict(metrics)
     if metrics:
         final.update(baselines)
@@ -185,10 +196,13 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
             "implementation": cell.impl,
             "params": dataclasses.asdict(mparams),
             "n_params": n_params(model),
+            **source_hash(cell.model),
         },
+        "cell": dataclasses.asdict(cell),
         "train": dataclasses.asdict(cfg) | {"steps_done": step},
         "metrics": final,
         "history": history,
+        **({"probes": probes} if probes else {}),
         "timing": {"train_seconds": train_seconds, "steps_per_second": step / train_seconds if train_seconds else None},
         "env": environment(dev),
         "weights_sha256": weights_hash(model),
@@ -208,11 +222,24 @@ def failed_record(cell: Cell, status: str, error: str, device: str, seconds: flo
         "error": error,
         "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
         "model": {"name": cell.model, "implementation": cell.impl, "params": dataclasses.asdict(mparams)},
+        "cell": dataclasses.asdict(cell),
         "train": dataclasses.asdict(cfg),
         "metrics": {},
         "timing": {"train_seconds": seconds},
         "env": environment(resolve_device(device)),
     }
+
+
+def source_hash(model: str) -> dict[str, str]:
+    """For a user's model, a hash of its source, so a record says which version ran."""
+    arch = resolve_model(model)
+    if not isinstance(arch, UserModel):
+        return {}
+    try:
+        source = inspect.getsource(arch.factory)
+    except (OSError, TypeError):
+        return {}
+    return {"source_sha256": hashlib.sha256(source.encode()).hexdigest()[:16]}
 
 
 def weights_hash(model: torch.nn.Module) -> str:

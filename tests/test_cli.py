@@ -67,13 +67,27 @@ BAD = [
     (["run", "--task", "adding", "--model", "lstm", "--set", "model.nonlinearity=relu"], "Elman RNN only"),
     (["sample", "--task", "copy", "-n", "0"], "-n 0"),
     (["frobnicate"], "invalid choice"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "train.optimizer=sgd"], "choose one of: adam, rmsprop"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "train.early_stop=maybe"], "not a boolean"),
+    (["run", "--task", "adding", "--model", "lstm", "--set", "train.clip=-1"], "train.clip=-1"),
+    (["run", "--task", "copy", "--model", "lstm", "--set", "task.K=0"], "task.K=0"),
+    (["run", "--task", "sine", "--model", "gru", "--set", "task.noise=-0.5"], "task.noise=-0.5"),
+    (["run", "--task", "adding", "--model", "no_such_pkg_q:Core"], "cannot import no_such_pkg_q"),
+    (["sweep", "nosuch_profile"], "not a built-in"),
+    (["sweep", "quick", "--cell-timeout", "-1"], "--cell-timeout -1"),
+    (["sweep", "quick", "--device", "gpu0"], "unknown device 'gpu0'"),
+    (["throughput", "--model", "lstm", "--hidden", "0"], "hidden-size=0"),
+    (["throughput", "--model", "gru", "--impl", "fused,turbo"], "unknown implementation 'turbo'"),
+    (["throughput", "--model", "gru", "--min-run-time", "0"], "min-run-time=0"),
+    (["rerun", "no/such/file.jsonl"], "no results file"),
+    (["check", "tests/fixtures/user_models.py:Missing"], "has no attribute 'Missing'"),
 ]
 
 
 @pytest.mark.parametrize("argv, fragment", BAD, ids=[" ".join(a[1:5]) for a, _ in BAD])
 def test_bad_input_one_line_exit_2_no_record(argv, fragment, tmp_path, capsys):
     out_file = tmp_path / "runs.jsonl"
-    extra = ["--out", str(out_file)] if argv[0] == "run" else []
+    extra = ["--out", str(out_file)] if argv[0] in ("run", "sweep", "throughput") else []
     code, out, err = run_cli(capsys, *argv, *extra)
     assert code == 2
     assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err
@@ -84,3 +98,27 @@ def test_console_entry_point_and_module_exit_status():
     proc = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--task", "nosuch", "--model", "lstm"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_sweep_with_a_broken_profile_file(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[accuracy]]\ntask = 'copy'\nparams = { T = -3 }\n")
+    code, out, err = run_cli(capsys, "sweep", str(bad), "--out", str(tmp_path / "res"))
+    assert code == 2 and "task.T=-3" in err and str(bad) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "res").exists()
+
+
+def test_rerun_reproduces_a_record_and_detects_a_mismatch(tmp_path, capsys):
+    out_file = tmp_path / "runs.jsonl"
+    assert run_cli(capsys, "run", "--task", "sine", "--model", "gru", "--device", "cpu", "--set", "task.T=6",
+                   *FAST, "--out", str(out_file))[0] == 0
+    [record] = read_records(out_file)
+    code, out, _ = run_cli(capsys, "rerun", str(out_file), "--run-id", record["run_id"])
+    assert code == 0 and "match: bit-identical" in out
+    record["metrics"]["nmse"] += 1e-3  # a record that no longer matches what the code does
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_text(json.dumps(record) + "\n")
+    code, out, _ = run_cli(capsys, "rerun", str(tampered))
+    assert code == 1 and "MISMATCH" in out and "metrics.nmse" in out
+    code, _, err = run_cli(capsys, "rerun", str(out_file), "--run-id", "nope")
+    assert code == 2 and "no training record with run_id nope" in err

@@ -85,3 +85,97 @@ def test_task_label_shows_t_and_non_default_parameters():
     assert task_label({"name": "copy", "preset": "bai2018", "params": {"T": 5, "K": 10}}) == "copy/bai2018 (T=5)"
     assert task_label({"name": "sine", "preset": "multisine", "params": {"T": 9, "H": 2, "n_sines": 3, "noise": 0.1,
                        "min_period": 8.0, "max_period": 40.0}}) == "sine/multisine (T=9, H=2)"
+
+
+RETENTION = """
+name = "ret"
+seeds = [0, 1, 2]
+models = ["rnn", "gru"]
+[model]
+hidden_size = 4
+[train]
+steps = 10
+eval_every = 5
+eval_size = 16
+[[retention]]
+task = "adding"
+params = { T = [4, 8] }
+[[retention]]
+task = "sine"
+axis = "H"
+params = { T = 5, H = [1, 3] }
+[[gradient_flow]]
+task = "adding"
+params = { T = 12 }
+models = ["rnn", "lstm"]
+seeds = [0, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def retention_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ret")
+    path = out / "ret.toml"
+    path.write_text(RETENTION)
+    sweep(load_profile(str(path)), out, "cpu", show_progress=False)
+    report(out)
+    return out
+
+
+def test_retention_table_and_curves(retention_results):
+    d = retention_results / "ret"
+    md = (d / "retention.md").read_text()
+    assert "| adding/arjovsky2016 " in md and "| sine/multisine (T=5) " in md
+    csv = pd.read_csv(d / "retention.csv")
+    assert set(csv["axis_value"]) == {4, 8, 1, 3} and (csv["n_seeds"] == 3).all()
+    # normalised metric = mean over seeds of metric / baseline, read back from the records
+    import json
+    recs = [json.loads(l) for l in (retention_results / "raw" / "ret.jsonl").read_text().splitlines()]
+    mine = [r["metrics"]["mse"] / r["metrics"]["baseline"] for r in recs
+            if r["task"]["name"] == "adding" and r["task"]["params"]["T"] == 8 and r["model"]["name"] == "gru"]
+    row = csv[(csv["model"] == "gru") & (csv["axis_value"] == 8) & csv["group"].str.startswith("adding")].iloc[0]
+    assert row["normalised_mean"] == pytest.approx(sum(mine) / 3)
+    assert (d / "figures" / "retention_adding_arjovsky2016.png").stat().st_size > 5000
+
+
+def test_largest_t_solved_needs_a_strict_majority():
+    from rnnbench.report import retention_table
+    summary = pd.DataFrame([
+        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 10, "solved": 2, "n_seeds": 3, "steps_to_solve": 100,
+         "steps": 1000, "batch_size": 64, "hidden_size": 32},
+        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 20, "solved": 2, "n_seeds": 4, "steps_to_solve": 300,
+         "steps": 1000, "batch_size": 64, "hidden_size": 32},
+        {"group": "g", "axis": "T", "model": "rnn", "axis_value": 10, "solved": 1, "n_seeds": 3, "steps_to_solve": 900,
+         "steps": 1000, "batch_size": 64, "hidden_size": 32},
+    ])
+    row = retention_table(summary).iloc[0]
+    assert row["lstm"] == "10 (step 100)"  # 2 of 4 at T=20 is no majority
+    assert row["rnn"] == "none"
+
+
+def test_gradient_flow_table_and_figure(retention_results):
+    d = retention_results / "ret"
+    md = (d / "gradient_flow.md").read_text()
+    assert "decay per step at init" in md and "decay per step trained" in md
+    assert "| lstm " in md and "| rnn " in md and "(n=2)" in md
+    assert (d / "figures" / "gradient_flow_adding_arjovsky2016__T_12.png").exists()
+
+
+def test_decay_rate_recovers_a_known_geometric_decay():
+    from rnnbench.probes import decay_rate
+    assert decay_rate([0.5**d for d in range(20)])["decay_per_step"] == pytest.approx(0.5)
+    assert decay_rate([1.0] * 5)["decay_per_step"] == pytest.approx(1.0)
+    assert decay_rate([1.0, 0.0, 0.0])["decay_per_step"] is None  # one usable point
+
+
+def test_paper_comparison_puts_published_numbers_beside_ours():
+    from rnnbench.report import paper_comparison
+    rows = [{"task_name": "copy", "preset": "bai2018", "T": 1000, "model": m, "status": "ok", "value": v,
+             "baseline": 0.0204, "seed": 0, "n_params": 16000, "steps": 100}
+            for m, v in (("lstm", 0.0204), ("gru", 0.0150), ("rnn", 0.0300))]
+    table, citations = paper_comparison(pd.DataFrame(rows))
+    assert "Bai" in citations[0] and len(table) == 3
+    gru = table[table["model"] == "gru"].iloc[0]
+    assert gru["paper"] == 0.0197 and gru["ratio ours/paper"] == pytest.approx(0.0150 / 0.0197)
+    assert gru["same side of baseline"] == "yes"  # both below 0.0204
+    assert table[table["model"] == "rnn"].iloc[0]["same side of baseline"] == "no"  # 0.0202 < baseline < 0.0300

@@ -150,3 +150,23 @@ def test_partial_line_left_by_a_kill_is_skipped(tiny, tmp_path):
         sweep(profile, tmp_path, "cpu", show_progress=False)
     with pytest.warns(UserWarning):
         assert len([r for r in read_records(raw) if r.get("profile") == "tiny"]) == 8
+
+
+def test_a_second_sweep_of_the_same_profile_is_refused_while_one_runs(tiny, tmp_path):
+    from rnnbench.sweep import exclusive
+    profile = load_profile(str(tiny()))
+    lock = records_path(tmp_path, profile).with_suffix(".lock")
+    with exclusive(lock, "held"):
+        with pytest.raises(UsageError, match="another sweep of profile 'tiny'"):
+            sweep(profile, tmp_path, "cpu", show_progress=False)
+    assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8  # free again
+
+
+def test_retention_entries_must_sweep_their_axis(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text("[[retention]]\ntask = 'adding'\nparams = { T = 10 }\n")
+    with pytest.raises(UsageError, match="give params.T as a list"):
+        load_profile(str(path))
+    path.write_text("[[gradient_flow]]\ntask = 'copy'\nparams = { T = 10 }\n")
+    with pytest.raises(UsageError, match="gradient_flow needs a fixed-length task"):
+        load_profile(str(path))

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from rnnbench.config import override, require
-from rnnbench.errors import unknown
+from rnnbench.errors import UsageError, choices, unknown
 from rnnbench.models import elman, gru, lstm
-from rnnbench.models.base import ModelParams, SequenceModel, n_params
+from rnnbench.models.base import ModelParams, SequenceModel, init_uniform_, n_params
+from rnnbench.models.user import UserModel, entry_points, is_reference, load_user_model
 from rnnbench.registry import Registry
 from rnnbench.tasks.base import IOSpec
 
@@ -58,16 +59,39 @@ def model_params(values: dict | None = None) -> ModelParams:
     return override(ModelParams(), values or {}, "model")
 
 
+def resolve_model(name: str) -> ModelSpec | UserModel:
+    """A registered architecture, an installed plugin, or a user's ``module:Name``."""
+    if name in MODELS:
+        return MODELS.get(name)
+    if is_reference(name) or name in entry_points():
+        return load_user_model(name)
+    raise UsageError(f"unknown model {name!r}; choose one of: {choices([*MODELS, *entry_points()])}, "
+                     "or give your own core as package.module:Name or path/to/file.py:Name")
+
+
 def build_model(
     name: str, impl: str, spec: IOSpec, params: ModelParams, generator: torch.Generator
 ) -> SequenceModel:
-    """The harness model for a task: encoder, the named core, readout; weights from ``generator``."""
-    arch = MODELS.get(name)
-    core = arch.build_core(impl, spec.input_size, params)
-    directions = 2 if arch.bidirectional else 1
-    model = SequenceModel(core, params.hidden_size * directions, spec)
-    model.reset_parameters(generator)
+    """The harness model for a task: encoder, the named core, readout; weights from ``generator``.
+
+    Built-in cores take PyTorch's default init drawn from ``generator``; a user's
+    core is built with the global RNG seeded from ``generator`` (and restored after),
+    so its own init is just as reproducible.
+    """
+    arch = resolve_model(name)
+    if isinstance(arch, UserModel):
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            core = arch.build_core(impl, spec.input_size, params)
+        model = SequenceModel(core, arch.output_size(core, spec.input_size), spec)
+    else:
+        core = arch.build_core(impl, spec.input_size, params)
+        init_uniform_(core, generator)
+        model = SequenceModel(core, params.hidden_size * (2 if arch.bidirectional else 1), spec)
+    model.reset_head(generator)
     return model
 
 
-__all__ = ["IMPLEMENTATIONS", "MODELS", "ModelParams", "ModelSpec", "SequenceModel", "build_model", "model_params", "n_params"]
+__all__ = ["IMPLEMENTATIONS", "MODELS", "ModelParams", "ModelSpec", "SequenceModel", "UserModel", "build_model",
+           "model_params", "n_params", "resolve_model"]

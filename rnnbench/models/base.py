@@ -58,18 +58,21 @@ class SequenceModel(nn.Module):
         self.core = core
         self.head = nn.Linear(core_output_size, spec.output_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Task input -> core input features ``(B, T, F)``."""
         if self.spec.input_kind == "tokens":
-            x = F.one_hot(x, self.spec.input_size).float()  # (B, T, V)
-        y, _ = self.core(x)  # (B, T, H·D)
+            return F.one_hot(x, self.spec.input_size).float()  # (B, T, V)
+        return x
+
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        y, _ = self.core(features)  # (B, T, H·D)
         return self.head(y)  # (B, T, out)
 
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        reset = getattr(self.core, "reset_parameters_from", None)
-        if reset is not None:
-            reset(generator)
-        elif hasattr(self.core, "hidden_size"):
-            init_uniform_(self.core, generator)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(self.encode(x))
+
+    def reset_head(self, generator: torch.Generator) -> None:
+        """The readout's init, U(-1/√fan_in, 1/√fan_in), drawn from ``generator``."""
         bound = 1.0 / math.sqrt(self.head.in_features)
         with torch.no_grad():
             for p in self.head.parameters():

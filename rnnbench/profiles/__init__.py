@@ -21,9 +21,9 @@ from rnnbench.models import IMPLEMENTATIONS, MODELS
 from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
-SECTIONS = ("accuracy", "retention")
-TOP_KEYS = {"name", "description", "seeds", "models", "impl", "model", "train", "throughput", *SECTIONS}
-ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl"}
+SECTIONS = ("accuracy", "retention", "gradient_flow")
+TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput", *SECTIONS}
+ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl", "axis"}
 THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 
 
@@ -34,6 +34,7 @@ class PlannedCell:
     profile: str
     section: str
     cell: Cell | ThroughputCell
+    axis: str | None = None  # retention: the task parameter swept as the dependency length
 
     def key(self, device: str) -> str:
         return self.cell.key(device) if isinstance(self.cell, ThroughputCell) else self.cell.key()
@@ -100,18 +101,26 @@ def load_profile(name_or_path: str) -> Profile:
             for impl in impls if isinstance(impls, list) else [impls]:
                 if impl not in IMPLEMENTATIONS:
                     raise UsageError(f"{where}: unknown implementation {impl!r}; choose one of: {choices(IMPLEMENTATIONS)}")
+            axis = entry.get("axis", "T") if section == "retention" else None
+            if "axis" in entry and section != "retention":
+                raise UsageError(f"{where}: axis applies to [[retention]] entries only")
+            if axis is not None and not isinstance(entry.get("params", {}).get(axis), list):
+                raise UsageError(f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, "
+                                 f"e.g. {axis} = [10, 20, 50]")
+            probes = ("gradient_flow",) if section == "gradient_flow" else ()
             train_base = {**data.get("train", {}), **entry.get("train", {})}
             model_base = {**data.get("model", {}), **entry.get("model", {})}
             for tparams, mparams, train, model, impl, seed in itertools.product(
                 grid(entry.get("params", {})), grid(model_base), grid(train_base),
                 models if isinstance(models, list) else [models], impls if isinstance(impls, list) else [impls], seeds,
             ):
-                cell = Cell(entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed})
+                cell = Cell(entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
+                            probes)
                 try:
                     cell.resolved()
                 except UsageError as exc:
                     raise UsageError(f"{where}: {exc}") from None
-                cells.append(PlannedCell(name, section, cell))
+                cells.append(PlannedCell(name, section, cell, axis))
     cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]",
                               data.get("models", list(MODELS)))
     return Profile(name, str(data.get("description", "")), path, cells)

@@ -1,0 +1,192 @@
+"""``rnnbench check``: quick probes of a recurrent model's contract on random input.
+
+A *core* follows ``forward(x, state=None) -> (y, state)``; a *whole model* maps a
+batch-first input ``(B, T, F)`` to a tensor. Probes that cannot apply (causality
+for a bidirectional model or one that returns only the last step, state carry-over
+for a whole model) are reported as n/a with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnbench.errors import UsageError
+from rnnbench.models import MODELS, ModelParams, resolve_model
+from rnnbench.models.user import UserModel, construct, is_reference, load_object
+
+B, T, F, H = 3, 7, 5, 8  # B != T != F, so an axis mix-up cannot hide behind equal sizes
+ATOL = 1e-5
+AXIS_HINT = ("it mixes samples across the batch: a sequence-first nn.RNN/LSTM/GRU (batch_first=False, "
+             "the default) fed batch-first input treats the batch axis as time, and output[:, -1] then "
+             "takes the last batch element, not the last step; use batch_first=True or transpose the input")
+
+
+@dataclass
+class ProbeResult:
+    name: str
+    status: str  # pass, FAIL, n/a
+    detail: str = ""
+
+
+class Subject:
+    """The model under test, rebuilt from a seed whenever a probe needs fresh weights."""
+
+    def __init__(self, factory: Callable[[], nn.Module], bidirectional: bool | None) -> None:
+        self.factory = factory
+        self.bidirectional = bidirectional
+        self.module = self.build(0)
+        out = self.module(randn(0))
+        self.is_core = isinstance(out, tuple)
+
+    def build(self, seed: int) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.factory()
+
+    def run(self, x: torch.Tensor, state: Any = None, module: nn.Module | None = None) -> tuple[torch.Tensor, Any]:
+        module = module or self.module
+        if self.is_core:
+            y, s = module(x) if state is None else module(x, state)
+            return y, s
+        return module(x), None
+
+
+def randn(seed: int, *shape: int) -> torch.Tensor:
+    return torch.randn(*(shape or (B, T, F)), generator=torch.Generator().manual_seed(seed))
+
+
+def _shape(sub: Subject) -> ProbeResult:
+    y, _ = sub.run(randn(1))
+    if not isinstance(y, torch.Tensor):
+        return ProbeResult("shape contract", "FAIL", f"output is a {type(y).__name__}, not a tensor")
+    if y.shape[0] != B:
+        return ProbeResult("shape contract", "FAIL", f"input (B={B}, T={T}, F={F}) gave output {tuple(y.shape)}: "
+                           f"the first axis must be the batch ({B})")
+    if sub.is_core and (y.dim() != 3 or y.shape[1] != T):
+        return ProbeResult("shape contract", "FAIL", f"a core must return y of shape (B, T, features); got {tuple(y.shape)}")
+    return ProbeResult("shape contract", "pass", f"(B, T, F)={B, T, F} -> {tuple(y.shape)}")
+
+
+def _batch_independence(sub: Subject) -> ProbeResult:
+    x = randn(2)
+    x2 = x.clone()
+    x2[0] = randn(3, T, F)
+    y, _ = sub.run(x)
+    y2, _ = sub.run(x2)
+    if y.shape[0] != B:
+        return ProbeResult("batch independence", "FAIL", f"the output's first axis is {y.shape[0]}, not the batch; "
+                           + AXIS_HINT)
+    changed = (y[1:] - y2[1:]).abs().max().item()
+    if changed > ATOL:
+        return ProbeResult("batch independence", "FAIL",
+                           f"changing sample 0 changed the other samples' outputs by up to {changed:.2g}; " + AXIS_HINT)
+    return ProbeResult("batch independence", "pass")
+
+
+def _causality(sub: Subject) -> ProbeResult:
+    if sub.bidirectional:
+        return ProbeResult("causality", "n/a", "bidirectional model")
+    y, _ = sub.run(randn(4))
+    if y.dim() != 3 or y.shape[1] != T:
+        return ProbeResult("causality", "n/a", "the model returns no per-step output")
+    t = 3
+    x = randn(4)
+    x2 = x.clone()
+    x2[:, t] += 1.0
+    y2, _ = sub.run(x2)
+    changed = (y[:, :t] - y2[:, :t]).abs().max().item()
+    if changed > ATOL:
+        return ProbeResult("causality", "FAIL", f"changing step {t} changed outputs before it by up to {changed:.2g}; "
+                           "a unidirectional model must not see the future (bidirectional? pass --bidirectional)")
+    return ProbeResult("causality", "pass")
+
+
+def _order(sub: Subject) -> ProbeResult:
+    x = randn(5)
+    y, _ = sub.run(x)
+    yr, _ = sub.run(x.flip(1))
+    last = (lambda v: v[:, -1]) if y.dim() == 3 and y.shape[1] == T else (lambda v: v)
+    if (last(y) - last(yr)).abs().max().item() <= ATOL:
+        return ProbeResult("order sensitivity", "FAIL", "reversing the steps left the final output unchanged: "
+                           "the model ignores order (does it pool over time, or read only one step?)")
+    return ProbeResult("order sensitivity", "pass")
+
+
+def _carry_over(sub: Subject) -> ProbeResult:
+    if not sub.is_core:
+        return ProbeResult("state carry-over", "n/a", "a whole model takes no state")
+    if sub.bidirectional:
+        return ProbeResult("state carry-over", "n/a", "bidirectional model")
+    x = randn(6)
+    y, _ = sub.run(x)
+    k = 4
+    y1, s = sub.run(x[:, :k])
+    y2, _ = sub.run(x[:, k:], s)
+    diff = (torch.cat([y1, y2], 1) - y).abs().max().item()
+    if diff > ATOL:
+        return ProbeResult("state carry-over", "FAIL", f"two chunks with the state handed over differ from one pass by "
+                           f"{diff:.2g}; the returned state must continue the sequence")
+    return ProbeResult("state carry-over", "pass")
+
+
+def _gradient_reach(sub: Subject) -> ProbeResult:
+    x = randn(7).requires_grad_()
+    y, _ = sub.run(x)
+    last = y[:, -1] if y.dim() == 3 and y.shape[1] == T else y
+    (grad,) = torch.autograd.grad(last.sum(), x, allow_unused=True)
+    reach = 0.0 if grad is None else grad[:, 0].abs().max().item()
+    if reach == 0.0:
+        return ProbeResult("gradient reach", "FAIL", "the last step's output has no gradient with respect to the first "
+                           "input step: information from the start cannot reach the end")
+    return ProbeResult("gradient reach", "pass", f"max |d y_last / d x_0| = {reach:.2g}")
+
+
+def _determinism(sub: Subject) -> ProbeResult:
+    x = randn(8)
+    a, _ = sub.run(x, module=sub.build(11))
+    b, _ = sub.run(x, module=sub.build(11))
+    if not torch.equal(a, b):
+        return ProbeResult("seeded determinism", "FAIL", "two builds from the same seed gave different outputs; "
+                           "draw all randomness from torch's seeded generators")
+    return ProbeResult("seeded determinism", "pass")
+
+
+PROBES = [_shape, _batch_independence, _causality, _order, _carry_over, _gradient_reach, _determinism]
+
+
+def run_checks(sub: Subject) -> list[ProbeResult]:
+    results = []
+    for probe in PROBES:
+        try:
+            results.append(probe(sub))
+        except Exception as exc:  # a probe that crashes is a failure of the contract, reported, not raised
+            name = probe.__name__.strip("_").replace("_", " ")
+            results.append(ProbeResult(name, "FAIL", f"raised {type(exc).__name__}: {exc}"))
+    return results
+
+
+def subjects(name: str, impl: str | None, bidirectional: bool) -> list[tuple[str, Subject]]:
+    """The built-in model (both implementations unless one is named) or the user's object."""
+    params = ModelParams(hidden_size=H)
+    if name in MODELS:
+        spec = MODELS.get(name)
+        impls = [impl] if impl else ["fused", "reference"]
+        return [(f"{name} ({i})", Subject(lambda i=i: spec.build_core(i, F, params), spec.bidirectional)) for i in impls]
+    arch = resolve_model(name)
+    assert isinstance(arch, UserModel)
+    factory = arch.factory
+    build = lambda: construct(factory, name, input_size=F, hidden_size=H, num_layers=1, output_size=2)  # noqa: E731
+    try:
+        return [(name, Subject(build, bidirectional))]
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"model {name!r} failed on input of shape {(B, T, F)}: {type(exc).__name__}: {exc}") from None
+
+
+__all__ = ["ProbeResult", "Subject", "run_checks", "subjects", "is_reference", "load_object"]

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from rnnbench.check import run_checks, subjects
+from rnnbench.cli import main
+from rnnbench.errors import UsageError
+from rnnbench.models import MODELS
+
+FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"
+
+
+def results(name, **kw):
+    [(_, subject)] = subjects(f"{FIXTURES}:{name}", None, kw.get("bidirectional", False))
+    return {r.name: r for r in run_checks(subject)}
+
+
+def test_mylstm_fails_batch_independence_with_the_axis_explanation():
+    r = results("MyLSTM")
+    bi = r["batch independence"]
+    assert bi.status == "FAIL"
+    assert "batch_first" in bi.detail and "last batch element" in bi.detail
+
+
+def test_the_corrected_model_passes():
+    r = results("FixedLSTM")
+    assert all(v.status in ("pass", "n/a") for v in r.values()), r
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_every_builtin_passes_every_probe_that_applies(name, impl):
+    [(_, subject)] = subjects(name, impl, False)
+    r = {x.name: x for x in run_checks(subject)}
+    assert all(v.status in ("pass", "n/a") for v in r.values()), r
+    applicable = {k for k, v in r.items() if v.status == "pass"}
+    expected = {"shape contract", "batch independence", "order sensitivity", "gradient reach", "seeded determinism"}
+    if not name.startswith("bi"):
+        expected |= {"causality", "state carry-over"}
+    assert expected <= applicable
+
+
+@pytest.mark.parametrize("name, probe, fragment", [
+    ("MeanPool", "order sensitivity", "ignores order"),
+    ("Peeking", "causality", "see the future"),
+])
+def test_broken_models_fail_the_right_probe(name, probe, fragment):
+    r = results(name)
+    assert r[probe].status == "FAIL" and fragment in r[probe].detail
+
+
+def test_peeking_model_passes_causality_when_declared_bidirectional():
+    assert results("Peeking", bidirectional=True)["causality"].status == "n/a"
+
+
+def test_check_command_exit_status(capsys):
+    assert main(["check", f"{FIXTURES}:MyLSTM"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  batch independence" in out and "batch_first=True" in out
+    assert main(["check", f"{FIXTURES}:MinGRU"]) == 0
+    assert main(["check", "lstm"]) == 0
+
+
+@pytest.mark.parametrize("ref, fragment", [
+    ("nosuch_pkg_xyz.mod:Thing", "cannot import nosuch_pkg_xyz.mod"),
+    (f"{FIXTURES}:Nope", "has no attribute 'Nope'"),
+    ("missing/file.py:X", "no such file"),
+    ("lstmm", "unknown model 'lstmm'"),
+])
+def test_bad_model_references(ref, fragment, capsys):
+    assert main(["check", ref]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,44 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnbench.cli import main
+from rnnbench.errors import UsageError
+from rnnbench.report import report
+from rnnbench.results import read_records
+from rnnbench.train import Cell, fit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"
+MINGRU = f"{FIXTURES}:MinGRU"
+SMALL = dict(task_params={"T": 8}, model_params={"hidden_size": 8}, train={"steps": 20, "eval_every": 10, "eval_size": 32})
+
+
+def test_user_core_trains_reproducibly_and_records_its_source():
+    a = fit(Cell("adding", MINGRU, **SMALL), "cpu")
+    b = fit(Cell("adding", MINGRU, **SMALL), "cpu")
+    assert a["status"] == "ok" and a["metrics"] == b["metrics"] and a["weights_sha256"] == b["weights_sha256"]
+    assert a["model"]["name"] == MINGRU and len(a["model"]["source_sha256"]) == 16
+    assert a["model"]["n_params"] == 2 * (2 * 8 + 8) + (8 + 1)  # two Linear(2, 8), readout Linear(8, 1)
+
+def test_user_model_through_cli_run_and_report(tmp_path, capsys):
+    out = tmp_path / "raw" / "runs.jsonl"
+    assert main(["run", "--task", "copy", "--model", MINGRU, "--set", "task.T=3", "--set", "task.K=2",
+                 "--steps", "5", "--set", "train.eval_size=16", "--device", "cpu", "--out", str(out)]) == 0
+    assert "MinGRU" in capsys.readouterr().out
+    report(tmp_path)
+    table = (tmp_path / "runs" / "accuracy.md").read_text()
+    assert "MinGRU" in table
+
+
+def test_user_model_has_one_implementation():
+    with pytest.raises(UsageError, match="one implementation"):
+        fit(Cell("adding", MINGRU, impl="reference", **SMALL), "cpu")
+
+
+def test_a_core_that_breaks_the_contract_is_named(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\nclass Bad(torch.nn.Module):\n    def __init__(self, input_size, hidden_size):\n"
+                   "        super().__init__()\n    def forward(self, x):\n        return x.sum()\n")
+    with pytest.raises(UsageError, match="rnnbench check"):
+        fit(Cell("adding", f"{bad}:Bad", **SMALL), "cpu")
