@@ -104,3 +104,24 @@ def track_copy_gru_recall_accuracy():
 
 track_copy_gru_recall_accuracy.unit = "accuracy"
 track_copy_gru_recall_accuracy.timeout = 300
+
+
+class HarnessOverhead:
+    """rnnbench's reported median over a bare torch.utils.benchmark.Timer of the same
+    nn.LSTM forward (B=64, T=100, I=H=256), in the same process: 1.0 means the harness
+    adds nothing; the issue's bound is within 5%."""
+
+    unit = "ratio"
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self):
+        try:
+            from rnnbench.measure import Shape, bare_timer_check
+        except ImportError:  # commits from before rnnbench.measure existed
+            raise NotImplementedError from None
+        self.check = lambda: bare_timer_check(Shape(64, 100, 256, 256), torch.device("cpu"), min_run_time=0.5)
+
+    def track_harness_vs_bare_timer(self):
+        return self.check()["ratio"]

@@ -24,13 +24,13 @@ from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run
 from rnnbench.train import Cell, failed_record, fit, resolve_device
 
 DONE = ("ok", "diverged", "failed", "timeout")
-# Cost model for --dry-run, fitted to the quick profile's fused runs on a 2-core Xeon
-# (torch 2.13, batch 64, hidden 64): a fixed cost per optimizer step, a cost per recurrent
-# step (one layer, one direction, forward and backward) that depends on the family's
-# kernel, and the FLOPs at a matrix-multiply rate for larger models.
+# Cost model for --dry-run, fitted to fused runs on a 2-core Xeon (torch 2.13): a fixed
+# cost per optimizer step, plus the larger of a per-recurrent-step cost (one layer and
+# direction, forward and backward; it depends on the family's kernel and dominates small
+# models) and the FLOPs at the effective training rate (which dominates large ones).
 SECONDS_PER_STEP = 6.4e-4
 SECONDS_PER_RECURRENT_STEP = {"elman": 1.2e-4, "lstm": 1.2e-4, "gru": 3.3e-4}
-FLOP_RATE = 1e11
+FLOP_RATE = 3.0e10
 
 
 def records_path(out: Path, profile: Profile) -> Path:
@@ -38,7 +38,7 @@ def records_path(out: Path, profile: Profile) -> Path:
 
 
 def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
-    """Rough cost of a cell: FLOPs and seconds on a small CPU."""
+    """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
     if isinstance(cell, ThroughputCell):  # warm-up + matmul + two timed modes, at least 5 runs each
         flops = forward_flops(cell.model, cell.shape)
         recurrent = cell.shape.seq_len * cell.shape.num_layers * (2 if MODELS.get(cell.model).bidirectional else 1)
@@ -57,7 +57,7 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     flops = per_token * length * (3 * cfg.steps * cfg.batch_size + evals * cfg.eval_size)
     recurrent_steps = length * mparams.num_layers * D * (cfg.steps + evals / 3)
     family = arch.family.__name__.rsplit(".", 1)[-1]
-    seconds = cfg.steps * SECONDS_PER_STEP + recurrent_steps * SECONDS_PER_RECURRENT_STEP[family] + flops / FLOP_RATE
+    seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * SECONDS_PER_RECURRENT_STEP[family], flops / FLOP_RATE)
     return {"flops": flops, "seconds": seconds}
 
 

@@ -128,7 +128,7 @@ def test_killed_sweep_resumes_without_duplicates(tiny, tmp_path):
     out = tmp_path / "res"
     cmd = [sys.executable, "-m", "rnnbench", "sweep", str(path), "--out", str(out), "--device", "cpu", "--no-progress"]
     raw = out / "raw" / "tiny.jsonl"
-    for delay in (2.0, 2.5, 3.0):
+    for delay in (1.5, 2.0, 2.5, 3.0, 3.5):  # five kills at different points
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)

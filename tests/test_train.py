@@ -72,3 +72,26 @@ def test_lstm_solves_adding_t50_within_2000_steps():
     r = fit(Cell("adding", "lstm", task_params={"T": 50}, model_params={"hidden_size": 64}, train={"steps": 2000}), "cpu")
     m = r["metrics"]
     assert m["mse"] < 0.1 * m["baseline"] and m["solved"]
+
+
+def test_cuda_determinism_settings_are_applied_and_recorded(monkeypatch):
+    """The CUDA branch, exercised on the CPU: flags go on by default, and can be lifted."""
+    from rnnbench.results import environment
+    from rnnbench.train import set_determinism
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    try:
+        set_determinism(torch.device("cuda"), True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        import os
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        set_determinism(torch.device("cuda"), False)
+        assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
+    env = environment("cpu")
+    assert "deterministic_algorithms" in env and env["device"] == "cpu"

@@ -42,3 +42,16 @@ def test_a_core_that_breaks_the_contract_is_named(tmp_path):
                    "        super().__init__()\n    def forward(self, x):\n        return x.sum()\n")
     with pytest.raises(UsageError, match="rnnbench check"):
         fit(Cell("adding", f"{bad}:Bad", **SMALL), "cpu")
+
+
+def test_installed_plugin_models_are_found_by_entry_point(monkeypatch):
+    import importlib.metadata
+
+    import rnnbench.models.user as user
+
+    ep = importlib.metadata.EntryPoint(name="mingru", value="fixtures.user_models:MinGRU", group="rnnbench.models")
+    monkeypatch.setattr(user, "entry_points", lambda: {"mingru": ep})
+    import rnnbench.models as models
+    monkeypatch.setattr(models, "entry_points", lambda: {"mingru": ep})
+    r = fit(Cell("adding", "mingru", **SMALL), "cpu")
+    assert r["status"] == "ok" and r["model"]["name"] == "mingru"
