@@ -113,8 +113,6 @@ class HarnessOverhead:
 
     unit = "ratio"
     timeout = 300
-    number = 1
-    repeat = 1
 
     def setup(self):
         try:

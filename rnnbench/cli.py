@@ -9,17 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rnnbench.config import parse_sets
 import torch
 
 from rnnbench.check import run_checks, subjects
+from rnnbench.config import parse_sets
 from rnnbench.errors import UsageError
-from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
 from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
 from rnnbench.models import IMPLEMENTATIONS, MODELS
 from rnnbench.models.user import entry_points
 from rnnbench.profiles import builtin_profiles, load_profile
 from rnnbench.report import report
+from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
 from rnnbench.results import append_record, environment
 from rnnbench.sweep import estimate, label, pending, records_path, sweep
 from rnnbench.tasks import TASKS, make_task
@@ -51,11 +51,6 @@ def cmd_list(args: argparse.Namespace) -> None:
             for preset, text in cls.presets.items():
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
-    if args.what in ("profiles", "all"):
-        print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
-        for name in builtin_profiles():
-            profile = load_profile(name)
-            print(f"  {name:<8} {len(profile.cells):>4} cells  {profile.description}")
     if args.what in ("models", "all"):
         print(f"models (implementations: {', '.join(IMPLEMENTATIONS)}):")
         for name, spec in MODELS.items():
@@ -63,16 +58,19 @@ def cmd_list(args: argparse.Namespace) -> None:
         for name, ep in sorted(entry_points().items()):
             print(f"  {name:<8} plugin {ep.value}  [fused]")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
+    if args.what in ("profiles", "all"):
+        print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
+        for name in builtin_profiles():
+            profile = load_profile(name)
+            print(f"  {name:<8} {len(profile.cells):>4} cells  {profile.description}")
 
 
 def _cell(args: argparse.Namespace) -> Cell:
     sets = parse_sets(args.set, ("task", "model", "train"))
     train = dict(sets["train"])
-    for flag, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("optimizer", "optimizer"),
-                      ("clip", "clip"), ("eval_every", "eval_every"), ("early_stop", "early_stop")):
-        value = getattr(args, flag)
-        if value is not None:
-            train[key] = value
+    for key in ("steps", "batch_size", "lr", "optimizer", "clip", "eval_every", "early_stop"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
     train["seed"] = args.seed
     cell = Cell(args.task, args.model, args.preset, sets["task"], args.impl, sets["model"], train)
     cell.resolved()  # validate every name and value before any work

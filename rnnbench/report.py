@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rnnbench.errors import UsageError  # noqa: E402
-from rnnbench.models import MODELS  # noqa: E402
 from rnnbench.tasks import TASKS  # noqa: E402
 from rnnbench.results import atomic_write, read_records  # noqa: E402
 
@@ -125,13 +124,13 @@ def accuracy_summary(df: pd.DataFrame) -> pd.DataFrame:
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Task × model pivot of "mean ± std (solved/n)" with the baseline beside it."""
     s = summary.assign(
-        cell=[f"{_fmt(m)} ± {_fmt(sd)} ({int(k)}/{int(n)})" for m, sd, k, n in
-              zip(summary["mean"], summary["std"].fillna(0), summary["solved"], summary["n_seeds"])],
+        cell=[f"{_fmt(m)} ± {_fmt(sd)} ({int(k)}/{int(n)}{'' if ok == n else f', {int(n - ok)} not ok'})"
+              for m, sd, k, n, ok in zip(summary["mean"], summary["std"].fillna(0), summary["solved"],
+                                         summary["n_seeds"], summary["n_ok"])],
         column=[m if i == "fused" else f"{m} ({i})" for m, i in zip(summary["model"], summary["impl"])],
     )
     table = s.pivot_table(index=["task", "metric"], columns="column", values="cell", aggfunc="first", sort=False)
-    order = [c for m in MODEL_ORDER + sorted(set(MODELS) - set(MODEL_ORDER)) for c in table.columns if c.split(" ")[0] == m]
-    table = table[order + [c for c in table.columns if c not in order]]
+    table = table[sorted(table.columns, key=lambda c: _model_rank(c.split(" ")[0]))]
     base = s.groupby(["task", "metric"], sort=False)["baseline"].first().map(_fmt)
     table.insert(0, "baseline", base)
     table = table.reset_index()
@@ -152,7 +151,7 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
     written = []
     for task, group in df[df["status"] == "ok"].groupby("task", sort=False):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for model in [m for m in MODEL_ORDER if m in set(group["model"])] + sorted(set(group["model"]) - set(MODEL_ORDER)):
+        for model in sorted(set(group["model"]), key=lambda m: (_model_rank(m), m)):
             runs = group[group["model"] == model]
             metric = runs["metric"].iloc[0]
             curves = pd.DataFrame([{"seed": s, "step": h["step"], "value": h[metric]}
@@ -382,7 +381,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         acc = pdf[pdf["section"] == "accuracy"]
         if not acc.empty:
             summary = accuracy_summary(acc)
-            caption = (f"Held-out metric, mean ± std over seeds (seeds solved / seeds), fused unless marked; "
+            caption = (f"Held-out metric, mean ± std over seeds (seeds solved / seeds; runs that diverged or failed are "
+                       f"counted as not ok and left out of the mean), fused unless marked; "
                        f"lower is better; baseline = memoryless predictor. Source: {provenance(acc)}.")
             long_form = summary.assign(provenance=provenance(acc))
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",

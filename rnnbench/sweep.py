@@ -39,12 +39,14 @@ def records_path(out: Path, profile: Profile) -> Path:
 
 def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
-    if isinstance(cell, ThroughputCell):  # warm-up + matmul + two timed modes, at least 5 runs each
+    if isinstance(cell, ThroughputCell):  # three timed phases, plus warm-up and memory calls
+        arch = MODELS.get(cell.model)
+        family = arch.family.__name__.rsplit(".", 1)[-1]
+        recurrent = cell.shape.seq_len * cell.shape.num_layers * (2 if arch.bidirectional else 1)
         flops = forward_flops(cell.model, cell.shape)
-        recurrent = cell.shape.seq_len * cell.shape.num_layers * (2 if MODELS.get(cell.model).bidirectional else 1)
-        per_fwd = flops / FLOP_RATE + recurrent * SECONDS_PER_RECURRENT_STEP["lstm"] / 3
-        seconds = 3 * cell.min_run_time + 9 * 4 * per_fwd * (5 if cell.impl == "reference" else 1)
-        return {"flops": flops * 4 * 9, "seconds": seconds}
+        per_call = recurrent * SECONDS_PER_RECURRENT_STEP[family] * (3 if cell.impl == "reference" else 1)
+        per_call += 3 * flops / FLOP_RATE
+        return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
     task, mparams, cfg = cell.resolved()
     arch = MODELS.get(cell.model)
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
