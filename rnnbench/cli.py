@@ -126,7 +126,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def cmd_throughput(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
-    impls = [i.strip() for i in args.impl.split(",")]
+    impls = [i.strip() for i in (args.impl or ("fused,reference" if args.model in MODELS else "fused")).split(",")]
     shape = Shape(args.batch, args.seq_len, args.input or args.hidden, args.hidden, args.layers)
     cells = [ThroughputCell(args.model, impl, shape, args.min_run_time) for impl in impls]
     for cell in cells:
@@ -138,14 +138,18 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     for cell in cells:
         record = measure(cell, device)
         for mode, r in record["results"].items():
+            gflops = "n/a" if r["flop_per_s"] is None else f"{r['flop_per_s'] / 1e9:.1f}"
+            roofline = "n/a" if r["roofline"] is None else f"{r['roofline']:.1%}"
             print(f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
-                  f"{r['tokens_per_s']:>11,.0f} {r['flop_per_s'] / 1e9:>8.1f} {r['roofline']:>8.1%} "
-                  f"{r['memory_bytes'] / 2**20:>10.1f}")
+                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}")
         if args.out:
             append_record(args.out, record)
-    print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
-          f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (roofline reference); memory: "
-          f"{record['results']['fwdbwd']['memory_method']}")
+    if record["matmul"]:
+        print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
+              f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
+    else:
+        print("no FLOP count for a user's model: GFLOP/s and roofline are n/a")
+    print(f"memory: {record['results']['fwdbwd']['memory_method']}")
     if args.compare_bare:
         check = bare_timer_check(shape, device, args.min_run_time)
         print(f"harness vs a bare torch.utils.benchmark.Timer of nn.LSTM forward at this shape: "
@@ -229,7 +233,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")
     p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--impl", default="fused,reference", help="comma-separated: fused, reference (default both)")
+    p.add_argument("--impl", help="comma-separated: fused, reference (default both; user models: fused)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--hidden", type=int, default=256)

@@ -21,7 +21,7 @@ from torch.utils import benchmark
 
 from rnnbench.config import require
 from rnnbench.errors import UsageError
-from rnnbench.models import IMPLEMENTATIONS, MODELS, ModelParams
+from rnnbench.models import IMPLEMENTATIONS, ModelParams, UserModel, resolve_model
 from rnnbench.models.base import init_uniform_
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.train import derive_seed
@@ -53,7 +53,7 @@ class ThroughputCell:
     min_run_time: float = 0.5
 
     def validate(self) -> None:
-        MODELS.get(self.model)
+        resolve_model(self.model)
         if self.impl not in IMPLEMENTATIONS:
             raise UsageError(f"unknown implementation {self.impl!r}; choose one of: {', '.join(IMPLEMENTATIONS)}")
         self.shape.validate()
@@ -63,9 +63,12 @@ class ThroughputCell:
         return cell_key({"throughput": [self.model, self.impl, dataclasses.asdict(self.shape), device]})
 
 
-def forward_flops(model: str, shape: Shape) -> int:
-    """Forward FLOPs of a whole (stacked, maybe bidirectional) core."""
-    arch = MODELS.get(model)
+def forward_flops(model: str, shape: Shape) -> int | None:
+    """Forward FLOPs of a whole (stacked, maybe bidirectional) core; None for a user's
+    model, whose FLOPs rnnbench cannot know."""
+    arch = resolve_model(model)
+    if isinstance(arch, UserModel):
+        return None
     D = 2 if arch.bidirectional else 1
     H, total = shape.hidden_size, 0
     for layer in range(shape.num_layers):
@@ -89,8 +92,12 @@ def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_run
 def build(cell: ThroughputCell, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
     s = cell.shape
     params = ModelParams(hidden_size=s.hidden_size, num_layers=s.num_layers)
-    core = MODELS.get(cell.model).build_core(cell.impl, s.input_size, params)
-    init_uniform_(core, torch.Generator().manual_seed(derive_seed(0, "throughput")))
+    arch = resolve_model(cell.model)
+    with torch.random.fork_rng(devices=[]):  # a user's core draws its init from the global RNG
+        torch.manual_seed(derive_seed(0, "throughput"))
+        core = arch.build_core(cell.impl, s.input_size, params)
+    if not isinstance(arch, UserModel):
+        init_uniform_(core, torch.Generator().manual_seed(derive_seed(0, "throughput")))
     x = torch.randn(s.batch, s.seq_len, s.input_size, generator=torch.Generator().manual_seed(0))
     return core.to(device), x.to(device)
 
@@ -145,16 +152,19 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     cell.validate()
     s = cell.shape
     core, x = build(cell, device)
-    arch = MODELS.get(cell.model)
-    a = torch.randn(s.batch * s.seq_len, s.input_size + s.hidden_size, device=device)
-    b = torch.randn(s.input_size + s.hidden_size, arch.gates * s.hidden_size, device=device)
-    matmul = time_it(lambda: a @ b, cell.min_run_time)
-    matmul_rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / matmul.median
+    arch = resolve_model(cell.model)
     flops = forward_flops(cell.model, s)
+    matmul_record: dict[str, Any] = {}
+    if flops is not None:  # the roofline reference: the (B·T, I+H) @ (I+H, G·H) product
+        a = torch.randn(s.batch * s.seq_len, s.input_size + s.hidden_size, device=device)
+        b = torch.randn(s.input_size + s.hidden_size, arch.gates * s.hidden_size, device=device)
+        matmul = time_it(lambda: a @ b, cell.min_run_time)
+        matmul_rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / matmul.median
+        matmul_record = {"shape": [list(a.shape), list(b.shape)], "median_s": matmul.median, "flop_per_s": matmul_rate}
     results: dict[str, Any] = {}
     for mode, fn in step_functions(core, x).items():
         m = time_it(fn, cell.min_run_time)
-        mode_flops = flops * (3 if mode == "fwdbwd" else 1)
+        mode_flops = None if flops is None else flops * (3 if mode == "fwdbwd" else 1)
         mem, method = memory_bytes(core, x, mode)
         results[mode] = {
             "median_s": m.median,
@@ -162,8 +172,8 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
             "runs": len(m.times),
             "tokens_per_s": s.batch * s.seq_len / m.median,
             "flops": mode_flops,
-            "flop_per_s": mode_flops / m.median,
-            "roofline": mode_flops / m.median / matmul_rate,
+            "flop_per_s": None if mode_flops is None else mode_flops / m.median,
+            "roofline": None if mode_flops is None else mode_flops / m.median / matmul_record["flop_per_s"],
             "memory_bytes": mem,
             "memory_method": method,
         }
@@ -178,7 +188,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
                   "bidirectional": arch.bidirectional},
         "shape": dataclasses.asdict(s),
         "min_run_time": cell.min_run_time,
-        "matmul": {"shape": [list(a.shape), list(b.shape)], "median_s": matmul.median, "flop_per_s": matmul_rate},
+        "matmul": matmul_record,
         "results": results,
         "env": environment(device),
     }

@@ -314,7 +314,8 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
                 "model": r["model"]["name"], "impl": r["model"]["implementation"], **r["shape"],
                 "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
-                "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"], "gflop_per_s": m["flop_per_s"] / 1e9,
+                "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"],
+                "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
                 "roofline": m["roofline"], "memory_mb": m["memory_bytes"] / 2**20, "memory_method": m["memory_method"],
                 "env": r["env"],
             })
@@ -333,8 +334,8 @@ def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
     for mode, name in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
         table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f})" for m, i in zip(wide["median_ms"][mode], wide["iqr_ms"][mode])]
         table[f"{name} tokens/s"] = wide["tokens_per_s"][mode].map(lambda v: f"{v:,.0f}")
-        table[f"{name} GFLOP/s"] = wide["gflop_per_s"][mode].map(lambda v: f"{v:.1f}")
-        table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}")
+        table[f"{name} GFLOP/s"] = wide["gflop_per_s"][mode].map(lambda v: f"{v:.1f}" if pd.notna(v) else "n/a")
+        table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}" if pd.notna(v) else "n/a")
     table["fwd+bwd MB"] = wide["memory_mb"]["fwdbwd"].map(lambda v: f"{v:.1f}")
     table = table.reset_index()
     order = {m: i for i, m in enumerate(MODEL_ORDER)}

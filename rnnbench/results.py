@@ -45,7 +45,6 @@ def cell_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=1)
 def _git() -> dict[str, Any]:
     here = Path(rnnbench.__file__).resolve().parent
     for where in (here, Path.cwd()):
@@ -61,6 +60,11 @@ def _git() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             continue
     return {"git_commit": None, "git_dirty": None}
+
+
+# The commit of the code this process imported, read once at import: edits made to the
+# tree while a long sweep runs must not be attributed to the records it writes.
+GIT = _git()
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,7 +84,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
     cuda = device.type == "cuda"
     return {
         "rnnbench": rnnbench.__version__,
-        **_git(),
+        **GIT,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),

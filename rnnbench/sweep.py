@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from rnnbench.errors import UsageError
 from rnnbench.measure import ThroughputCell, forward_flops, measure
-from rnnbench.models import MODELS
+from rnnbench.models import UserModel, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
 from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run_id, now, read_records
 from rnnbench.train import Cell, failed_record, fit, resolve_device
@@ -39,18 +39,18 @@ def records_path(out: Path, profile: Profile) -> Path:
 
 def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
+    arch = resolve_model(cell.model)
+    # a user's model: no FLOP count, and an LSTM's per-step cost as a guess
+    family = "lstm" if isinstance(arch, UserModel) else arch.family.__name__.rsplit(".", 1)[-1]
+    D = 2 if arch.bidirectional else 1
     if isinstance(cell, ThroughputCell):  # three timed phases, plus warm-up and memory calls
-        arch = MODELS.get(cell.model)
-        family = arch.family.__name__.rsplit(".", 1)[-1]
-        recurrent = cell.shape.seq_len * cell.shape.num_layers * (2 if arch.bidirectional else 1)
-        flops = forward_flops(cell.model, cell.shape)
+        recurrent = cell.shape.seq_len * cell.shape.num_layers * D
+        flops = forward_flops(cell.model, cell.shape) or 0
         per_call = recurrent * SECONDS_PER_RECURRENT_STEP[family] * (3 if cell.impl == "reference" else 1)
         per_call += 3 * flops / FLOP_RATE
         return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
     task, mparams, cfg = cell.resolved()
-    arch = MODELS.get(cell.model)
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
-    D = 2 if arch.bidirectional else 1
     H, G = mparams.hidden_size, arch.gates
     per_token = sum(
         D * 2 * ((task.spec.input_size if layer == 0 else H * D) + H) * G * H for layer in range(mparams.num_layers)
@@ -58,7 +58,6 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     evals = cfg.steps // cfg.eval_every + 1
     flops = per_token * length * (3 * cfg.steps * cfg.batch_size + evals * cfg.eval_size)
     recurrent_steps = length * mparams.num_layers * D * (cfg.steps + evals / 3)
-    family = arch.family.__name__.rsplit(".", 1)[-1]
     seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * SECONDS_PER_RECURRENT_STEP[family], flops / FLOP_RATE)
     return {"flops": flops, "seconds": seconds}
 

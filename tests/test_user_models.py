@@ -55,3 +55,38 @@ def test_installed_plugin_models_are_found_by_entry_point(monkeypatch):
     monkeypatch.setattr(models, "entry_points", lambda: {"mingru": ep})
     r = fit(Cell("adding", "mingru", **SMALL), "cpu")
     assert r["status"] == "ok" and r["model"]["name"] == "mingru"
+
+
+def test_user_model_throughput_has_no_flop_count(capsys):
+    assert main(["throughput", "--model", MINGRU, "--batch", "2", "--seq-len", "4", "--hidden", "8",
+                 "--device", "cpu", "--min-run-time", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "fused " in out and "n/a" in out and "reference" not in out.split("\n", 2)[2]
+
+
+def test_user_model_in_a_profile_with_dry_run_and_sweep(tmp_path, capsys):
+    profile = tmp_path / "mine.toml"
+    profile.write_text(f"""
+name = "mine"
+models = ["gru", "{MINGRU}"]
+[model]
+hidden_size = 4
+[train]
+steps = 5
+eval_size = 16
+[[accuracy]]
+task = "adding"
+params = {{ T = 5 }}
+[throughput]
+batch = 2
+seq_len = 4
+hidden_size = 4
+min_run_time = 0.01
+""")
+    assert main(["sweep", str(profile), "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "4 cells to run" in capsys.readouterr().out
+    assert main(["sweep", str(profile), "--out", str(tmp_path), "--device", "cpu", "--no-progress"]) == 0
+    assert "4 ok" in capsys.readouterr().out
+    report(tmp_path)
+    assert "MinGRU" in (tmp_path / "mine" / "throughput.md").read_text()
+    assert "MinGRU" in (tmp_path / "mine" / "accuracy.md").read_text()

@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnbench.errors import UsageError, choices
 from rnnbench.measure import Shape, ThroughputCell
-from rnnbench.models import IMPLEMENTATIONS, MODELS
+from rnnbench.models import IMPLEMENTATIONS, MODELS, resolve_model
 from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
@@ -97,7 +97,7 @@ def load_profile(name_or_path: str) -> Profile:
             if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
                 raise UsageError(f"{where}: seeds must be a list of integers, e.g. seeds = [0, 1]")
             for model in models if isinstance(models, list) else [models]:
-                MODELS.get(model)
+                resolve_model(model)
             for impl in impls if isinstance(impls, list) else [impls]:
                 if impl not in IMPLEMENTATIONS:
                     raise UsageError(f"{where}: unknown implementation {impl!r}; choose one of: {choices(IMPLEMENTATIONS)}")
