@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -192,6 +193,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         raise UsageError(f"no records under {args.results / 'raw'}; run rnnbench sweep first")
     for path in written:
         print(path)
+    for path in written:
+        if path.name == "paper_comparison.md":  # the published numbers beside ours, on the terminal too
+            print("\n" + path.read_text())
 
 
 def build_parser() -> Parser:
@@ -265,10 +269,16 @@ def build_parser() -> Parser:
     return parser
 
 
+def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None, line=None) -> None:
+    print(f"rnnbench: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning  # one line per warning (a corrupt record skipped, ...), no source dump
+            return args.func(args) or 0
     except UsageError as exc:
         print(f"rnnbench: error: {exc}", file=sys.stderr)
         return 2

@@ -88,6 +88,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
+        "host": platform.node(),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "cpu": cpu_model(),
@@ -99,6 +100,11 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
         "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG") if cuda else None,
     }
+
+
+def same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two environments are the same machine and software (for resuming a sweep)."""
+    return all(a.get(k) == b.get(k) for k in ("host", "device_name", "torch"))
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ import pytest
 
 from rnnbench.check import run_checks, subjects
 from rnnbench.cli import main
-from rnnbench.errors import UsageError
 from rnnbench.models import MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"

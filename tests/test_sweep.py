@@ -170,3 +170,19 @@ def test_retention_entries_must_sweep_their_axis(tmp_path):
     path.write_text("[[gradient_flow]]\ntask = 'copy'\nparams = { T = 10 }\n")
     with pytest.raises(UsageError, match="gradient_flow needs a fixed-length task"):
         load_profile(str(path))
+
+
+def test_records_from_another_machine_do_not_count_as_done(tiny, tmp_path):
+    import json
+    profile = load_profile(str(tiny()))
+    assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
+    raw = records_path(tmp_path, profile)
+    lines = []
+    for line in raw.read_text().splitlines():  # as if the file came from another machine, in a clone
+        record = json.loads(line)
+        record["env"]["host"] = "elsewhere"
+        lines.append(json.dumps(record))
+    raw.write_text("\n".join(lines) + "\n")
+    assert len(pending(profile, raw, "cpu")[0]) == 8
+    assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
+    assert pending(profile, raw, "cpu")[0] == []

@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 
 import pytest
@@ -6,7 +5,6 @@ import pytest
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
 from rnnbench.report import report
-from rnnbench.results import read_records
 from rnnbench.train import Cell, fit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"

@@ -38,7 +38,7 @@ class ModelParams:
 def init_uniform_(module: nn.Module, generator: torch.Generator) -> None:
     """PyTorch's default init for recurrent layers, U(-1/√H, 1/√H), drawn from
     ``generator`` so that a run's seed alone fixes the weights."""
-    hidden = getattr(module, "hidden_size")
+    hidden = module.hidden_size
     bound = 1.0 / math.sqrt(hidden)
     with torch.no_grad():
         for p in module.parameters():
