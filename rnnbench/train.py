@@ -182,23 +182,9 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
         final.update(baselines)
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "train",
-        "run_id": new_run_id(),
-        "cell_key": cell.key(),
-        "created_at": now(),
-        "status": status,
-        "diverged_at": diverged_at,
-        "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
-        "model": {
-            "name": cell.model,
-            "implementation": cell.impl,
-            "params": dataclasses.asdict(mparams),
-            "n_params": n_params(model),
-            **source_hash(cell.model),
-        },
-        "cell": dataclasses.asdict(cell),
+    record = record_head(cell, status, mparams) | {"diverged_at": diverged_at}
+    record["model"] |= {"n_params": n_params(model), **source_hash(cell.model)}
+    return record | {
         "train": dataclasses.asdict(cfg) | {"steps_done": step},
         "metrics": final,
         "history": history,
@@ -209,9 +195,9 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     }
 
 
-def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
-    """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
-    task, mparams, cfg = cell.resolved()
+def record_head(cell: Cell, status: str, mparams: Any) -> dict[str, Any]:
+    """The fields every training record starts with: identity, task, model and the cell itself."""
+    task = make_task(cell.task, cell.preset, cell.task_params)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "train",
@@ -219,10 +205,17 @@ def failed_record(cell: Cell, status: str, error: str, device: str, seconds: flo
         "cell_key": cell.key(),
         "created_at": now(),
         "status": status,
-        "error": error,
         "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
         "model": {"name": cell.model, "implementation": cell.impl, "params": dataclasses.asdict(mparams)},
         "cell": dataclasses.asdict(cell),
+    }
+
+
+def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
+    """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
+    _, mparams, cfg = cell.resolved()
+    return record_head(cell, status, mparams) | {
+        "error": error,
         "train": dataclasses.asdict(cfg),
         "metrics": {},
         "timing": {"train_seconds": seconds},
