@@ -17,7 +17,7 @@ from torch import nn
 
 from rnnbench.errors import UsageError
 from rnnbench.models import MODELS, ModelParams, resolve_model
-from rnnbench.models.user import UserModel, construct, is_reference, load_object
+from rnnbench.models.user import UserModel, construct
 
 B, T, F, H = 3, 7, 5, 8  # B != T != F, so an axis mix-up cannot hide behind equal sizes
 ATOL = 1e-5
@@ -189,4 +189,4 @@ def subjects(name: str, impl: str | None, bidirectional: bool) -> list[tuple[str
         raise UsageError(f"model {name!r} failed on input of shape {(B, T, F)}: {type(exc).__name__}: {exc}") from None
 
 
-__all__ = ["ProbeResult", "Subject", "run_checks", "subjects", "is_reference", "load_object"]
+__all__ = ["ProbeResult", "Subject", "run_checks", "subjects"]
