@@ -102,9 +102,10 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
     }
 
 
-def same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two environments are the same machine and software (for resuming a sweep)."""
-    return all(a.get(k) == b.get(k) for k in ("host", "device_name", "torch"))
+def same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two environments are the same machine, torch and rnnbench code (commit and dirty
+    flag): only then does a record stand for what a new run would give, so a sweep may skip it."""
+    return all(a.get(k) == b.get(k) for k in ("host", "device_name", "torch", "git_commit", "git_dirty"))
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from rnnbench.errors import UsageError
 from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import UserModel, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
-from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run_id, now, read_records, same_machine
+from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run_id, now, read_records, same_setup
 from rnnbench.train import Cell, failed_record, fit, resolve_device
 
 DONE = ("ok", "diverged", "failed", "timeout")
@@ -97,10 +97,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 def pending(
     profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False
 ) -> tuple[list[PlannedCell], int]:
-    """The profile's cells that have no record from this machine yet in ``path``, and how many do.
+    """The profile's cells that have no record from this setup yet in ``path``, and how many do.
 
-    Records from another machine (host, device or torch differ), such as the published
-    ones in a fresh clone, do not count: the sweep measures this machine.
+    Records from another machine, torch or commit (such as the published ones in a fresh
+    clone, or those of an older commit) do not count: the sweep measures this code here.
     """
     dev = resolve_device(device)
     device = str(dev)
@@ -109,7 +109,7 @@ def pending(
     done = {
         (r.get("section"), r.get("cell_key"))
         for r in (read_records(path) if path.exists() else [])
-        if r.get("status") in done_status and same_machine(r.get("env", {}), here)
+        if r.get("status") in done_status and same_setup(r.get("env", {}), here)
     }
     todo = [pc for pc in profile.cells if (pc.section, pc.key(device)) not in done]
     return todo, len(profile.cells) - len(todo)

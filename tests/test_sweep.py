@@ -186,3 +186,14 @@ def test_records_from_another_machine_do_not_count_as_done(tiny, tmp_path):
     assert len(pending(profile, raw, "cpu")[0]) == 8
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
     assert pending(profile, raw, "cpu")[0] == []
+
+
+def test_records_of_another_commit_do_not_count_as_done(tiny, tmp_path):
+    import json
+    profile = load_profile(str(tiny()))
+    sweep(profile, tmp_path, "cpu", show_progress=False)
+    raw = records_path(tmp_path, profile)
+    records = [json.loads(line) for line in raw.read_text().splitlines()]
+    records[0]["env"]["git_commit"] = "0" * 40  # as if recorded before a code change
+    raw.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert len(pending(profile, raw, "cpu")[0]) == 1
