@@ -81,6 +81,3 @@ def require(condition: bool, message: str) -> None:
     if not condition:
         raise UsageError(message)
 
-
-def as_dict(params: Any) -> dict[str, Any]:
-    return dataclasses.asdict(params)

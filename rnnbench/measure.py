@@ -20,14 +20,11 @@ import torch
 from torch.utils import benchmark
 
 from rnnbench.config import require
-from rnnbench.errors import UsageError
+from rnnbench.errors import unknown
 from rnnbench.models import IMPLEMENTATIONS, ModelParams, UserModel, resolve_model
 from rnnbench.models.base import init_uniform_
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.train import derive_seed
-
-MODES = ("fwd", "fwdbwd")
-
 
 @dataclass(frozen=True)
 class Shape:
@@ -55,7 +52,7 @@ class ThroughputCell:
     def validate(self) -> None:
         resolve_model(self.model)
         if self.impl not in IMPLEMENTATIONS:
-            raise UsageError(f"unknown implementation {self.impl!r}; choose one of: {', '.join(IMPLEMENTATIONS)}")
+            raise unknown("implementation", self.impl, IMPLEMENTATIONS)
         self.shape.validate()
         require(self.min_run_time > 0, f"min-run-time={self.min_run_time} is impossible; use a positive number")
 

@@ -20,10 +20,9 @@ from rnnbench.errors import UsageError
 from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import UserModel, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
-from rnnbench.results import SCHEMA_VERSION, append_record, environment, new_run_id, now, read_records, same_setup
+from rnnbench.results import SCHEMA_VERSION, STATUSES, append_record, environment, new_run_id, now, read_records, same_setup
 from rnnbench.train import Cell, failed_record, fit, resolve_device
 
-DONE = ("ok", "diverged", "failed", "timeout")
 # Cost model for --dry-run, fitted to fused runs on a 2-core Xeon (torch 2.13): a fixed
 # cost per optimizer step, plus the larger of a per-recurrent-step cost (one layer and
 # direction, forward and backward; it depends on the family's kernel and dominates small
@@ -105,7 +104,7 @@ def pending(
     dev = resolve_device(device)
     device = str(dev)
     here = environment(dev)
-    done_status = ("ok", "diverged") if retry_failed else DONE
+    done_status = ("ok", "diverged") if retry_failed else STATUSES
     done = {
         (r.get("section"), r.get("cell_key"))
         for r in (read_records(path) if path.exists() else [])

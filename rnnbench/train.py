@@ -182,7 +182,7 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
         final.update(baselines)
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
-    record = record_head(cell, status, mparams) | {"diverged_at": diverged_at}
+    record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
     record["model"] |= {"n_params": n_params(model), **source_hash(cell.model)}
     return record | {
         "train": dataclasses.asdict(cfg) | {"steps_done": step},
@@ -195,9 +195,8 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     }
 
 
-def record_head(cell: Cell, status: str, mparams: Any) -> dict[str, Any]:
+def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, Any]:
     """The fields every training record starts with: identity, task, model and the cell itself."""
-    task = make_task(cell.task, cell.preset, cell.task_params)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "train",
@@ -213,8 +212,8 @@ def record_head(cell: Cell, status: str, mparams: Any) -> dict[str, Any]:
 
 def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
     """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
-    _, mparams, cfg = cell.resolved()
-    return record_head(cell, status, mparams) | {
+    task, mparams, cfg = cell.resolved()
+    return record_head(cell, status, task, mparams) | {
         "error": error,
         "train": dataclasses.asdict(cfg),
         "metrics": {},

@@ -88,3 +88,8 @@ min_run_time = 0.01
     report(tmp_path)
     assert "MinGRU" in (tmp_path / "mine" / "throughput.md").read_text()
     assert "MinGRU" in (tmp_path / "mine" / "accuracy.md").read_text()
+
+
+def test_a_user_file_is_executed_once_per_process():
+    from rnnbench.models.user import load_object
+    assert load_object(MINGRU) is load_object(MINGRU)  # one class, not a fresh one per lookup

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +18,6 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.tasks.base import IOSpec
-
-
-class Core(Protocol):
-    def __call__(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def load_object(ref: str) -> Any:
         if not path.is_file():
             raise UsageError(f"model {ref!r}: no such file {target}")
         module_name = "rnnbench_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        if module_name in sys.modules:  # loaded once per process, like any import
+            return _attribute(sys.modules[module_name], ref, target, attr)
         spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -63,6 +65,10 @@ def load_object(ref: str) -> Any:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise UsageError(f"model {ref!r}: cannot import {target} ({exc}); is it installed or on PYTHONPATH?") from None
+    return _attribute(module, ref, target, attr)
+
+
+def _attribute(module: Any, ref: str, target: str, attr: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench.errors import UsageError, choices
+from rnnbench.errors import UsageError, choices, unknown
 from rnnbench.measure import Shape, ThroughputCell
 from rnnbench.models import IMPLEMENTATIONS, MODELS, resolve_model
 from rnnbench.train import Cell
@@ -100,7 +100,7 @@ def load_profile(name_or_path: str) -> Profile:
                 resolve_model(model)
             for impl in impls if isinstance(impls, list) else [impls]:
                 if impl not in IMPLEMENTATIONS:
-                    raise UsageError(f"{where}: unknown implementation {impl!r}; choose one of: {choices(IMPLEMENTATIONS)}")
+                    raise UsageError(f"{where}: {unknown('implementation', impl, IMPLEMENTATIONS)}")
             axis = entry.get("axis", "T") if section == "retention" else None
             if "axis" in entry and section != "retention":
                 raise UsageError(f"{where}: axis applies to [[retention]] entries only")
