@@ -1,30 +1,48 @@
-"""asv benchmarks: speed and peak memory of every classic core, and the accuracy of
-short fixed-seed trainings (``track_*``), so that a learning regression shows
-across commits as a slowdown does.
+"""asv benchmarks: speed and peak memory of every registered core (its default
+implementation, and the step-by-step reference), and the accuracy of short fixed-seed
+trainings (``track_*``, declared in ``track.toml`` beside this file), so that a learning
+regression shows across commits as a slowdown does.
 
-Only APIs present since rnnbench's first commit are used, so ``asv continuous``
-can compare any two commits.
+The architectures come from the registry of the commit that asv discovers benchmarks in;
+a commit that lacks one (or predates the model contract, whose API is used as a fallback)
+skips it, so ``asv continuous`` can compare any two commits.
 """
+
+import tomllib
+from pathlib import Path
 
 import torch
 
-from rnnbench.models import MODELS, model_params
 from rnnbench.train import Cell, fit
 
-ARCHS = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
+try:
+    from rnnbench.models import build_core, model_order
+
+    ARCHS = model_order()
+except ImportError:  # commits before the model contract
+    from rnnbench.models import MODELS, model_params
+
+    build_core, ARCHS = None, list(MODELS)
 # (batch, seq_len, input/hidden size): a small and a medium CPU shape
 SHAPES = ["16x50x64", "32x100x128"]
+TRACK = tomllib.loads((Path(__file__).parent / "track.toml").read_text())
 
 
-def _core(model, shape, impl="fused"):
+def _core(model, shape, impl=None):
     B, T, H = (int(v) for v in shape.split("x"))
-    core = MODELS.get(model).build_core(impl, H, model_params({"hidden_size": H}))
+    try:
+        if build_core is not None:
+            core = build_core(model, impl, input_size=H, hidden_size=H)
+        else:
+            core = MODELS.get(model).build_core(impl or "fused", H, model_params({"hidden_size": H}))
+    except ValueError:  # UsageError: this commit lacks the architecture or the implementation
+        raise NotImplementedError from None
     x = torch.randn(B, T, H, generator=torch.Generator().manual_seed(0))
     return core, x
 
 
 class Forward:
-    """Inference forward pass of the fused core."""
+    """Inference forward pass of the core's default (fastest) implementation."""
 
     params = (ARCHS, SHAPES)
     param_names = ["model", "BxTxH"]
@@ -44,7 +62,7 @@ class Forward:
 
 
 class ForwardBackward:
-    """Training step (forward and backward to the parameters) of the fused core."""
+    """Training step (forward and backward to the parameters) of the default implementation."""
 
     params = (ARCHS, SHAPES)
     param_names = ["model", "BxTxH"]
@@ -69,7 +87,7 @@ class ForwardBackward:
 class ReferenceForward:
     """The step-by-step reference implementation, to watch the Python loop's cost."""
 
-    params = (["lstm", "gru"],)
+    params = (ARCHS,)
     param_names = ["model"]
     timeout = 120
 
@@ -82,44 +100,47 @@ class ReferenceForward:
             self.core(self.x)
 
 
-def _train(task, model, task_params, steps):
-    cell = Cell(task, model, task_params=task_params, model_params={"hidden_size": 64},
-                train={"steps": steps, "lr": 0.01, "batch_size": 64, "eval_every": steps, "eval_size": 500, "seed": 0})
-    return fit(cell, "cpu")["metrics"]
+def _train(name):
+    """The held-out metric of one fixed-seed training declared in track.toml."""
+    c = TRACK[name]
+    cell = Cell(c["task"], c["model"], task_params=c["task_params"], model_params=c["model_params"],
+                train=c["train"])
+    return fit(cell, "cpu")["metrics"][c["metric"]]
 
 
-def track_adding_lstm_mse():
-    """Held-out MSE of an LSTM after 600 steps on adding T=30 (baseline 0.1667)."""
-    return _train("adding", "lstm", {"T": 30}, 600)["mse"]
+def track_adding_mse():
+    """Held-out MSE of ``track.toml``'s adding cell (baseline 0.1667)."""
+    return _train("adding")
 
 
-track_adding_lstm_mse.unit = "MSE"
-track_adding_lstm_mse.timeout = 300
+track_adding_mse.unit = "MSE"
+track_adding_mse.timeout = 300
 
 
-def track_copy_gru_recall_accuracy():
-    """Recall accuracy of a GRU after 400 steps on copy T=10, K=3 (chance 0.125)."""
-    return _train("copy", "gru", {"T": 10, "K": 3}, 400)["recall_acc"]
+def track_copy_recall_accuracy():
+    """Recall accuracy of ``track.toml``'s copy cell (chance 0.125)."""
+    return _train("copy")
 
 
-track_copy_gru_recall_accuracy.unit = "accuracy"
-track_copy_gru_recall_accuracy.timeout = 300
+track_copy_recall_accuracy.unit = "accuracy"
+track_copy_recall_accuracy.timeout = 300
 
 
 class HarnessOverhead:
     """rnnbench's reported median over a bare torch.utils.benchmark.Timer of the same
-    nn.LSTM forward (B=64, T=100, I=H=256), in the same process: 1.0 means the harness
-    adds nothing; the issue's bound is within 5%."""
+    core's forward (``track.toml``'s harness model, B=64, T=100, I=H=256), in the same
+    process: 1.0 means the harness adds nothing; the bound is within 5%."""
 
     unit = "ratio"
     timeout = 300
 
     def setup(self):
-        try:
-            from rnnbench.measure import Shape, bare_timer_check
-        except ImportError:  # commits from before rnnbench.measure existed
-            raise NotImplementedError from None
-        self.check = lambda: bare_timer_check(Shape(64, 100, 256, 256), torch.device("cpu"), min_run_time=0.5)
+        if build_core is None:  # commits before the model contract timed this differently
+            raise NotImplementedError
+        from rnnbench.measure import Shape, ThroughputCell, bare_timer_check
+
+        cell = ThroughputCell(TRACK["harness"]["model"], None, Shape(64, 100, 256, 256), 0.5)
+        self.check = lambda: bare_timer_check(cell, torch.device("cpu"))
 
     def track_harness_vs_bare_timer(self):
         return self.check()["ratio"]

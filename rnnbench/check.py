@@ -8,6 +8,7 @@ for a whole model) are reported as n/a with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +17,21 @@ import torch
 from torch import nn
 
 from rnnbench.errors import UsageError
-from rnnbench.models import MODELS, ModelParams, resolve_model
-from rnnbench.models.user import UserModel, construct
+from rnnbench.models import resolve_model
+from rnnbench.models.user import constructor_fields, where
 
 B, T, F, H = 3, 7, 5, 8  # B != T != F, so an axis mix-up cannot hide behind equal sizes
 ATOL = 1e-5
 AXIS_HINT = ("it mixes samples across the batch: a sequence-first nn.RNN/LSTM/GRU (batch_first=False, "
              "the default) fed batch-first input treats the batch axis as time, and output[:, -1] then "
              "takes the last batch element, not the last step; use batch_first=True or transpose the input")
+CRASH_HINT = ("this is the batch/time mix-up: {modules} with batch_first=False (the default) reads axis 0 of "
+              "batch-first input (B={B}, T={T}, F={F}) as time and axis 1 as the batch, so a state built from "
+              "x.size(0) holds B={B} sequences where the layer expects T={T}; use batch_first=True")
+# constructor arguments a whole model's probes fill in when the user gives none (a small output)
+OUTPUT_ARGS = ("output_size", "num_classes", "n_classes", "num_outputs", "output_dim", "out_features", "n_outputs")
+RUN_NOTE = ("rnnbench run and sweep train cores, forward(x, state=None) -> (y, state), and add the task's encoder "
+            "and readout; this whole model can be checked but not trained by them")
 
 
 @dataclass
@@ -36,17 +44,23 @@ class ProbeResult:
 class Subject:
     """The model under test, rebuilt from a seed whenever a probe needs fresh weights."""
 
-    def __init__(self, factory: Callable[[], nn.Module], bidirectional: bool | None) -> None:
+    def __init__(self, factory: Callable[[int], nn.Module], bidirectional: bool | None) -> None:
         self.factory = factory
         self.bidirectional = bidirectional
         self.module = self.build(0)
-        out = self.module(randn(0))
+        self.error: str | None = None
+        try:
+            out = self.module(randn(0))
+        except Exception as exc:  # reported by the shape probe, with the user's file:line
+            self.error = crash_explanation(self.module, exc)
+            out = None
         self.is_core = isinstance(out, tuple)
 
     def build(self, seed: int) -> nn.Module:
+        """The model with weights drawn from ``seed`` (and the global RNG forked around it)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self.factory()
+            return self.factory(seed)
 
     def run(self, x: torch.Tensor, state: Any = None, module: nn.Module | None = None) -> tuple[torch.Tensor, Any]:
         module = module or self.module
@@ -60,7 +74,20 @@ def randn(seed: int, *shape: int) -> torch.Tensor:
     return torch.randn(*(shape or (B, T, F)), generator=torch.Generator().manual_seed(seed))
 
 
+def crash_explanation(module: nn.Module, exc: Exception) -> str:
+    """The exception in one line with the user's file:line, and the batch/time mix-up named
+    when a sequence-first recurrent layer is inside."""
+    text = f"raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where(exc)}"
+    seq_first = sorted({type(m).__name__ for m in module.modules()
+                        if isinstance(m, nn.RNNBase) and not m.batch_first})
+    if seq_first:
+        text += "; " + CRASH_HINT.format(modules="/".join(f"nn.{n}" for n in seq_first), B=B, T=T, F=F)
+    return text
+
+
 def _shape(sub: Subject) -> ProbeResult:
+    if sub.error:
+        return ProbeResult("shape contract", "FAIL", f"on input (B={B}, T={T}, F={F}) the model {sub.error}")
     y, _ = sub.run(randn(1))
     if not isinstance(y, torch.Tensor):
         return ProbeResult("shape contract", "FAIL", f"output is a {type(y).__name__}, not a tensor")
@@ -160,33 +187,50 @@ PROBES = [_shape, _batch_independence, _causality, _order, _carry_over, _gradien
 
 
 def run_checks(sub: Subject) -> list[ProbeResult]:
+    if sub.error:  # nothing else can run
+        return [_shape(sub)] + [ProbeResult(p.__name__.strip("_").replace("_", " "), "n/a", "the model did not run")
+                                for p in PROBES[1:]]
     results = []
     for probe in PROBES:
         try:
             results.append(probe(sub))
         except Exception as exc:  # a probe that crashes is a failure of the contract, reported, not raised
             name = probe.__name__.strip("_").replace("_", " ")
-            results.append(ProbeResult(name, "FAIL", f"raised {type(exc).__name__}: {exc}"))
+            results.append(ProbeResult(name, "FAIL", crash_explanation(sub.module, exc)))
     return results
 
 
-def subjects(name: str, impl: str | None, bidirectional: bool) -> list[tuple[str, Subject]]:
-    """The built-in model (both implementations unless one is named) or the user's object."""
-    params = ModelParams(hidden_size=H)
-    if name in MODELS:
-        spec = MODELS.get(name)
-        impls = [impl] if impl else ["fused", "reference"]
-        return [(f"{name} ({i})", Subject(lambda i=i: spec.build_core(i, F, params), spec.bidirectional)) for i in impls]
+def subjects(name: str, impl: str | None, bidirectional: bool,
+             values: dict[str, Any] | None = None) -> list[tuple[str, Subject]]:
+    """The model under test, one subject per implementation (all of them unless ``impl`` names one).
+
+    ``values`` are model parameters (``--set model.NAME=VALUE``); a whole model's required
+    output-size argument (``num_classes``, ``output_size``, ...) gets 2 unless given.
+    """
     arch = resolve_model(name)
-    assert isinstance(arch, UserModel)
-    factory = arch.factory
-    build = lambda: construct(factory, name, input_size=F, hidden_size=H, num_layers=1, output_size=2)  # noqa: E731
-    try:
-        return [(name, Subject(build, bidirectional))]
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(f"model {name!r} failed on input of shape {(B, T, F)}: {type(exc).__name__}: {exc}") from None
+    values = dict(values or {})
+    factory = getattr(arch, "factory", None)
+    if factory is not None:
+        fields, _, _ = constructor_fields(factory)
+        if "hidden_size" in fields:
+            values.setdefault("hidden_size", H)
+        for key in OUTPUT_ARGS:
+            if key in fields and fields[key][1] is dataclasses.MISSING:
+                values.setdefault(key, 2)
+    else:
+        values.setdefault("hidden_size", H)
+    params = arch.params(values)
+    impls = [arch.check_impl(impl)] if impl else list(arch.implementations)
+    out = []
+    for i in impls:
+        build = lambda seed, i=i: arch.build(i, F, params, torch.Generator().manual_seed(seed))  # noqa: E731
+        try:
+            out.append((f"{name} ({i})", Subject(build, arch.bidirectional or bidirectional)))
+        except UsageError:
+            raise
+        except Exception as exc:  # the constructor itself raised
+            raise UsageError(f"model {name!r} could not be built: {type(exc).__name__}: {exc}{where(exc)}") from None
+    return out
 
 
-__all__ = ["ProbeResult", "Subject", "run_checks", "subjects"]
+__all__ = ["RUN_NOTE", "ProbeResult", "Subject", "run_checks", "subjects"]

@@ -12,12 +12,12 @@ from typing import NoReturn
 
 import torch
 
-from rnnbench.check import run_checks, subjects
+from rnnbench.check import RUN_NOTE, run_checks, subjects
 from rnnbench.config import parse_sets
 from rnnbench.errors import UsageError
 from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
-from rnnbench.models import IMPLEMENTATIONS, MODELS
-from rnnbench.models.user import entry_points
+from rnnbench.models import MODELS, display_name, model_order, resolve_model
+from rnnbench.models.user import entry_points, where
 from rnnbench.profiles import builtin_profiles, load_profile
 from rnnbench.report import report
 from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
@@ -53,11 +53,17 @@ def cmd_list(args: argparse.Namespace) -> None:
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
     if args.what in ("models", "all"):
-        print(f"models (implementations: {', '.join(IMPLEMENTATIONS)}):")
-        for name, spec in MODELS.items():
-            print(f"  {name:<8} {spec.description}  [{', '.join(IMPLEMENTATIONS)}]")
-        for name, ep in sorted(entry_points().items()):
-            print(f"  {name:<8} plugin {ep.value}  [fused]")
+        print("models (implementations, the default first; parameters with their defaults, set with --set model.NAME=VALUE):")
+        for name in [*model_order(), *sorted(entry_points())]:
+            try:
+                arch = resolve_model(name)
+            except UsageError as exc:
+                print(f"  {name:<8} plugin that failed to load: {exc}")
+                continue
+            params = arch.describe() or "its constructor's keyword arguments"
+            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}]")
+            print(f"  {'':<8}   {params}")
+            print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
     if args.what in ("profiles", "all"):
         print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
@@ -84,6 +90,7 @@ def summary(record: dict) -> str:
     if record["status"] != "ok":
         return f"{head}: {record['status']} at step {record.get('diverged_at')}"
     metric = task["metric"]
+    head = head.replace(f" {model['name']}(", f" {model.get('display', model['name'])}(")
     solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
     return (f"{head}: {metric}={m[metric]:.4g} (baseline {m['baseline']:.4g}, {m[metric] / m['baseline']:.1%} of it), "
             f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
@@ -127,12 +134,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def cmd_throughput(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
-    impls = [i.strip() for i in (args.impl or ("fused,reference" if args.model in MODELS else "fused")).split(",")]
+    arch = resolve_model(args.model)
+    impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
     shape = Shape(args.batch, args.seq_len, args.input or args.hidden, args.hidden, args.layers)
-    cells = [ThroughputCell(args.model, impl, shape, args.min_run_time) for impl in impls]
+    extra = parse_sets(args.set, ("model",))["model"]
+    cells = [ThroughputCell(args.model, impl, shape, args.min_run_time, extra) for impl in impls]
     for cell in cells:
         cell.validate()  # every name and value before any work
-    print(f"{args.model} B={shape.batch} T={shape.seq_len} I={shape.input_size} H={shape.hidden_size} "
+    print(f"{display_name(arch)} B={shape.batch} T={shape.seq_len} I={shape.input_size} H={shape.hidden_size} "
           f"layers={shape.num_layers} on {device} ({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
     print(f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
           f"{'roofline':>8} {'memory MB':>10}")
@@ -149,24 +158,30 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
               f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
     else:
-        print("no FLOP count for a user's model: GFLOP/s and roofline are n/a")
+        print("no FLOP count (a user's core can declare flops(batch, length, input_size)): GFLOP/s and roofline are n/a")
+    if record["model"].get("state_size") is not None:
+        print(f"state: {record['model']['state_size']:,} numbers per sequence")
     print(f"memory: {record['results']['fwdbwd']['memory_method']}")
     if args.compare_bare:
-        check = bare_timer_check(shape, device, args.min_run_time)
-        print(f"harness vs a bare torch.utils.benchmark.Timer of nn.LSTM forward at this shape: "
+        check = bare_timer_check(cells[0], device)
+        print(f"harness vs a bare torch.utils.benchmark.Timer of the {cells[0].impl} core's forward at this shape: "
               f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
               f"ratio {check['ratio']:.3f}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    failed = 0
-    for label_, subject in subjects(args.model, args.impl, args.bidirectional):
+    failed, whole = 0, False
+    values = parse_sets(args.set, ("model",))["model"]
+    for label_, subject in subjects(args.model, args.impl, args.bidirectional, values):
         results = run_checks(subject)
-        kind = "core" if subject.is_core else "whole model"
+        kind = "core" if subject.is_core else ("did not run" if subject.error else "whole model")
+        whole |= kind == "whole model"
         print(f"{label_} [{kind}]")
         for r in results:
             print(f"  {r.status:<5} {r.name:<19} {r.detail}")
         failed += sum(r.status == "FAIL" for r in results)
+    if whole:
+        print(f"note: {RUN_NOTE}")
     print("all probes passed" if not failed else f"{failed} probe(s) failed")
     return 1 if failed else 0
 
@@ -208,8 +223,8 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("run", help="train one cell and append its record")
     _cell_args(p)
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--impl", default="fused", choices=IMPLEMENTATIONS)
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}, or module:Name / file.py:Name")
+    p.add_argument("--impl", help="implementation (default: the model's fastest; see rnnbench list models)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
@@ -236,8 +251,10 @@ def build_parser() -> Parser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--impl", help="comma-separated: fused, reference (default both; user models: fused)")
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}, or module:Name / file.py:Name")
+    p.add_argument("--impl", help="comma-separated implementations (default: all the model has)")
+    p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
+                   help="a model parameter beyond --hidden/--layers (repeatable)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--hidden", type=int, default=256)
@@ -247,12 +264,14 @@ def build_parser() -> Parser:
     p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed runs per measurement")
     p.add_argument("--out", type=Path, help="also append the records to this JSONL file")
     p.add_argument("--compare-bare", action="store_true",
-                   help="also time a bare Timer of nn.LSTM at this shape and print the ratio")
+                   help="also time a bare Timer of the first implementation's core at this shape and print the ratio")
     p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("check", help="probe a model's contract: batch independence, causality, state, gradients")
     p.add_argument("model", help="a built-in name, package.module:Name or path/to/file.py:Name")
-    p.add_argument("--impl", choices=IMPLEMENTATIONS, help="built-in models: one implementation (default both)")
+    p.add_argument("--impl", help="one implementation (default: every one the model has)")
+    p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
+                   help="a constructor argument of the model (repeatable)")
     p.add_argument("--bidirectional", action="store_true", help="the model sees the whole sequence (skip causality)")
     p.set_defaults(func=cmd_check)
 
@@ -266,6 +285,8 @@ def build_parser() -> Parser:
     p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_report)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     return parser
 
 
@@ -285,3 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an error in a user's model (or a bug): one line, the traceback behind --debug
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"rnnbench: error: {type(exc).__name__}: {message}{where(exc)} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1

@@ -14,7 +14,7 @@ P = TypeVar("P")
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
-def _coerce(value: Any, typ: Any, where: str) -> Any:
+def coerce(value: Any, typ: Any, where: str) -> Any:
     """Convert a CLI string (or a TOML/JSON scalar) to the field's type."""
     if typ is bool:
         if isinstance(value, bool):
@@ -53,7 +53,7 @@ def override(params: P, values: Mapping[str, Any], section: str) -> P:
             raise UsageError(
                 f"unknown parameter {section}.{key}; valid {section} parameters: {choices(names)}"
             )
-        changes[key] = _coerce(value, hints[key], f"{section}.{key}")
+        changes[key] = coerce(value, hints[key], f"{section}.{key}")
     new = dataclasses.replace(params, **changes)  # type: ignore[type-var]
     validate = getattr(new, "validate", None)
     if validate is not None:

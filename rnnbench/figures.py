@@ -13,19 +13,13 @@ matplotlib.rcParams["svg.hashsalt"] = "rnnbench"  # the same records give the sa
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rnnbench.models import model_rank  # noqa: E402
 from rnnbench.results import atomic_write  # noqa: E402
 
 
-MODEL_ORDER = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
-
-
-def model_rank(model: str) -> int:
-    return MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
-
-
 def model_color(model: str) -> str:
-    """One colour per architecture in every figure."""
-    return f"C{model_rank(model) % 10}"
+    """One colour per architecture in every figure (tab20, in the registry's order)."""
+    return matplotlib.colormaps["tab20"](model_rank(model) % 20)
 
 
 def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
@@ -121,7 +115,7 @@ def plot_throughput(df: pd.DataFrame, directory: Path) -> list[Path]:
             for (model, impl), g in sorted(part.groupby(["model", "impl"]), key=lambda kv: (model_rank(kv[0][0]), kv[0][1])):
                 g = g.sort_values(x)
                 ax.plot(g[x], g["tokens_per_s"], marker="o", color=model_color(model),
-                        linestyle="-" if impl == "fused" else "--", label=f"{model} ({impl})")
+                        linestyle="--" if impl == "reference" else "-", label=f"{model} ({impl})")
             ax.set(xscale="log", yscale="log", xlabel={"seq_len": "sequence length T", "hidden_size": "hidden size H"}[x],
                    title=f"{title}, B={batch}, {fixed.replace('_', ' ')}={sub[fixed].max()}")
             ax.set_xticks(sorted(sub[x].unique()), [str(v) for v in sorted(sub[x].unique())])

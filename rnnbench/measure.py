@@ -1,11 +1,13 @@
 """Throughput and roofline measurement of recurrent cores.
 
 Timing uses ``torch.utils.benchmark.Timer`` (which synchronises CUDA) after a
-warm-up; nothing inside the timed statement syncs, prints or calls ``.item()``.
-FLOPs of one layer and direction: 2·B·T·(I+H)·G·H, G = 1, 3, 4 for RNN, GRU,
-LSTM; forward+backward counts 3× the forward. Roofline = achieved FLOP/s over
-the FLOP/s of one matrix product ``(B·T, I+H) @ (I+H, G·H)`` timed on the same
-device in the same run.
+warm-up, on ``torch.get_num_threads()`` threads (the count the record states; the
+Timer's own default is one thread); nothing inside the timed statement syncs, prints
+or calls ``.item()``. FLOPs come from each architecture's own count (classic
+families: 2·B·T·(I+H)·G·H per layer and direction, G = 1, 3, 4 for RNN, GRU, LSTM);
+forward+backward counts 3× the forward. Roofline = achieved FLOP/s over the FLOP/s
+of the architecture's reference matrix product (classic: ``(B·T, I+H) @ (I+H, G·H)``)
+timed on the same device in the same run.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import torch
 from torch.utils import benchmark
 
 from rnnbench.config import require
-from rnnbench.errors import unknown
-from rnnbench.models import IMPLEMENTATIONS, ModelParams, UserModel, resolve_model
-from rnnbench.models.base import init_uniform_
+from rnnbench.models import display_name, resolve_model
+from rnnbench.models.user import source_hash
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.train import derive_seed
 
@@ -45,41 +46,62 @@ class ThroughputCell:
     """One throughput configuration: model, implementation, shape."""
 
     model: str
-    impl: str
+    impl: str | None
     shape: Shape
     min_run_time: float = 0.5
+    model_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # beyond hidden_size/num_layers
+
+    def __post_init__(self) -> None:
+        if not self.impl:
+            object.__setattr__(self, "impl", resolve_model(self.model).default_impl)
+
+    def params(self) -> Any:
+        """The architecture's parameters: the shape's hidden size and layers, then ``model_params``."""
+        arch = resolve_model(self.model)
+        values: dict[str, Any] = {"hidden_size": self.shape.hidden_size, "num_layers": self.shape.num_layers}
+        if arch.user:  # a user's core gets only what its constructor takes
+            fields = {k for k in values if k in _constructor_names(arch)}
+            if self.shape.num_layers != 1:
+                fields.add("num_layers")
+            values = {k: v for k, v in values.items() if k in fields}
+        return arch.params({**values, **self.model_params})
 
     def validate(self) -> None:
-        resolve_model(self.model)
-        if self.impl not in IMPLEMENTATIONS:
-            raise unknown("implementation", self.impl, IMPLEMENTATIONS)
+        arch = resolve_model(self.model)
+        arch.check_impl(self.impl)
         self.shape.validate()
+        self.params()
         require(self.min_run_time > 0, f"min-run-time={self.min_run_time} is impossible; use a positive number")
 
     def key(self, device: str) -> str:
-        return cell_key({"throughput": [self.model, self.impl, dataclasses.asdict(self.shape), device]})
+        arch = resolve_model(self.model)
+        extra = [dict(sorted(self.model_params.items()))] if self.model_params else []
+        source = [source_hash(arch.source_files)] if arch.user else []
+        return cell_key({"throughput": [self.model, self.impl, dataclasses.asdict(self.shape), device, *extra, *source]})
 
 
-def forward_flops(model: str, shape: Shape) -> int | None:
-    """Forward FLOPs of a whole (stacked, maybe bidirectional) core; None for a user's
-    model, whose FLOPs rnnbench cannot know."""
-    arch = resolve_model(model)
-    if isinstance(arch, UserModel):
-        return None
-    D = 2 if arch.bidirectional else 1
-    H, total = shape.hidden_size, 0
-    for layer in range(shape.num_layers):
-        I = shape.input_size if layer == 0 else H * D
-        total += D * 2 * shape.batch * shape.seq_len * (I + H) * arch.gates * H
-    return total
+def _constructor_names(arch: Any) -> set[str]:
+    from rnnbench.models.user import constructor_fields
+
+    factory = getattr(arch, "factory", None)
+    return set(constructor_fields(factory)[0]) if factory is not None else {f.name for f in dataclasses.fields(arch.Params)}
+
+
+def forward_flops(cell: ThroughputCell, core: torch.nn.Module | None = None) -> int | None:
+    """Forward FLOPs of the cell's core from its architecture's own count; None for a user's
+    core that declares none."""
+    arch = resolve_model(cell.model)
+    s = cell.shape
+    return arch.forward_flops(cell.params(), s.batch, s.seq_len, s.input_size, core)
 
 
 def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_runs: int = 5) -> benchmark.Measurement:
-    """Median-based timing of ``fn`` with torch.utils.benchmark, after ``warmup`` calls,
-    with at least ``min_runs`` timed runs so that the IQR means something."""
+    """Median-based timing of ``fn`` with torch.utils.benchmark on all of torch's intra-op
+    threads, after ``warmup`` calls, with at least ``min_runs`` timed runs so that the IQR
+    means something."""
     for _ in range(warmup):
         fn()
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     parts = [timer.blocked_autorange(min_run_time=min_run_time)]
     while sum(len(m.times) for m in parts) < min_runs:
         parts.append(timer.timeit(1))
@@ -88,13 +110,8 @@ def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_run
 
 def build(cell: ThroughputCell, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
     s = cell.shape
-    params = ModelParams(hidden_size=s.hidden_size, num_layers=s.num_layers)
     arch = resolve_model(cell.model)
-    with torch.random.fork_rng(devices=[]):  # a user's core draws its init from the global RNG
-        torch.manual_seed(derive_seed(0, "throughput"))
-        core = arch.build_core(cell.impl, s.input_size, params)
-    if not isinstance(arch, UserModel):
-        init_uniform_(core, torch.Generator().manual_seed(derive_seed(0, "throughput")))
+    core = arch.build(cell.impl, s.input_size, cell.params(), torch.Generator().manual_seed(derive_seed(0, "throughput")))
     x = torch.randn(s.batch, s.seq_len, s.input_size, generator=torch.Generator().manual_seed(0))
     return core.to(device), x.to(device)
 
@@ -150,11 +167,13 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     s = cell.shape
     core, x = build(cell, device)
     arch = resolve_model(cell.model)
-    flops = forward_flops(cell.model, s)
+    params = cell.params()
+    flops = forward_flops(cell, core)
     matmul_record: dict[str, Any] = {}
-    if flops is not None:  # the roofline reference: the (B·T, I+H) @ (I+H, G·H) product
-        a = torch.randn(s.batch * s.seq_len, s.input_size + s.hidden_size, device=device)
-        b = torch.randn(s.input_size + s.hidden_size, arch.gates * s.hidden_size, device=device)
+    if flops is not None:  # the roofline reference: the architecture's matrix product, e.g. (B·T, I+H) @ (I+H, G·H)
+        M, K, N = arch.roofline_shape(params, s.batch, s.seq_len, s.input_size)
+        a = torch.randn(M, K, device=device)
+        b = torch.randn(K, N, device=device)
         matmul = time_it(lambda: a @ b, cell.min_run_time)
         matmul_rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / matmul.median
         matmul_record = {"shape": [list(a.shape), list(b.shape)], "median_s": matmul.median, "flop_per_s": matmul_rate}
@@ -181,8 +200,11 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         "cell_key": cell.key(str(device)),
         "created_at": now(),
         "status": "ok",
-        "model": {"name": cell.model, "implementation": cell.impl, "gates": arch.gates,
-                  "bidirectional": arch.bidirectional},
+        "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
+                  "default_implementation": arch.default_impl,
+                  "params": dataclasses.asdict(params), "bidirectional": arch.bidirectional,
+                  "state_size": arch.state_numbers(params, core),
+                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
         "shape": dataclasses.asdict(s),
         "min_run_time": cell.min_run_time,
         "matmul": matmul_record,
@@ -191,14 +213,15 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     }
 
 
-def bare_timer_check(shape: Shape, device: torch.device, min_run_time: float = 1.0, rounds: int = 3) -> dict[str, float]:
-    """rnnbench's reported fused-LSTM forward median against a bare ``Timer`` of the
-    same ``nn.LSTM`` call in the same process; the ratio shows the harness's own cost.
-    The two alternate for ``rounds`` rounds and the median of each side is kept, so
+def bare_timer_check(cell: ThroughputCell, device: torch.device, rounds: int = 3) -> dict[str, float]:
+    """rnnbench's reported forward median of ``cell`` against a bare ``Timer`` of the same
+    core's call in the same process (same thread count); the ratio shows the harness's own
+    cost. The two alternate for ``rounds`` rounds and the median of each side is kept, so
     that drift in the machine's speed does not land on one side only."""
-    cell = ThroughputCell("lstm", "fused", shape, min_run_time)
+    min_run_time = cell.min_run_time
     core, x = build(cell, device)
-    timer = benchmark.Timer(stmt="with torch.no_grad(): lstm(x)", globals={"lstm": core, "x": x, "torch": torch})
+    timer = benchmark.Timer(stmt="with torch.no_grad(): core(x)", globals={"core": core, "x": x, "torch": torch},
+                            num_threads=torch.get_num_threads())
     bare, harness = [], []
     for _ in range(rounds):
         bare.append(timer.blocked_autorange(min_run_time=min_run_time).median)

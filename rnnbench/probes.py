@@ -48,17 +48,17 @@ def gradient_flow(model: Any, task: Task, device: torch.device) -> dict[str, Any
     return {"norms_by_distance": values, **decay_rate(values)}
 
 
-def check_gradient_flow(task: Task, model: str) -> None:
+def check_gradient_flow(task: Task, arch: Any) -> None:
     require(task.spec.target == "last" and getattr(task.params, "T", 0) >= 2 and task.preset != "hochreiter1997",
             f"gradient_flow needs a fixed-length task read at the last step (adding arjovsky2016/bai2018 or "
             f"sine multisine), not {task.name}/{task.preset}")
-    require(not model.startswith("bi"), f"gradient_flow is defined for unidirectional models, not {model!r}")
+    require(not arch.bidirectional, f"gradient_flow is defined for unidirectional models, not {arch.name!r}")
 
 
 @dataclass(frozen=True)
 class Probe:
     measure: Callable[[Any, Task, torch.device], dict[str, Any]]
-    check: Callable[[Task, str], None]
+    check: Callable[[Task, Any], None]  # (task, architecture)
 
 
 PROBES: Registry[Probe] = Registry("probe")

@@ -33,7 +33,11 @@ class Registry(Generic[T]):
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        """Names in registration order (the order tables and figures use)."""
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def items(self) -> list[tuple[str, T]]:
-        return sorted(self._items.items())
+        return list(self._items.items())

@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.errors import UsageError
-from rnnbench.figures import MODEL_ORDER, model_rank, plot_curves, plot_gradient_flow, plot_retention, plot_throughput
+from rnnbench.figures import plot_curves, plot_gradient_flow, plot_retention, plot_throughput
+from rnnbench.models import model_rank
 from rnnbench.results import atomic_write, read_records
 from rnnbench.tasks import TASKS
 
@@ -47,8 +48,9 @@ def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "task_name": r["task"]["name"],
             "preset": r["task"]["preset"],
             "T": r["task"]["params"].get("T"),
-            "model": r["model"]["name"],
+            "model": r["model"].get("display", r["model"]["name"]),
             "impl": r["model"]["implementation"],
+            "default_impl": r["model"].get("default_implementation", r["model"]["implementation"]),
             "hidden_size": r["model"]["params"].get("hidden_size"),
             "n_params": r["model"].get("n_params"),
             "seed": r["train"]["seed"],
@@ -101,7 +103,7 @@ def accuracy_summary(df: pd.DataFrame) -> pd.DataFrame:
     ok = df.assign(ok=df["status"] == "ok")
     g = ok.groupby(["task", "metric", "model", "impl"], sort=False)
     out = g.agg(
-        mean=("value", "mean"), std=("value", "std"), n_seeds=("seed", "nunique"), n_ok=("ok", "sum"),
+        default_impl=("default_impl", "first"), mean=("value", "mean"), std=("value", "std"), n_seeds=("seed", "nunique"), n_ok=("ok", "sum"),
         solved=("solved", "sum"), baseline=("baseline", "mean"), n_params=("n_params", "first"),
         steps=("steps", "first"), train_seconds=("train_seconds", "mean"),
     ).reset_index()
@@ -114,7 +116,8 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
         cell=[f"{_fmt(m)} ± {_fmt(sd)} ({int(k)}/{int(n)}{'' if ok == n else f', {int(n - ok)} not ok'})"
               for m, sd, k, n, ok in zip(summary["mean"], summary["std"].fillna(0), summary["solved"],
                                          summary["n_seeds"], summary["n_ok"])],
-        column=[m if i == "fused" else f"{m} ({i})" for m, i in zip(summary["model"], summary["impl"])],
+        column=[m if i == d else f"{m} ({i})" for m, i, d in zip(summary["model"], summary["impl"],
+                                                                 summary["default_impl"])],
     )
     table = s.pivot_table(index=["task", "metric"], columns="column", values="cell", aggfunc="first", sort=False)
     table = table[sorted(table.columns, key=lambda c: model_rank(c.split(" ")[0]))]
@@ -203,9 +206,7 @@ def paper_comparison(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ok = df[df["status"] == "ok"]
     for table in published():
         for row in table["rows"]:
-            for model in MODEL_ORDER:
-                if model not in row:
-                    continue
+            for model in (k for k in row if k not in ("task", "preset", "T", "metric", "size")):
                 ours = ok[(ok["task_name"] == row["task"]) & (ok["preset"] == row["preset"]) & (ok["T"] == row["T"])
                           & (ok["model"] == model)]
                 if ours.empty:
@@ -234,7 +235,8 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         for mode, m in r["results"].items():
             rows.append({
                 "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
-                "model": r["model"]["name"], "impl": r["model"]["implementation"], **r["shape"],
+                "model": r["model"].get("display", r["model"]["name"]), "impl": r["model"]["implementation"],
+                **r["shape"],
                 "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
                 "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"],
                 "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
@@ -260,9 +262,8 @@ def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
         table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}" if pd.notna(v) else "n/a")
     table["fwd+bwd MB"] = wide["memory_mb"]["fwdbwd"].map(lambda v: f"{v:.1f}")
     table = table.reset_index()
-    order = {m: i for i, m in enumerate(MODEL_ORDER)}
     return table.sort_values(["model", "impl", "hidden_size", "seq_len", "batch"],
-                             key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+                             key=lambda c: c.map(model_rank) if c.name == "model" else c).reset_index(drop=True)
 
 
 def report(results: Path, out: Path | None = None) -> list[Path]:
@@ -277,7 +278,7 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         if not acc.empty:
             summary = accuracy_summary(acc)
             caption = (f"Held-out metric, mean ± std over seeds (seeds solved / seeds; runs that diverged or failed are "
-                       f"counted as not ok and left out of the mean), fused unless marked; "
+                       f"counted as not ok and left out of the mean), each model's default implementation unless marked; "
                        f"lower is better; baseline = memoryless predictor. Source: {provenance(acc)}.")
             long_form = summary.assign(provenance=provenance(acc))
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",

@@ -27,7 +27,8 @@ import torch
 
 import rnnbench
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # older records are upgraded in memory by ``upgrade``
 STATUSES = ("ok", "diverged", "failed", "timeout")
 
 
@@ -134,6 +135,22 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
     os.replace(tmp, path)
 
 
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older schema in today's form, in memory (the file is never rewritten).
+
+    Schema 1 (before the model contract) knew only the classic families, whose default
+    implementation was ``fused``; its records get ``model.display`` (a user model's class
+    name) and ``model.default_implementation``. Their cell keys differ from schema 2's, so a
+    sweep never resumes from them; they still appear in reports.
+    """
+    if record.get("schema_version") == 1 and isinstance(record.get("model"), dict):
+        model = dict(record["model"])
+        model.setdefault("display", str(model.get("name", "")).rpartition(":")[2])
+        model.setdefault("default_implementation", "fused")
+        record = {**record, "model": model}
+    return record
+
+
 def read_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
     """All records in the given JSONL files (or directories of them), skipping bad lines."""
     if isinstance(paths, (str, Path)):
@@ -152,8 +169,8 @@ def read_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     warnings.warn(f"{file}:{number}: skipping an incomplete or corrupt record", stacklevel=2)
                     continue
-                if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+                if not isinstance(record, dict) or record.get("schema_version") not in READABLE_VERSIONS:
                     warnings.warn(f"{file}:{number}: skipping a line that is not an rnnbench record", stacklevel=2)
                     continue
-                records.append(record)
+                records.append(upgrade(record))
     return records

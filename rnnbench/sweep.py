@@ -18,17 +18,18 @@ from tqdm import tqdm
 
 from rnnbench.errors import UsageError
 from rnnbench.measure import ThroughputCell, forward_flops, measure
-from rnnbench.models import UserModel, resolve_model
+from rnnbench.models import display_name, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
 from rnnbench.results import SCHEMA_VERSION, STATUSES, append_record, environment, new_run_id, now, read_records, same_setup
 from rnnbench.train import Cell, failed_record, fit, resolve_device
 
 # Cost model for --dry-run, fitted to fused runs on a 2-core Xeon (torch 2.13): a fixed
 # cost per optimizer step, plus the larger of a per-recurrent-step cost (one layer and
-# direction, forward and backward; it depends on the family's kernel and dominates small
-# models) and the FLOPs at the effective training rate (which dominates large ones).
+# direction, forward and backward; each architecture declares its own, ``step_seconds``,
+# for its default implementation, and other implementations count 3×) and the FLOPs at
+# the effective training rate (which dominates large models).
 SECONDS_PER_STEP = 6.4e-4
-SECONDS_PER_RECURRENT_STEP = {"elman": 1.2e-4, "lstm": 1.2e-4, "gru": 3.3e-4}
+SLOWER_IMPL = 3.0
 FLOP_RATE = 3.0e10
 
 
@@ -39,25 +40,20 @@ def records_path(out: Path, profile: Profile) -> Path:
 def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
     arch = resolve_model(cell.model)
-    # a user's model: no FLOP count, and an LSTM's per-step cost as a guess
-    family = "lstm" if isinstance(arch, UserModel) else arch.family.__name__.rsplit(".", 1)[-1]
     D = 2 if arch.bidirectional else 1
+    step_seconds = arch.step_seconds * (1 if cell.impl == arch.default_impl else SLOWER_IMPL)
     if isinstance(cell, ThroughputCell):  # three timed phases, plus warm-up and memory calls
         recurrent = cell.shape.seq_len * cell.shape.num_layers * D
-        flops = forward_flops(cell.model, cell.shape) or 0
-        per_call = recurrent * SECONDS_PER_RECURRENT_STEP[family] * (3 if cell.impl == "reference" else 1)
-        per_call += 3 * flops / FLOP_RATE
+        flops = forward_flops(cell) or 0
+        per_call = recurrent * step_seconds + 3 * flops / FLOP_RATE
         return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
     task, mparams, cfg = cell.resolved()
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
-    H, G = mparams.hidden_size, arch.gates
-    per_token = sum(
-        D * 2 * ((task.spec.input_size if layer == 0 else H * D) + H) * G * H for layer in range(mparams.num_layers)
-    )
+    per_token = arch.forward_flops(mparams, 1, 1, task.spec.input_size) or 0  # a user's core may declare none
     evals = cfg.steps // cfg.eval_every + 1
     flops = per_token * length * (3 * cfg.steps * cfg.batch_size + evals * cfg.eval_size)
-    recurrent_steps = length * mparams.num_layers * D * (cfg.steps + evals / 3)
-    seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * SECONDS_PER_RECURRENT_STEP[family], flops / FLOP_RATE)
+    recurrent_steps = length * getattr(mparams, "num_layers", 1) * D * (cfg.steps + evals / 3)
+    seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * step_seconds, flops / FLOP_RATE)
     return {"flops": flops, "seconds": seconds}
 
 
@@ -65,9 +61,9 @@ def label(pc: PlannedCell) -> str:
     c = pc.cell
     if isinstance(c, ThroughputCell):
         s = c.shape
-        return f"throughput {c.model}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
+        return f"throughput {display_name(resolve_model(c.model))}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
     params = ",".join(f"{k}={v}" for k, v in sorted(c.task_params.items()))
-    return f"{c.task}/{c.preset or 'default'}[{params}] {c.model}({c.impl}) seed={c.train['seed']}"
+    return f"{c.task}/{c.preset or 'default'}[{params}] {display_name(resolve_model(c.model))}({c.impl}) seed={c.train['seed']}"
 
 
 class CellTimeout(Exception):
@@ -122,7 +118,8 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
     return {
         "schema_version": SCHEMA_VERSION, "kind": "throughput", "run_id": new_run_id(),
         "cell_key": pc.cell.key(str(dev)), "created_at": now(), "status": status, "error": error,
-        "model": {"name": pc.cell.model, "implementation": pc.cell.impl},
+        "model": {"name": pc.cell.model, "display": display_name(resolve_model(pc.cell.model)),
+                  "implementation": pc.cell.impl},
         "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
         "env": environment(dev),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import math
 import os
 import time
@@ -16,7 +15,8 @@ import torch
 
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
-from rnnbench.models import UserModel, build_model, model_params, n_params, resolve_model
+from rnnbench.models import build_model, display_name, n_params, resolve_model
+from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.tasks import Task, make_task
@@ -92,24 +92,31 @@ class Cell:
     model: str
     preset: str | None = None
     task_params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    impl: str = "fused"
+    impl: str | None = None  # None: the architecture's default (fastest) implementation
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     probes: tuple[str, ...] = ()  # measurements taken at initialisation and after training
 
+    def __post_init__(self) -> None:
+        if not self.impl:
+            object.__setattr__(self, "impl", resolve_model(self.model).default_impl)
+
     def resolved(self) -> tuple[Task, Any, TrainConfig]:
         """Validate every name and value; raises UsageError."""
         task = make_task(self.task, self.preset, self.task_params)
-        resolve_model(self.model)
+        arch = resolve_model(self.model)
+        arch.check_impl(self.impl)
         for probe in self.probes:
-            PROBES.get(probe).check(task, self.model)
-        return task, model_params(self.model_params), train_config(self.train)
+            PROBES.get(probe).check(task, arch)
+        return task, arch.params(self.model_params), train_config(self.train)
 
     def key(self) -> str:
         task, mparams, cfg = self.resolved()
+        arch = resolve_model(self.model)
+        source = [source_hash(arch.source_files)] if arch.user else []
         return cell_key({
             "task": [task.name, task.version, task.preset, dataclasses.asdict(task.params)],
-            "model": [self.model, self.impl, dataclasses.asdict(mparams)],
+            "model": [self.model, self.impl, dataclasses.asdict(mparams), *source],
             "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
             **({"probes": list(self.probes)} if self.probes else {}),
         })
@@ -123,9 +130,9 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     task, mparams, cfg = cell.resolved()
     dev = resolve_device(device)
     set_determinism(dev, cfg.deterministic)
+    arch = resolve_model(cell.model)
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
-    optim_cls = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer]
-    optimizer = optim_cls(model.parameters(), lr=cfg.lr)
+    optimizer, groups = make_optimizer(model, arch, mparams, cfg)
     data = generator(cfg.seed, "data", dev)
     eval_batch = task.sample(cfg.eval_size, generator(EVAL_SEED, task.name, dev), dev)
     baselines = task.baselines(eval_batch)
@@ -157,6 +164,8 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         optimizer.step()
+        if arch.after_step is not None:
+            arch.after_step(model.core, mparams)
         train_seconds += time.perf_counter() - start
         losses.append(value)
         if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -183,9 +192,9 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
     record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
-    record["model"] |= {"n_params": n_params(model), **source_hash(cell.model)}
+    record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
     return record | {
-        "train": dataclasses.asdict(cfg) | {"steps_done": step},
+        "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
         "metrics": final,
         "history": history,
         **({"probes": probes} if probes else {}),
@@ -195,8 +204,22 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     }
 
 
+def make_optimizer(model: torch.nn.Module, arch: Any, mparams: Any, cfg: TrainConfig) -> tuple[Any, list[dict]]:
+    """The optimiser, with the architecture's own parameter groups (learning rates) if it has any;
+    returns it and a description of the groups for the record."""
+    optim_cls = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[cfg.optimizer]
+    if arch.param_groups is None:
+        return optim_cls(model.parameters(), lr=cfg.lr), []
+    groups = arch.param_groups(model.core, mparams, cfg.lr)
+    groups.append({"name": "readout", "params": list(model.head.parameters()), "lr": cfg.lr})
+    described = [{"name": g["name"], "lr": g["lr"], "n_params": sum(p.numel() for p in g["params"])} for g in groups]
+    optimizer = optim_cls([{"params": g["params"], "lr": g["lr"]} for g in groups], lr=cfg.lr)
+    return optimizer, described
+
+
 def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, Any]:
     """The fields every training record starts with: identity, task, model and the cell itself."""
+    arch = resolve_model(cell.model)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "train",
@@ -205,7 +228,10 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, 
         "created_at": now(),
         "status": status,
         "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
-        "model": {"name": cell.model, "implementation": cell.impl, "params": dataclasses.asdict(mparams)},
+        "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
+                  "default_implementation": arch.default_impl,
+                  "params": dataclasses.asdict(mparams), "citation": arch.citation,
+                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
         "cell": dataclasses.asdict(cell),
     }
 
@@ -220,18 +246,6 @@ def failed_record(cell: Cell, status: str, error: str, device: str, seconds: flo
         "timing": {"train_seconds": seconds},
         "env": environment(resolve_device(device)),
     }
-
-
-def source_hash(model: str) -> dict[str, str]:
-    """For a user's model, a hash of its source, so a record says which version ran."""
-    arch = resolve_model(model)
-    if not isinstance(arch, UserModel):
-        return {}
-    try:
-        source = inspect.getsource(arch.factory)
-    except (OSError, TypeError):
-        return {}
-    return {"source_sha256": hashlib.sha256(source.encode()).hexdigest()[:16]}
 
 
 def weights_hash(model: torch.nn.Module) -> str:

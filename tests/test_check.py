@@ -4,7 +4,7 @@ import pytest
 
 from rnnbench.check import run_checks, subjects
 from rnnbench.cli import main
-from rnnbench.models import MODELS
+from rnnbench.models import MODELS, model_order
 
 FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"
 
@@ -26,17 +26,32 @@ def test_the_corrected_model_passes():
     assert all(v.status in ("pass", "n/a") for v in r.values()), r
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("name, impl", [(m, i) for m in model_order() for i in MODELS.get(m).implementations])
 def test_every_builtin_passes_every_probe_that_applies(name, impl):
     [(_, subject)] = subjects(name, impl, False)
     r = {x.name: x for x in run_checks(subject)}
     assert all(v.status in ("pass", "n/a") for v in r.values()), r
     applicable = {k for k, v in r.items() if v.status == "pass"}
     expected = {"shape contract", "batch independence", "order sensitivity", "gradient reach", "seeded determinism"}
-    if not name.startswith("bi"):
+    if not MODELS.get(name).bidirectional:
         expected |= {"causality", "state carry-over"}
     assert expected <= applicable
+
+
+def test_the_seed_model_as_written_gets_the_batch_time_explanation(capsys):
+    """MyLSTM exactly as users write it: four constructor arguments, explicit h0/c0 from x.size(0)."""
+    assert main(["check", f"{FIXTURES}:SeedLSTM"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  shape contract" in out and "Expected hidden[0] size" in out
+    assert "batch/time mix-up" in out and "nn.LSTM with batch_first=False" in out
+    assert f"{FIXTURES}:" in out  # the user's file and line
+    assert out.strip().splitlines()[-1] == "1 probe(s) failed"
+
+
+def test_whole_model_needs_no_edit_and_check_says_run_will_not_train_it(capsys):
+    assert main(["check", f"{FIXTURES}:FixedLSTM"]) == 0
+    out = capsys.readouterr().out
+    assert "[whole model]" in out and "can be checked but not trained" in out
 
 
 @pytest.mark.parametrize("name, probe, fragment", [

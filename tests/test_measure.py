@@ -14,9 +14,9 @@ def test_flop_count_follows_the_formula(model, gates):
     s = Shape(batch=8, seq_len=10, input_size=16, hidden_size=32, num_layers=2)
     one = 2 * 8 * 10 * (16 + 32) * gates * 32
     two = 2 * 8 * 10 * (32 + 32) * gates * 32
-    assert forward_flops(model, s) == one + two
+    assert forward_flops(ThroughputCell(model, None, s)) == one + two
     bi_second = 2 * 8 * 10 * (64 + 32) * gates * 32
-    assert forward_flops("bi" + model, s) == 2 * one + 2 * bi_second
+    assert forward_flops(ThroughputCell("bi" + model, None, s)) == 2 * one + 2 * bi_second
 
 
 def test_timed_statements_call_the_core_once_and_compute_real_gradients():
@@ -43,7 +43,7 @@ def test_time_it_takes_at_least_the_minimum_number_of_runs():
 def test_throughput_record(model, impl):
     r = measure(ThroughputCell(model, impl, TINY, min_run_time=0.01), CPU)
     assert r["kind"] == "throughput" and r["status"] == "ok" and r["env"]["device"] == "cpu"
-    flops = forward_flops(model, TINY)
+    flops = forward_flops(ThroughputCell(model, impl, TINY))
     for mode, factor in (("fwd", 1), ("fwdbwd", 3)):
         m = r["results"][mode]
         assert m["flops"] == factor * flops
@@ -62,7 +62,7 @@ def test_cpu_training_memory_grows_with_sequence_length():
 
 @pytest.mark.parametrize("cell, fragment", [
     (ThroughputCell("lstn", "fused", TINY), "unknown model"),
-    (ThroughputCell("lstm", "fast", TINY), "unknown implementation"),
+    (ThroughputCell("lstm", "fast", TINY), "has no implementation 'fast'"),
     (ThroughputCell("lstm", "fused", Shape(batch=0)), "batch=0"),
     (ThroughputCell("lstm", "fused", TINY, min_run_time=0), "min-run-time=0"),
 ])

@@ -1,95 +1,212 @@
+"""One equivalence test for every registered architecture × implementation against its
+``reference``: outputs, final state and every gradient, float64 tight and float32 within
+the tolerance table, T = 1, odd T and long T, 1 and 2 layers, and state carried across
+pieces equal to one pass. A negative control plants a one-character bug and sees it fail."""
+
 import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.models import MODELS, build_model, model_params
+from rnnbench.models import MODELS, build_core, build_model, model_order, resolve_model
 from rnnbench.tasks import make_task
 
-SHAPES = [(1, 1), (1, 7), (2, 1), (2, 7)]  # (num_layers, T)
+# relative error ‖a - b‖ / ‖b‖ (as in mamba's and flash-linear-attention's kernel tests)
+TOLERANCE = {
+    torch.float64: {"output": 1e-10, "state": 1e-10, "grad": 1e-9},
+    torch.float32: {"output": 1e-5, "state": 1e-5, "grad": 1e-4},
+}
+CASES = [(name, impl) for name in model_order() for impl in MODELS.get(name).implementations]
+B, I, H = 3, 5, 8
 
 
-def pair(name, layers, nonlinearity="tanh", hidden=8, inputs=5):
-    """A fused core and a reference core holding the same weights."""
-    spec = MODELS.get(name)
-    params = model_params({"hidden_size": hidden, "num_layers": layers, "nonlinearity": nonlinearity})
-    torch.manual_seed(0)
-    fused = spec.build_core("fused", inputs, params)
-    ref = spec.build_core("reference", inputs, params)
-    ref.load_state_dict(fused.state_dict())  # same parameter names and shapes
-    return fused, ref
+def leaves(state):
+    """The tensors of a (nested tuple) state, in order."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [t for s in state for t in leaves(s)] if isinstance(state, (tuple, list)) else []
 
 
-def initial_state(name, fused, B, g):
-    D = 2 if fused.bidirectional else 1
-    shape = (fused.num_layers * D, B, fused.hidden_size)
-    h = torch.randn(shape, generator=g)
-    return (h, torch.randn(shape, generator=g)) if "lstm" in name else h
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach(), b.detach()
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
-def flat(state):
-    return list(state) if isinstance(state, tuple) else [state]
+def assert_close(a, b, tol, what):
+    assert a.shape == b.shape, f"{what}: shape {tuple(a.shape)} != {tuple(b.shape)}"
+    err = rel_err(a, b)
+    assert err <= tol, f"{what}: relative error {err:.3g} > {tol:.1g}"
 
 
-@pytest.mark.parametrize("layers, T", SHAPES)
-@pytest.mark.parametrize("name, act", [(n, "tanh") for n in MODELS] + [("rnn", "relu"), ("birnn", "relu")])
-def test_reference_matches_fused_outputs_states_and_gradients(name, act, layers, T):
-    g = torch.Generator().manual_seed(1)
-    fused, ref = pair(name, layers, act)
-    x = torch.randn(3, T, 5, generator=g)
-    h0 = initial_state(name, fused, 3, g)
-    xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
-    yf, sf = fused(xf, h0)
-    yr, sr = ref(xr, h0)
-    D = 2 if fused.bidirectional else 1
-    assert yf.shape == yr.shape == (3, T, 8 * D)  # batch-first out
-    torch.testing.assert_close(yr, yf, atol=1e-5, rtol=0)
-    for a, b in zip(flat(sr), flat(sf)):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    # a loss that reads every output and the final state
-    w = torch.randn(yf.shape, generator=g)
-    (lambda y, s: ((y * w).sum() + sum(t.sum() for t in flat(s))))(yf, sf).backward()
-    (lambda y, s: ((y * w).sum() + sum(t.sum() for t in flat(s))))(yr, sr).backward()
-    torch.testing.assert_close(xr.grad, xf.grad, atol=1e-4, rtol=0)
-    grads_f = dict(fused.named_parameters())
-    for pname, p in ref.named_parameters():
-        assert p.grad is not None and float(p.grad.abs().sum()) > 0, pname
-        torch.testing.assert_close(p.grad, grads_f[pname].grad, atol=1e-4, rtol=0, msg=pname)
-
-
-def test_reference_detects_a_wrong_weight():
-    """The comparison above can fail: perturb one weight and it does."""
-    fused, ref = pair("lstm", 1)
+def pair(name, impl, layers, dtype):
+    """The reference core (weights perturbed away from any special init value) and the
+    ``impl`` core holding the same weights through load_state_dict."""
+    g = torch.Generator().manual_seed(7)
+    ref = build_core(name, "reference", input_size=I, generator=g, hidden_size=H, num_layers=layers)
     with torch.no_grad():
-        ref.weight_hh_l0[0, 0] += 0.1
-    x = torch.randn(2, 6, 5)
-    assert (ref(x)[0] - fused(x)[0]).abs().max() > 1e-4
+        for p in ref.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    other = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(8), hidden_size=H,
+                       num_layers=layers)
+    other.load_state_dict(ref.state_dict())
+    return ref.to(dtype), other.to(dtype)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_build_model_is_seeded_and_same_for_both_implementations(name):
+def compare(name, impl, layers, T, dtype):
+    tol = TOLERANCE[dtype]
+    ref, other = pair(name, impl, layers, dtype)
+    x = torch.randn(B, T, I, generator=torch.Generator().manual_seed(9), dtype=dtype)
+    results = []
+    for core in (ref, other):
+        xi = x.clone().requires_grad_()
+        y, state = core(xi)
+        w = torch.randn(y.shape, generator=torch.Generator().manual_seed(10), dtype=dtype)
+        loss = (y * w).sum() + sum(s.sum() for s in leaves(state))  # reads every output and the final state
+        grads = torch.autograd.grad(loss, [xi, *core.parameters()])
+        results.append((y, leaves(state), grads))
+    (y_r, s_r, g_r), (y_o, s_o, g_o) = results
+    assert_close(y_o, y_r, tol["output"], "output")
+    assert len(s_o) == len(s_r) > 0
+    for a, b in zip(s_o, s_r):
+        assert_close(a, b, tol["state"], "final state")
+    names = ["input", *(n for n, _ in ref.named_parameters())]
+    for n, a, b in zip(names, g_o, g_r):
+        if T > 1:  # at T = 1 from a zero state the recurrent weights get no gradient, rightly
+            assert b.abs().sum() > 0, f"gradient of {n} is zero: the comparison would be vacuous"
+        assert_close(a, b, tol["grad"], f"gradient of {n}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("T", [1, 7, 64])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("name, impl", CASES)
+def test_implementation_matches_reference(name, impl, layers, T, dtype):
+    compare(name, impl, layers, T, dtype)
+
+
+@pytest.mark.parametrize("name, impl", [c for c in CASES if not MODELS.get(c[0]).bidirectional])
+def test_state_carried_across_pieces_equals_one_pass(name, impl):
+    core = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(3), hidden_size=H,
+                      num_layers=2).double()
+    x = torch.randn(B, 11, I, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    y, final = core(x)
+    state, pieces = None, []
+    for part in (x[:, :1], x[:, 1:6], x[:, 6:]):
+        y_part, state = core(part, state) if state is not None else core(part)
+        pieces.append(y_part)
+    assert_close(torch.cat(pieces, 1), y, 1e-12, "outputs")
+    for a, b in zip(leaves(state), leaves(final)):
+        assert_close(a, b, 1e-12, "final state")
+
+
+def test_a_planted_one_character_bug_fails_the_comparison(monkeypatch):
+    """Negative control: the LSTM reference with f and i swapped in c_t = f⊙c + i⊙g."""
+    import rnnbench.models.lstm as lstm
+
+    def buggy(gi, state, w_hh, b_hh):
+        h, c = state
+        i, f, g, o = (gi + h @ w_hh.T + b_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(i) * c + torch.sigmoid(i) * torch.tanh(g)  # f -> i
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    compare("lstm", "fused", 1, 7, torch.float64)  # passes as written
+    monkeypatch.setattr(lstm, "lstm_cell", buggy)
+    with pytest.raises(AssertionError, match="relative error"):
+        compare("lstm", "fused", 1, 7, torch.float64)
+
+
+@pytest.mark.parametrize("name", model_order())
+def test_build_model_is_seeded_and_the_same_for_every_implementation(name):
     task = make_task("copy", None, {"T": 5})
-    params = model_params({"hidden_size": 16})
-    a = build_model(name, "fused", task.spec, params, torch.Generator().manual_seed(3))
-    b = build_model(name, "reference", task.spec, params, torch.Generator().manual_seed(3))
-    c = build_model(name, "fused", task.spec, params, torch.Generator().manual_seed(4))
-    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
-    assert sa.keys() == sb.keys()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    arch = resolve_model(name)
+    params = arch.params({"hidden_size": 16})
+    a, *others = [build_model(name, impl, task.spec, params, torch.Generator().manual_seed(3))
+                  for impl in arch.implementations]
+    c = build_model(name, None, task.spec, params, torch.Generator().manual_seed(4))
     x = task.sample(4, torch.Generator().manual_seed(0)).x
-    torch.testing.assert_close(a(x), b(x), atol=1e-5, rtol=0)
+    for b in others:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+        torch.testing.assert_close(a(x), b(x), atol=1e-5, rtol=0)
+    assert not all(torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
     assert a(x).shape == (4, 25, 9)
 
 
-def test_model_names_and_errors():
-    assert set(MODELS) == {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru"}
+def test_registry_lists_the_architectures_and_refuses_duplicates():
+    from rnnbench.models import register
+
+    assert {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru", "irnn", "indrnn", "exprnn"} <= set(MODELS)
+    assert all("reference" in MODELS.get(n).implementations for n in MODELS)
+    with pytest.raises(KeyError, match="already registered"):
+        register(MODELS.get("lstm"))
+
+
+def test_parameter_errors_are_one_line_and_name_what_is_valid():
     with pytest.raises(UsageError, match="choose one of: bigru, bilstm"):
         MODELS.get("transformer")
     with pytest.raises(UsageError, match="hidden_size=0"):
-        model_params({"hidden_size": 0})
-    with pytest.raises(UsageError, match="Elman RNN only"):
-        MODELS.get("lstm").build_core("fused", 3, model_params({"nonlinearity": "relu"}))
+        resolve_model("lstm").params({"hidden_size": 0})
+    with pytest.raises(UsageError, match="unknown parameter model.nonlinearity; valid model parameters: hidden_size"):
+        resolve_model("lstm").params({"nonlinearity": "relu"})
     with pytest.raises(UsageError, match="choose one of: relu, tanh"):
-        model_params({"nonlinearity": "gelu"})
-    with pytest.raises(UsageError, match="implementation"):
-        MODELS.get("gru").build_core("cuda_magic", 3, model_params())
+        resolve_model("rnn").params({"nonlinearity": "gelu"})
+    with pytest.raises(UsageError, match="model 'gru' has no implementation 'cuda_magic'; choose one of: fused, ref"):
+        build_core("gru", "cuda_magic", input_size=3)
+    with pytest.raises(UsageError, match="model.mag=1.0 is impossible"):
+        resolve_model("indrnn").params({"mag": 1})
+    with pytest.raises(UsageError, match="choose one of: cayley, henaff"):
+        resolve_model("exprnn").params({"init": "haar"})
+
+
+def test_irnn_initialisation_is_the_papers():
+    core = build_core("irnn", input_size=4, hidden_size=6, num_layers=2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(core.weight_hh_l0, torch.eye(6)) and torch.equal(core.weight_hh_l1, torch.eye(6))
+    assert all(torch.count_nonzero(getattr(core, n)) == 0 for n in ("bias_ih_l0", "bias_hh_l0", "bias_ih_l1"))
+    assert 0.0005 < float(core.weight_ih_l0.detach().std()) < 0.002  # N(0, 0.001²)
+
+
+def test_indrnn_recurrent_weights_are_initialised_and_clipped_as_the_authors_do():
+    arch = resolve_model("indrnn")
+    p = arch.params({"hidden_size": 500, "num_layers": 2, "bound_length": 10})
+    core = arch.build(None, 3, p, torch.Generator().manual_seed(0))
+    u_bound, u_low = 2 ** (1 / 10), 0.5 ** (1 / 10)
+    first, last = core.layers[0].weight_hh.detach(), core.layers[1].weight_hh.detach()
+    assert 0 <= float(first.min()) < 0.1 and u_bound - 0.1 < float(first.max()) <= u_bound
+    assert u_low <= float(last.min()) < u_low + 0.05 and float(last.max()) <= u_bound
+    with torch.no_grad():
+        first.mul_(3)
+    arch.after_step(core, p)
+    assert float(first.max()) == pytest.approx(u_bound) and float(first.min()) >= -u_bound
+
+
+@pytest.mark.parametrize("init", ["henaff", "cayley"])
+def test_exprnn_recurrent_matrix_is_orthogonal_and_block_initialised(init):
+    core = build_core("exprnn", input_size=3, hidden_size=6, init=init, generator=torch.Generator().manual_seed(0))
+    layer = core.layers[0]
+    a = layer.log_recurrent.detach()
+    assert torch.equal(a, -a.T)  # skew-symmetric
+    blocks = torch.block_diag(*[a[i:i + 2, i:i + 2] for i in range(0, 6, 2)])
+    assert torch.equal(a, blocks)  # 2×2 blocks [[0, s], [-s, 0]] on the diagonal, zero elsewhere
+    s = a.diagonal(1)[::2]
+    assert ((s > -torch.pi) & (s < torch.pi)).all() if init == "henaff" else (s <= 0).all()
+    b = layer.recurrent().detach().double()
+    torch.testing.assert_close(b @ b.T, torch.eye(6, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_exprnn_orthogonal_parameters_get_their_own_learning_rate():
+    from rnnbench.train import Cell, fit
+
+    r = fit(Cell("copy", "exprnn", "exprnn2019", {"T": 3, "K": 2}, model_params={"hidden_size": 8},
+                 train={"steps": 2, "eval_size": 8, "optimizer": "rmsprop", "lr": 2e-4}), "cpu")
+    groups = {g["name"]: g for g in r["train"]["param_groups"]}
+    assert groups["orthogonal"]["lr"] == pytest.approx(2e-5) and groups["other"]["lr"] == 2e-4
+    assert groups["orthogonal"]["n_params"] == 8 * 8
+    assert sum(g["n_params"] for g in groups.values()) == r["model"]["n_params"]
+
+
+@pytest.mark.parametrize("name", model_order())
+def test_every_architecture_declares_flops_and_state_size(name):
+    arch = resolve_model(name)
+    p = arch.params({"hidden_size": 8, "num_layers": 2})
+    one, two = arch.forward_flops(p, 2, 10, 3), arch.forward_flops(p, 4, 10, 3)
+    assert 0 < one < two <= 2 * one  # grows with the batch (expRNN: expm(A) once per call)
+    assert arch.state_numbers(p) >= 2 * 8

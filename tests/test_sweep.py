@@ -48,7 +48,7 @@ def test_builtin_profiles_load_and_cover_every_task_and_model():
     quick = load_profile("quick")
     acc = [pc.cell for pc in quick.cells if pc.section == "accuracy"]
     assert {c.task for c in acc} == {"copy", "adding", "sine"}
-    assert {c.model for c in acc} == {"rnn", "lstm", "gru", "birnn", "bilstm", "bigru"}
+    assert {c.model for c in acc} == set(MODELS)
     assert len({c.train["seed"] for c in acc}) >= 2
     assert len({(pc.section, pc.key("cpu")) for pc in quick.cells}) == len(quick.cells)  # no duplicate cells
     assert {pc.cell.model for pc in quick.cells if pc.section == "throughput"} == set(MODELS)

@@ -1,97 +1,66 @@
-"""Recurrent architectures, registered by name, each in two implementations.
+"""Recurrent architectures behind one contract (:mod:`rnnbench.models.contract`).
 
-``fused``: ``torch.nn.RNN/LSTM/GRU`` (cuDNN on GPU, oneDNN on CPU).
-``reference``: the step equations written out (:mod:`rnnbench.models.reference`).
+The registry :data:`MODELS` is the only list of architectures. A name resolves to a
+built-in, an installed ``rnnbench.models`` entry point, or a user's ``module:Name`` /
+``file.py:Name``, all as :class:`Architecture` objects.
+
+Public API::
+
+    from rnnbench.models import build_core
+    core = build_core("lstm", impl="reference", input_size=3, hidden_size=16)
+    y, state = core(torch.randn(4, 10, 3))    # batch-first (B, T, I) -> (B, T, H)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from types import ModuleType
+from typing import Any
 
 import torch
-from torch import nn
 
-from rnnbench.config import override, require
-from rnnbench.errors import UsageError, choices, unknown
-from rnnbench.models import elman, gru, lstm
-from rnnbench.models.base import ModelParams, SequenceModel, init_uniform_, n_params
-from rnnbench.models.user import UserModel, entry_points, is_reference, load_user_model
-from rnnbench.registry import Registry
+from rnnbench.errors import UsageError, choices
+from rnnbench.models import elman, exprnn, gru, indrnn, irnn, lstm  # noqa: F401  (registration)
+from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
+from rnnbench.models.harness import SequenceModel, n_params
+from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_reference, load_user_model
 from rnnbench.tasks.base import IOSpec
 
-IMPLEMENTATIONS = ("fused", "reference")
+_LOADED: dict[str, Architecture] = {}
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A named architecture: a family (its cell and fused module) and a direction."""
-
-    name: str
-    family: ModuleType
-    bidirectional: bool
-    description: str
-
-    @property
-    def gates(self) -> int:
-        """G in the FLOP count 2·B·T·(I+H)·G·H of one layer and direction."""
-        return self.family.GATES
-
-    def build_core(self, impl: str, input_size: int, params: ModelParams) -> nn.Module:
-        if impl not in IMPLEMENTATIONS:
-            raise unknown("implementation", impl, IMPLEMENTATIONS)
-        require(
-            params.nonlinearity == "tanh" or self.family is elman,
-            f"model.nonlinearity={params.nonlinearity} applies to the Elman RNN only, not {self.name!r}",
-        )
-        factory: Callable[..., nn.Module] = getattr(self.family, impl)
-        return factory(input_size, params.hidden_size, params.num_layers, self.bidirectional, params.nonlinearity)
-
-
-MODELS: Registry[ModelSpec] = Registry("model")
-for _family, _base, _title in ((elman, "rnn", "Elman RNN"), (lstm, "lstm", "LSTM"), (gru, "gru", "GRU")):
-    MODELS.add(_base, ModelSpec(_base, _family, False, _title))
-    MODELS.add("bi" + _base, ModelSpec("bi" + _base, _family, True, f"bidirectional {_title}"))
-
-
-def model_params(values: dict | None = None) -> ModelParams:
-    return override(ModelParams(), values or {}, "model")
-
-
-def resolve_model(name: str) -> ModelSpec | UserModel:
+def resolve_model(name: str) -> Architecture:
     """A registered architecture, an installed plugin, or a user's ``module:Name``."""
     if name in MODELS:
         return MODELS.get(name)
+    if name in _LOADED:
+        return _LOADED[name]
     if is_reference(name) or name in entry_points():
-        return load_user_model(name)
+        _LOADED[name] = load_user_model(name)
+        return _LOADED[name]
     raise UsageError(f"unknown model {name!r}; choose one of: {choices([*MODELS, *entry_points()])}, "
                      "or give your own core as package.module:Name or path/to/file.py:Name")
 
 
-def build_model(
-    name: str, impl: str, spec: IOSpec, params: ModelParams, generator: torch.Generator
-) -> SequenceModel:
-    """The harness model for a task: encoder, the named core, readout; weights from ``generator``.
+def build_core(name: str, impl: str | None = None, input_size: int = 1,
+               generator: torch.Generator | None = None, **params: Any) -> torch.nn.Module:
+    """A recurrent core by name: ``forward(x, state=None) -> (y, state)``, batch-first.
 
-    Built-in cores take PyTorch's default init drawn from ``generator``; a user's
-    core is built with the global RNG seeded from ``generator`` (and restored after),
-    so its own init is just as reproducible.
+    ``impl`` picks the implementation (default: the architecture's fastest); ``params``
+    are its parameters (``hidden_size``, ``num_layers`` and its own, see ``rnnbench list``);
+    the weights are drawn from ``generator`` (seed 0 when none). Implementations of one
+    architecture share parameter names, so ``load_state_dict`` works between them.
     """
     arch = resolve_model(name)
-    if isinstance(arch, UserModel):
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            core = arch.build_core(impl, spec.input_size, params)
-        model = SequenceModel(core, arch.output_size(core, spec.input_size), spec)
-    else:
-        core = arch.build_core(impl, spec.input_size, params)
-        init_uniform_(core, generator)
-        model = SequenceModel(core, params.hidden_size * (2 if arch.bidirectional else 1), spec)
+    return arch.build(impl, input_size, arch.params(params), generator)
+
+
+def build_model(name: str, impl: str | None, spec: IOSpec, params: Any, generator: torch.Generator) -> SequenceModel:
+    """The harness model for a task: encoder, the named core, readout; weights from ``generator``."""
+    arch = resolve_model(name)
+    core = arch.build(impl, spec.input_size, params, generator)
+    model = SequenceModel(core, arch.core_output_size(core, params, spec.input_size), spec)
     model.reset_head(generator)
     return model
 
 
-__all__ = ["IMPLEMENTATIONS", "MODELS", "ModelParams", "ModelSpec", "SequenceModel", "UserModel", "build_model",
-           "model_params", "n_params", "resolve_model"]
+__all__ = ["MODELS", "USER_IMPL", "ArchParams", "Architecture", "SequenceModel", "build_core", "build_model",
+           "display_name", "model_order", "model_rank", "n_params", "register", "resolve_model"]

@@ -2,6 +2,9 @@
 
 i, f, o = σ(·), g = tanh(·) of W_ih x_t + b_ih + W_hh h_{t-1} + b_hh;
 c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t).
+
+Hochreiter & Schmidhuber (1997), Neural Computation 9(8), with the forget gate of
+Gers, Schmidhuber & Cummins (2000).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnnbench.models.classic import register_family
+from rnnbench.models.contract import ArchParams
 from rnnbench.models.reference import ReferenceRecurrent
 
 GATES = 4
@@ -24,9 +29,14 @@ def lstm_cell(
     return h, c
 
 
-def fused(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, nonlinearity: str) -> nn.Module:
-    return nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+def fused(input_size: int, p: ArchParams, bidirectional: bool) -> nn.Module:
+    return nn.LSTM(input_size, p.hidden_size, p.num_layers, batch_first=True, bidirectional=bidirectional)
 
 
-def reference(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, nonlinearity: str) -> nn.Module:
-    return ReferenceRecurrent(lstm_cell, GATES, input_size, hidden_size, num_layers, bidirectional, has_cell_state=True)
+def reference(input_size: int, p: ArchParams, bidirectional: bool) -> nn.Module:
+    return ReferenceRecurrent(lstm_cell, GATES, input_size, p.hidden_size, p.num_layers, bidirectional,
+                              has_cell_state=True)
+
+
+register_family("lstm", "LSTM", "Hochreiter & Schmidhuber (1997), Neural Computation 9(8)", ArchParams, GATES, 2,
+                fused, reference, "c_t = f⊙c_{t-1} + i⊙g, h_t = o⊙tanh(c_t)", 1.2e-4, 11)

@@ -73,11 +73,13 @@ class ReferenceRecurrent(nn.Module):
                 index = layer * len(self._suffixes()) + d
                 w_ih, b_ih = getattr(self, f"weight_ih_{name}"), getattr(self, f"bias_ih_{name}")
                 w_hh, b_hh = getattr(self, f"weight_hh_{name}"), getattr(self, f"bias_hh_{name}")
-                gi = layer_input @ w_ih.T + b_ih  # (B, T, G·H): all steps' input projections at once
+                # all steps' input projections at once; unbind(1), not gi[:, t], whose backward
+                # would materialise a zero tensor the size of gi at every step (O(T²))
+                steps = (layer_input @ w_ih.T + b_ih).unbind(1)  # T × (B, G·H)
                 s: CellState = (h0[index], c0[index]) if self.has_cell_state else h0[index]
                 hs: list[torch.Tensor] = [x] * T
                 for t in range(T) if d == 0 else reversed(range(T)):
-                    s = self.cell(gi[:, t], s, w_hh, b_hh)
+                    s = self.cell(steps[t], s, w_hh, b_hh)
                     hs[t] = s[0] if self.has_cell_state else s  # (B, H)
                 outputs.append(torch.stack(hs, dim=1))  # (B, T, H)
                 finals.append(s)

@@ -1,33 +1,43 @@
-"""Users' own recurrent cores, named ``package.module:Name``, ``path/to/file.py:Name``,
-or by an installed package's ``rnnbench.models`` entry point.
+"""Users' own recurrent cores, through the same contract as the built-ins.
 
-``Name`` is a class or factory called with the keyword arguments it accepts among
-``input_size``, ``hidden_size`` and ``num_layers``. It must return a core:
-``forward(x, state=None) -> (y, state)`` with batch-first ``x`` ``(B, T, I)`` and
-``y`` ``(B, T, F)``; the harness adds the task's encoder and readout as for the
-built-in models.
+A model is named ``package.module:Name``, ``path/to/file.py:Name`` or by an installed
+package's ``rnnbench.models`` entry point. ``Name`` is either an :class:`Architecture`
+(declared exactly as the built-ins are: parameters, implementations, init, FLOPs...) or a
+class or factory of a core, ``forward(x, state=None) -> (y, state)`` with batch-first
+``x`` ``(B, T, I)`` and ``y`` ``(B, T, F)``. A class or factory is wrapped as an
+architecture whose parameters are its constructor's keyword arguments (``input_size`` is
+given by the harness; ``hidden_size`` defaults to 64 and ``num_layers`` to 1 when the
+constructor requires them without a default); its one implementation is called ``user``.
+A core may declare ``flops(batch, length, input_size)`` and ``state_size()`` methods;
+then throughput reports GFLOP/s and roofline for it.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from rnnbench.errors import UsageError
+from rnnbench.config import coerce
+from rnnbench.errors import UsageError, choices
+from rnnbench.models.contract import Architecture
 
 ENTRY_POINT_GROUP = "rnnbench.models"
-CONSTRUCTOR_ARGS = ("input_size", "hidden_size", "num_layers")
+USER_IMPL = "user"
+HARNESS_DEFAULTS = {"hidden_size": 64, "num_layers": 1}
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 
 def is_reference(name: str) -> bool:
@@ -40,15 +50,20 @@ def entry_points() -> dict[str, Any]:
 
 
 def load_object(ref: str) -> Any:
-    """Import ``module:Name`` or ``file.py:Name`` without touching sys.path."""
+    """Import ``module:Name`` or ``file.py:Name``.
+
+    A file's folder goes on ``sys.path`` first, so it can import the files beside it; a
+    module is looked up from the working directory too, as ``python -m`` would.
+    """
     target, _, attr = ref.rpartition(":")
     if not target or not attr:
         raise UsageError(f"model {ref!r} must look like package.module:Name or path/to/file.py:Name")
     if target.endswith(".py"):
-        path = Path(target)
+        path = Path(target).resolve()
         if not path.is_file():
             raise UsageError(f"model {ref!r}: no such file {target}")
-        module_name = "rnnbench_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        _on_path(path.parent)
+        module_name = "rnnbench_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         if module_name in sys.modules:  # loaded once per process, like any import
             return _attribute(sys.modules[module_name], ref, target, attr)
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -59,13 +74,20 @@ def load_object(ref: str) -> Any:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
-            raise UsageError(f"model {ref!r}: importing {target} failed: {type(exc).__name__}: {exc}") from None
+            raise UsageError(f"model {ref!r}: importing {target} failed: {type(exc).__name__}: {exc}"
+                             f"{where(exc)}") from None
     else:
+        _on_path(Path.cwd())
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise UsageError(f"model {ref!r}: cannot import {target} ({exc}); is it installed or on PYTHONPATH?") from None
     return _attribute(module, ref, target, attr)
+
+
+def _on_path(folder: Path) -> None:
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 def _attribute(module: Any, ref: str, target: str, attr: str) -> Any:
@@ -75,53 +97,149 @@ def _attribute(module: Any, ref: str, target: str, attr: str) -> Any:
         raise UsageError(f"model {ref!r}: {target} has no attribute {attr!r}") from None
 
 
-def construct(factory: Callable[..., Any], name: str, **values: Any) -> nn.Module:
-    """Call ``factory`` with the constructor arguments its signature accepts."""
+def where(exc: BaseException) -> str:
+    """`` (at file.py:LINE)``: the innermost frame of the traceback outside rnnbench, torch and
+    the standard library, i.e. the user's line that raised; empty when there is none."""
+    skip = [str(Path(m.__file__).resolve().parent) for m in (sys.modules["rnnbench"], sys.modules["torch"])]
+    skip.append(os.path.dirname(os.__file__))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not any(str(Path(f.filename).resolve()).startswith(s) for s in skip) and not f.filename.startswith("<")]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def source_files(obj: Any) -> tuple[str, ...]:
+    """The file that defines ``obj`` and the imported modules that live beside it."""
+    module = inspect.getmodule(obj)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return ()
+    folder = Path(path).resolve().parent
+    files = {str(Path(path).resolve())}
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if f and Path(f).resolve().parent == folder:
+            files.add(str(Path(f).resolve()))
+    return tuple(sorted(files))
+
+
+def source_hash(files: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            h.update(Path(f).name.encode() + b"\0" + Path(f).read_bytes())
+        except OSError:
+            continue
+    return h.hexdigest()[:16]
+
+
+def _literal(value: Any) -> Any:
+    """A CLI string as the Python scalar it spells (2 -> int, 0.5 -> float, true -> bool), else the string."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    return parsed if isinstance(parsed, (int, float, str, bool)) else value
+
+
+def constructor_fields(factory: Callable[..., Any]) -> tuple[dict[str, tuple[Any, Any]], bool, bool]:
+    """``{name: (type, default)}`` of the keyword arguments ``factory`` takes (less
+    ``input_size``), whether it takes ``**kwargs``, and whether it takes ``input_size``."""
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        parameters = {}
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    kwargs = {k: v for k, v in values.items() if accepts_any or k in parameters}
-    try:
-        module = factory(**kwargs)
-    except TypeError as exc:
-        raise UsageError(f"model {name!r} could not be built with {kwargs}: {exc}") from None
+        return {}, True, True
+    fields: dict[str, tuple[Any, Any]] = {}
+    for name, p in parameters.items():
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) or name == "input_size":
+            continue
+        default = p.default if p.default is not inspect.Parameter.empty else HARNESS_DEFAULTS.get(name, dataclasses.MISSING)
+        annotation = _TYPES.get(p.annotation, p.annotation) if isinstance(p.annotation, str) else p.annotation
+        typ = annotation if annotation in (int, float, bool, str) else (
+            type(default) if isinstance(default, (int, float, bool, str)) else None)
+        fields[name] = (typ, default)
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return fields, var_kw, "input_size" in parameters or var_kw
+
+
+def user_params(name: str, factory: Callable[..., Any], values: Mapping[str, Any]) -> Any:
+    """The validated constructor arguments of a user's core, as a frozen dataclass.
+
+    A name the constructor does not take is an error naming those it takes; a name it
+    takes is passed through (and recorded), typed from its annotation or default.
+    """
+    fields, var_kw, _ = constructor_fields(factory)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in fields:
+            typ = fields[key][0]
+            out[key] = coerce(value, typ, f"model.{key}") if typ is not None else _literal(value)
+        elif var_kw:
+            out[key] = _literal(value)
+        else:
+            raise UsageError(f"model {name!r} takes no parameter model.{key}; it takes: {choices(fields) or 'none'}")
+    for key, (_, default) in fields.items():
+        if key not in out:
+            if default is dataclasses.MISSING:
+                raise UsageError(f"model {name!r} needs {key} (a constructor argument without a default); "
+                                 f"give it with --set model.{key}=VALUE")
+            out[key] = default
+    cls = dataclasses.make_dataclass("UserParams", [(k, type(v)) for k, v in out.items()], frozen=True)
+    return cls(**out)
+
+
+def construct(factory: Callable[..., Any], name: str, input_size: int, params: Any) -> nn.Module:
+    """Call ``factory`` with ``input_size`` (when it takes it) and the parameters."""
+    _, _, takes_input = constructor_fields(factory)
+    kwargs = dataclasses.asdict(params) | ({"input_size": input_size} if takes_input else {})
+    module = factory(**kwargs)
     if not isinstance(module, nn.Module):
         raise UsageError(f"model {name!r} built a {type(module).__name__}, not a torch.nn.Module")
     return module
 
 
-@dataclass(frozen=True)
-class UserModel:
-    """A user's core, loaded by reference or entry point; it has one implementation."""
+class UserArchitecture(Architecture):
+    """A class or factory wrapped as an architecture (its parameters come from its signature)."""
 
-    name: str
     factory: Callable[..., Any]
-    description: str = "user model"
-    bidirectional: bool = False
-    gates: int = 0  # unknown: no FLOP count
 
-    def build_core(self, impl: str, input_size: int, params: Any) -> nn.Module:
-        if impl != "fused":
-            raise UsageError(f"model {self.name!r} is a user model with one implementation; drop --impl {impl}")
-        return construct(self.factory, self.name, input_size=input_size, hidden_size=params.hidden_size,
-                         num_layers=params.num_layers)
-
-    def output_size(self, core: nn.Module, input_size: int) -> int:
-        """The core's feature size, from one step on a zero input."""
-        with torch.no_grad():
-            out = core(torch.zeros(1, 1, input_size))
-        if not isinstance(out, tuple) or not isinstance(out[0], torch.Tensor) or out[0].dim() != 3:
-            raise UsageError(f"model {self.name!r} does not follow the core contract forward(x, state=None) -> "
-                             f"(y, state) with y of shape (B, T, F); check it with: rnnbench check {self.name}")
-        return out[0].shape[-1]
+    def params(self, values: Mapping[str, Any] | None = None) -> Any:
+        return user_params(self.name, self.factory, dict(values or {}))
 
 
-def load_user_model(name: str) -> UserModel:
+def wrap(name: str, obj: Any, description: str) -> Architecture:
+    """``obj`` as an architecture: itself when it declares one, else its factory wrapped."""
+    files = source_files(obj)
+    if isinstance(obj, Architecture):
+        return dataclasses.replace(obj, user=True, source_files=files,
+                                   citation=obj.citation or description)
+    if not callable(obj):
+        raise UsageError(f"model {name!r} is a {type(obj).__name__}, not a class, factory or Architecture")
+    arch = UserArchitecture(
+        name=name, title=getattr(obj, "__name__", name), citation=description, Params=type(None),
+        implementations={USER_IMPL: lambda i, p, f=obj, n=name: construct(f, n, i, p)},
+        user=True, source_files=files,
+    )
+    object.__setattr__(arch, "factory", obj)
+    return arch
+
+
+def load_user_model(name: str) -> Architecture:
     if is_reference(name):
-        return UserModel(name, load_object(name))
+        return wrap(name, load_object(name), f"user model {name}")
     ep = entry_points().get(name)
     if ep is None:
         raise KeyError(name)
-    return UserModel(name, ep.load(), f"plugin from {ep.value}")
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise UsageError(f"model {name!r}: loading its entry point {ep.value} failed: {type(exc).__name__}: {exc}") from None
+    return wrap(name, obj, f"plugin {ep.value}")
+
+
+def display_name(arch: Architecture) -> str:
+    """A short label for tables: the architecture's own name, or a user class's name."""
+    return arch.title if isinstance(arch, UserArchitecture) and is_reference(arch.name) else arch.name

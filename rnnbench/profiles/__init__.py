@@ -5,6 +5,12 @@ A profile holds defaults (``seeds``, ``models``, ``impl``, ``[model]``,
 naming a task, a preset and task parameters. Any parameter given as a list is
 swept (Cartesian product). Entries may override ``models``, ``seeds``,
 ``model`` and ``train``. A ``[throughput]`` table lists the throughput grid.
+
+``impl`` (a name or a list) picks implementations; each model runs those it has, a
+user's model its one, and without ``impl`` every model runs its default (fastest) one.
+``[model.NAME]`` tables hold parameters for one model only (``[model.exprnn]
+init = "cayley"``). Model files (``path/to/file.py:Name``) resolve against the profile's
+folder.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench.errors import UsageError, choices, unknown
+from rnnbench.errors import UsageError, choices
 from rnnbench.measure import Shape, ThroughputCell
-from rnnbench.models import IMPLEMENTATIONS, MODELS, resolve_model
+from rnnbench.models import model_order, resolve_model
+from rnnbench.models.user import is_reference
 from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
@@ -67,6 +74,40 @@ def _check_keys(where: str, table: Any, allowed: set[str]) -> None:
         raise UsageError(f"{where}: unknown key {sorted(extra)[0]!r}; valid keys: {choices(allowed)}")
 
 
+def model_ref(model: Any, folder: Path, where: str) -> str:
+    """A model name as written in a profile; a relative ``file.py:Name`` resolves against ``folder``."""
+    if not isinstance(model, str):
+        raise UsageError(f"{where}: models must be names (strings), not {model!r}")
+    target, _, attr = model.rpartition(":")
+    if is_reference(model) and target.endswith(".py") and not Path(target).is_absolute():
+        return f"{(folder / target).resolve()}:{attr}"
+    return model
+
+
+def implementations(model: str, impls: Any, where: str) -> list[str | None]:
+    """The implementations of ``model`` to run: those of ``impls`` it has (a user's model: its
+    one); ``None`` (nothing asked) means its default."""
+    arch = resolve_model(model)
+    if impls is None or arch.user:
+        return [None]
+    wanted = impls if isinstance(impls, list) else [impls]
+    have = [i for i in wanted if i in arch.implementations]
+    if not have:
+        raise UsageError(f"{where}: model {model!r} has none of the implementations {wanted}; "
+                         f"it has: {choices(arch.implementations)}")
+    return have
+
+
+def split_model_params(table: dict[str, Any], models: list[str], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``[model]`` into the values for every model and the ``[model.NAME]`` tables."""
+    shared = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    per_model = {k: v for k, v in table.items() if isinstance(v, dict)}
+    for name in per_model:
+        if name not in models:
+            raise UsageError(f"{where}: [model.{name}] names a model the entry does not run; models: {choices(models)}")
+    return shared, per_model
+
+
 def load_profile(name_or_path: str) -> Profile:
     """Load a built-in profile by name, or a user's TOML file by path."""
     profiles = builtin_profiles()
@@ -91,16 +132,13 @@ def load_profile(name_or_path: str) -> Profile:
             _check_keys(where, entry, ENTRY_KEYS)
             if "task" not in entry:
                 raise UsageError(f"{where} names no task; add task = \"copy\" (or adding, sine)")
-            models = entry.get("models", data.get("models", list(MODELS)))
+            models = entry.get("models", data.get("models", model_order()))
+            models = [model_ref(m, path.parent, where) for m in (models if isinstance(models, list) else [models])]
             seeds = entry.get("seeds", data.get("seeds", [0]))
-            impls = entry.get("impl", data.get("impl", "fused"))
+            impls = entry.get("impl", data.get("impl"))
             if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
                 raise UsageError(f"{where}: seeds must be a list of integers, e.g. seeds = [0, 1]")
-            for model in models if isinstance(models, list) else [models]:
-                resolve_model(model)
-            for impl in impls if isinstance(impls, list) else [impls]:
-                if impl not in IMPLEMENTATIONS:
-                    raise UsageError(f"{where}: {unknown('implementation', impl, IMPLEMENTATIONS)}")
+            model_impls = [(m, i) for m in models for i in implementations(m, impls, where)]
             axis = entry.get("axis", "T") if section == "retention" else None
             if "axis" in entry and section != "retention":
                 raise UsageError(f"{where}: axis applies to [[retention]] entries only")
@@ -109,21 +147,26 @@ def load_profile(name_or_path: str) -> Profile:
                                  f"e.g. {axis} = [10, 20, 50]")
             probes = ("gradient_flow",) if section == "gradient_flow" else ()
             train_base = {**data.get("train", {}), **entry.get("train", {})}
-            model_base = {**data.get("model", {}), **entry.get("model", {})}
-            for tparams, mparams, train, model, impl, seed in itertools.product(
-                grid(entry.get("params", {})), grid(model_base), grid(train_base),
-                models if isinstance(models, list) else [models], impls if isinstance(impls, list) else [impls], seeds,
+            shared, per_model = split_model_params({**data.get("model", {}), **entry.get("model", {})}, models, where)
+            for tparams, train, (model, impl), seed in itertools.product(
+                grid(entry.get("params", {})), grid(train_base), model_impls, seeds,
             ):
-                cell = Cell(entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
-                            probes)
-                try:
-                    cell.resolved()
-                except UsageError as exc:
-                    raise UsageError(f"{where}: {exc}") from None
-                cells.append(PlannedCell(name, section, cell, axis))
-    cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]",
-                              data.get("models", list(MODELS)))
+                for mparams in grid({**shared, **per_model.get(model, {})}):
+                    cells.append(planned(name, section, where, Cell(
+                        entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
+                        probes), axis))
+    models = data.get("models", model_order())
+    models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
+    cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]", models)
     return Profile(name, str(data.get("description", "")), path, cells)
+
+
+def planned(profile: str, section: str, where: str, cell: Cell, axis: str | None) -> PlannedCell:
+    try:
+        cell.resolved()
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return PlannedCell(profile, section, cell, axis)
 
 
 def throughput_cells(profile: str, table: dict[str, Any], where: str, models: list[str]) -> list[PlannedCell]:
@@ -132,13 +175,16 @@ def throughput_cells(profile: str, table: dict[str, Any], where: str, models: li
         return []
     _check_keys(where, table, THROUGHPUT_KEYS)
     out = []
-    spec = {"model": table.get("models", models), "impl": table.get("impl", "fused"),
+    tmodels = table.get("models", models)
+    tmodels = [model_ref(m, Path.cwd(), where) for m in (tmodels if isinstance(tmodels, list) else [tmodels])]
+    pairs = [(m, i) for m in tmodels for i in implementations(m, table.get("impl"), where)]
+    spec = {"pair": pairs,
             "batch": table.get("batch", 64), "seq_len": table.get("seq_len", 100),
             "hidden_size": table.get("hidden_size", 256), "input_size": table.get("input_size", 0),
             "num_layers": table.get("num_layers", 1)}
     for g in grid(spec):
         shape = Shape(g["batch"], g["seq_len"], g["input_size"] or g["hidden_size"], g["hidden_size"], g["num_layers"])
-        cell = ThroughputCell(g["model"], g["impl"], shape, float(table.get("min_run_time", 0.5)))
+        cell = ThroughputCell(g["pair"][0], g["pair"][1], shape, float(table.get("min_run_time", 0.5)))
         try:
             cell.validate()
         except UsageError as exc:

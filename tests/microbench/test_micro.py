@@ -7,15 +7,15 @@ Disabled in ``nox -s tests`` (each body runs once, as a smoke test);
 import pytest
 import torch
 
-from rnnbench.models import MODELS, build_model, model_params
+from rnnbench.models import MODELS, build_model, model_order
 from rnnbench.tasks import TASKS, make_task
 
 
-@pytest.mark.parametrize("impl", ["fused", "reference"])
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model, impl", [(m, i) for m in model_order() for i in MODELS.get(m).implementations])
 def test_train_step(benchmark, model, impl):
     task = make_task("adding", None, {"T": 30})
-    net = build_model(model, impl, task.spec, model_params({"hidden_size": 64}), torch.Generator().manual_seed(0))
+    params = MODELS.get(model).params({"hidden_size": 64})
+    net = build_model(model, impl, task.spec, params, torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch = task.sample(64, torch.Generator().manual_seed(0))
 

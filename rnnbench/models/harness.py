@@ -1,44 +1,14 @@
-"""The model contract and the harness's wrapper around a recurrent core.
-
-A *core* maps batch-first input ``(B, T, I)`` and an optional state to
-``(y, state)`` with ``y`` of shape ``(B, T, H·D)`` (D = 2 when bidirectional).
-States use PyTorch's layout, ``(num_layers·D, B, H)`` (a pair for LSTM), so the
-fused and reference implementations of a family are interchangeable.
-"""
+"""The harness's wrapper around a recurrent core: the task's encoder and readout."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnbench.config import require
 from rnnbench.tasks.base import IOSpec
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    hidden_size: int = 64
-    num_layers: int = 1
-    nonlinearity: Literal["tanh", "relu"] = "tanh"  # Elman RNN only
-
-    def validate(self) -> None:
-        require(self.hidden_size >= 1, f"model.hidden_size={self.hidden_size} is impossible; use 1 or more")
-        require(self.num_layers >= 1, f"model.num_layers={self.num_layers} is impossible; use 1 or more")
-
-
-def init_uniform_(module: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default init for recurrent layers, U(-1/√H, 1/√H), drawn from
-    ``generator`` so that a run's seed alone fixes the weights."""
-    hidden = module.hidden_size
-    bound = 1.0 / math.sqrt(hidden)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound, generator=generator))
 
 
 class SequenceModel(nn.Module):

@@ -1,0 +1,189 @@
+"""The model contract: one :class:`Architecture` declares everything about a recurrent core.
+
+An architecture is a recurrent *core*: ``forward(x, state=None) -> (y, state)`` with
+batch-first ``x`` ``(B, T, I)`` and ``y`` ``(B, T, F)``. It declares, in one place:
+
+- its name, title and citation;
+- a frozen parameter dataclass (``hidden_size``, ``num_layers`` and its own fields),
+  validated with one-line errors;
+- its implementations by name: ``reference`` always (one time step at a time, as the
+  paper writes the recurrence), plus fast ones (``fused``, ``scan``, ...), which share
+  parameter names so ``load_state_dict`` works between them;
+- its initialisation from a ``torch.Generator`` (never the global RNG);
+- its forward FLOPs for (batch, length, input size) and its state size per sequence;
+- optional training rules: parameter groups with their own learning rate, and a
+  projection applied after every optimiser step.
+
+The registry :data:`MODELS` is the only list of architectures; everything else asks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnbench.config import override, require
+from rnnbench.errors import UsageError
+from rnnbench.registry import Registry
+
+Factory = Callable[[int, Any], nn.Module]  # (input_size, params) -> core
+Init = Callable[[nn.Module, Any, torch.Generator], None]
+Flops = Callable[[Any, int, int, int], int]  # (params, batch, length, input_size) -> forward FLOPs
+Groups = Callable[[nn.Module, Any, float], list[dict[str, Any]]]  # (core, params, lr) -> named groups
+AfterStep = Callable[[nn.Module, Any], None]
+MatmulShape = Callable[[Any, int, int, int], tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class ArchParams:
+    """Parameters every built-in architecture has; subclasses add their own fields."""
+
+    hidden_size: int = 64
+    num_layers: int = 1
+
+    def validate(self) -> None:
+        require(self.hidden_size >= 1, f"model.hidden_size={self.hidden_size} is impossible; use 1 or more")
+        require(self.num_layers >= 1, f"model.num_layers={self.num_layers} is impossible; use 1 or more")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A recurrent architecture and everything the harness needs to know about it."""
+
+    name: str
+    title: str
+    citation: str
+    Params: type
+    implementations: Mapping[str, Factory]
+    init: Init | None = None  # None: the factory's own init, under a global RNG seeded from the generator
+    flops: Flops | None = None
+    state_size: Callable[[Any], int] | None = None
+    output_size: Callable[[Any], int] | None = None  # features per step; None: probed with one step
+    bidirectional: bool = False
+    param_groups: Groups | None = None
+    after_step: AfterStep | None = None
+    matmul_shape: MatmulShape | None = None  # the roofline reference (M, K, N); default (B·T, I+H, H)
+    step_seconds: float = 1.5e-4  # cost model: one recurrent step, forward+backward, 2-core CPU, fastest impl
+    equations: str = ""  # one line, shown by `rnnbench list`
+    rank: int = 1000  # position in tables and figures (then registration order)
+    user: bool = False  # a user's core (from a file, module or entry point)
+    source_files: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if "reference" not in self.implementations and not self.user:
+            raise ValueError(f"architecture {self.name!r} declares no 'reference' implementation")
+
+    @property
+    def default_impl(self) -> str:
+        """The implementation used when none is named: the first declared (the fastest)."""
+        return next(iter(self.implementations))
+
+    def params(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The validated parameter dataclass; unknown names and bad values raise UsageError."""
+        return override(self.Params(), dict(values or {}), "model")
+
+    def params_dict(self, params: Any) -> dict[str, Any]:
+        return dataclasses.asdict(params)
+
+    def check_impl(self, impl: str) -> str:
+        if impl not in self.implementations:
+            raise UsageError(f"model {self.name!r} has no implementation {impl!r}; choose one of: "
+                             f"{', '.join(self.implementations)}")
+        return impl
+
+    def build(self, impl: str | None, input_size: int, params: Any, generator: torch.Generator | None = None) -> nn.Module:
+        """The core, its weights drawn from ``generator`` (seed 0 when none is given)."""
+        impl = self.check_impl(impl or self.default_impl)
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        with torch.random.fork_rng(devices=[]):  # nothing here touches the caller's global RNG
+            if self.init is None:
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+            core = self.implementations[impl](input_size, params)
+        if self.init is not None:
+            self.init(core, params, generator)
+        return core
+
+    def core_output_size(self, core: nn.Module, params: Any, input_size: int) -> int:
+        if self.output_size is not None:
+            return self.output_size(params)
+        with torch.no_grad():
+            out = core(torch.zeros(1, 1, input_size))
+        if not isinstance(out, tuple) or not isinstance(out[0], torch.Tensor) or out[0].dim() != 3:
+            raise UsageError(f"model {self.name!r} does not follow the core contract forward(x, state=None) -> "
+                             f"(y, state) with y of shape (B, T, F); check it with: rnnbench check {self.name}")
+        return out[0].shape[-1]
+
+    def forward_flops(self, params: Any, batch: int, length: int, input_size: int, core: nn.Module | None = None) -> int | None:
+        """Forward FLOPs, or None when the architecture (or a user's core) declares none."""
+        if self.flops is not None:
+            return int(self.flops(params, batch, length, input_size))
+        declared = getattr(core, "flops", None)
+        return int(declared(batch, length, input_size)) if callable(declared) else None
+
+    def state_numbers(self, params: Any, core: nn.Module | None = None) -> int | None:
+        if self.state_size is not None:
+            return int(self.state_size(params))
+        declared = getattr(core, "state_size", None)
+        return int(declared()) if callable(declared) else None
+
+    def roofline_shape(self, params: Any, batch: int, length: int, input_size: int) -> tuple[int, int, int]:
+        if self.matmul_shape is not None:
+            return self.matmul_shape(params, batch, length, input_size)
+        hidden = getattr(params, "hidden_size", input_size)
+        return batch * length, input_size + hidden, hidden
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(self.Params)
+                           if f.default is not dataclasses.MISSING)
+        return fields
+
+
+MODELS: Registry[Architecture] = Registry("model")
+
+
+def model_order() -> list[str]:
+    """Registered names in the order tables, figures and reports use."""
+    names = list(MODELS)
+    return sorted(names, key=lambda n: (MODELS.get(n).rank, names.index(n)))
+
+
+def model_rank(name: str) -> int:
+    """A model's position in tables and figures; users' models come after every built-in."""
+    order = model_order()
+    return order.index(name) if name in order else len(order)
+
+
+def register(arch: Architecture) -> Architecture:
+    """Add a built-in architecture to the registry (duplicate names are an error)."""
+    return MODELS.add(arch.name, arch)
+
+
+def uniform_init(core: nn.Module, params: Any, generator: torch.Generator) -> None:
+    """PyTorch's default init for recurrent layers, U(-1/√H, 1/√H) for every parameter,
+    drawn from ``generator`` in parameter order."""
+    bound = 1.0 / math.sqrt(params.hidden_size)
+    with torch.no_grad():
+        for p in core.parameters():
+            p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound, generator=generator))
+
+
+def draw(shape: tuple[int, ...] | torch.Size, generator: torch.Generator, kind: str = "uniform",
+         a: float = 0.0, b: float = 1.0) -> torch.Tensor:
+    """A float32 tensor from ``generator``: U(a, b) or N(a, b²)."""
+    t = torch.empty(tuple(shape))
+    return t.uniform_(a, b, generator=generator) if kind == "uniform" else t.normal_(a, b, generator=generator)
+
+
+def linear_init(layer: nn.Linear, generator: torch.Generator) -> None:
+    """``nn.Linear``'s default init (U(±1/√fan_in) for weight and bias) from ``generator``."""
+    bound = 1.0 / math.sqrt(layer.in_features)
+    with torch.no_grad():
+        layer.weight.copy_(draw(layer.weight.shape, generator, "uniform", -bound, bound))
+        if layer.bias is not None:
+            layer.bias.copy_(draw(layer.bias.shape, generator, "uniform", -bound, bound))
