@@ -1,6 +1,6 @@
 """One equivalence test for every registered architecture × implementation against its
 ``reference``: outputs, final state and every gradient, float64 tight and float32 within
-the tolerance table, T = 1, odd T and long T, 1 and 2 layers, and state carried across
+the tolerance table, T = 1, odd T and T = 256, 1 and 2 layers, and state carried across
 pieces equal to one pass. A negative control plants a one-character bug and sees it fail."""
 
 import pytest
@@ -15,6 +15,9 @@ TOLERANCE = {
     torch.float64: {"output": 1e-10, "state": 1e-10, "grad": 1e-9},
     torch.float32: {"output": 1e-5, "state": 1e-5, "grad": 1e-4},
 }
+# the log-space scan's cumulative sums lose digits with T in float32 (Heinsen 2023); at T = 256
+# its parameter gradients differ from the loop's by up to ~6e-4 relative
+LOOSER = {("scan", torch.float32): {"grad": 2e-3}}
 CASES = [(name, impl) for name in model_order() for impl in MODELS.get(name).implementations]
 B, I, H = 3, 5, 8
 
@@ -52,7 +55,7 @@ def pair(name, impl, layers, dtype):
 
 
 def compare(name, impl, layers, T, dtype):
-    tol = TOLERANCE[dtype]
+    tol = TOLERANCE[dtype] | LOOSER.get((impl, dtype), {})
     ref, other = pair(name, impl, layers, dtype)
     x = torch.randn(B, T, I, generator=torch.Generator().manual_seed(9), dtype=dtype)
     results = []
@@ -60,7 +63,8 @@ def compare(name, impl, layers, T, dtype):
         xi = x.clone().requires_grad_()
         y, state = core(xi)
         w = torch.randn(y.shape, generator=torch.Generator().manual_seed(10), dtype=dtype)
-        loss = (y * w).sum() + sum(s.sum() for s in leaves(state))  # reads every output and the final state
+        # reads every output and the final state (a complex state through its real and imaginary parts)
+        loss = (y * w).sum() + sum((torch.view_as_real(s) if s.is_complex() else s).sum() for s in leaves(state))
         grads = torch.autograd.grad(loss, [xi, *core.parameters()])
         results.append((y, leaves(state), grads))
     (y_r, s_r, g_r), (y_o, s_o, g_o) = results
@@ -76,7 +80,7 @@ def compare(name, impl, layers, T, dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("T", [1, 7, 64])
+@pytest.mark.parametrize("T", [1, 7, 256])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("name, impl", CASES)
 def test_implementation_matches_reference(name, impl, layers, T, dtype):

@@ -69,7 +69,7 @@ class ExpRNNLayer(nn.Module):
             h = x.new_zeros(x.shape[0], self.hidden_size)
         B = self.recurrent()
         gi = x @ self.weight_ih.T  # (B, T, H)
-        return step_loop(lambda g, h: modrelu(g + h @ B.T, self.bias), gi, h)
+        return step_loop(lambda h, g: modrelu(g + h @ B.T, self.bias), h, gi)
 
 
 def reference(input_size: int, p: Params) -> nn.Module:

@@ -59,7 +59,7 @@ class IndRNNLayer(nn.Module):
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)
         gi = x @ self.weight_ih.T + self.bias  # (B, T, H)
-        return step_loop(lambda g, h: torch.relu(g + self.weight_hh * h), gi, h)
+        return step_loop(lambda h, g: torch.relu(g + self.weight_hh * h), h, gi)
 
 
 def reference(input_size: int, p: Params) -> nn.Module:

@@ -1,0 +1,63 @@
+"""Shared parts of minGRU and minLSTM (Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024,
+"Were RNNs All We Needed?", arXiv:2410.01201): the candidate activation g, its logarithm,
+stacking, and the FLOP count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnbench.models.contract import linear_init
+from rnnbench.models.stack import Stack
+
+
+def g(v: torch.Tensor) -> torch.Tensor:
+    """v + 0.5 for v ≥ 0, σ(v) otherwise: continuous, positive, so h stays positive."""
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+
+def log_g(v: torch.Tensor) -> torch.Tensor:
+    return torch.where(v >= 0, (F.relu(v) + 0.5).log(), -F.softplus(-v))
+
+
+class MinLayer(nn.Module):
+    """One layer: ``proj`` (Linear(in, gates·H)) and a recurrence ``mix(parts, h0) -> h``; layers
+    after the first add their input back (a residual connection; the paper's language
+    models also add normalisation and an MLP, which are not part of the recurrence)."""
+
+    def __init__(self, input_size: int, hidden_size: int, gates: int, mix: Callable[..., torch.Tensor],
+                 residual: bool) -> None:
+        super().__init__()
+        self.hidden_size, self.mix, self.residual = hidden_size, mix, residual
+        self.proj = nn.Linear(input_size, gates * hidden_size)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = self.proj(x).chunk(self.proj.out_features // self.hidden_size, dim=-1)  # each (B, T, H)
+        h = self.mix(parts, h0)  # (B, T, H)
+        return (x + h if self.residual else h), h[:, -1]
+
+
+def stack(input_size: int, p: Any, gates: int, mix: Callable[..., torch.Tensor]) -> nn.Module:
+    return Stack([MinLayer(input_size if i == 0 else p.hidden_size, p.hidden_size, gates, mix, residual=i > 0)
+                  for i in range(p.num_layers)])
+
+
+def init(core: nn.Module, p: Any, generator: torch.Generator) -> None:
+    for layer in core.layers:
+        linear_init(layer.proj, generator)
+
+
+def flops(gates: int, elementwise: int) -> Callable[[Any, int, int, int], int]:
+    """The projection 2·in·(gates·H) plus ``elementwise``·H per token and layer (+H for residuals)."""
+
+    def count(p: Any, batch: int, length: int, input_size: int) -> int:
+        H = p.hidden_size
+        per_token = sum(2 * (input_size if i == 0 else H) * gates * H + elementwise * H + (H if i > 0 else 0)
+                        for i in range(p.num_layers))
+        return batch * length * per_token
+
+    return count
