@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -95,11 +96,19 @@ def forward_flops(cell: ThroughputCell, core: torch.nn.Module | None = None) -> 
     return arch.forward_flops(cell.params(), s.batch, s.seq_len, s.input_size, core)
 
 
+SLOW_CALL = 1.0  # seconds: a statement this slow is warm after one call and timed 3 times, not 5
+
+
 def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_runs: int = 5) -> benchmark.Measurement:
     """Median-based timing of ``fn`` with torch.utils.benchmark on all of torch's intra-op
     threads, after ``warmup`` calls, with at least ``min_runs`` timed runs so that the IQR
-    means something."""
-    for _ in range(warmup):
+    means something. A call slower than ``SLOW_CALL`` seconds gets one warm-up call and
+    three timed runs (the record's ``runs`` says how many)."""
+    start = time.perf_counter()
+    fn()
+    if time.perf_counter() - start > SLOW_CALL:
+        warmup, min_runs = 1, min(min_runs, 3)
+    for _ in range(warmup - 1):
         fn()
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     parts = [timer.blocked_autorange(min_run_time=min_run_time)]

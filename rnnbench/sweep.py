@@ -49,9 +49,10 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
         return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
     task, mparams, cfg = cell.resolved()
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
-    per_token = arch.forward_flops(mparams, 1, 1, task.spec.input_size) or 0  # a user's core may declare none
     evals = cfg.steps // cfg.eval_every + 1
-    flops = per_token * length * (3 * cfg.steps * cfg.batch_size + evals * cfg.eval_size)
+    step_flops = arch.forward_flops(mparams, cfg.batch_size, length, task.spec.input_size) or 0  # users' may be None
+    eval_flops = arch.forward_flops(mparams, cfg.eval_size, length, task.spec.input_size) or 0
+    flops = 3 * cfg.steps * step_flops + evals * eval_flops
     recurrent_steps = length * getattr(mparams, "num_layers", 1) * D * (cfg.steps + evals / 3)
     seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * step_seconds, flops / FLOP_RATE)
     return {"flops": flops, "seconds": seconds}

@@ -48,10 +48,13 @@ def test_builtin_profiles_load_and_cover_every_task_and_model():
     quick = load_profile("quick")
     acc = [pc.cell for pc in quick.cells if pc.section == "accuracy"]
     assert {c.task for c in acc} == {"copy", "adding", "sine"}
-    assert {c.model for c in acc} == set(MODELS)
+    modern = load_profile("modern")
+    assert {c.model for c in acc} | {pc.cell.model for pc in modern.cells} == set(MODELS)
     assert len({c.train["seed"] for c in acc}) >= 2
-    assert len({(pc.section, pc.key("cpu")) for pc in quick.cells}) == len(quick.cells)  # no duplicate cells
-    assert {pc.cell.model for pc in quick.cells if pc.section == "throughput"} == set(MODELS)
+    for profile in (quick, modern):
+        assert len({(pc.section, pc.key("cpu")) for pc in profile.cells}) == len(profile.cells)  # no duplicates
+    throughput = {(pc.cell.model, pc.cell.impl) for p in (quick, modern) for pc in p.cells if pc.section == "throughput"}
+    assert {(m, i) for m in MODELS for i in MODELS.get(m).implementations} <= throughput  # every implementation
 
 
 def test_profile_cells_are_the_grid(tiny):

@@ -81,7 +81,7 @@ class Architecture:
 
     @property
     def default_impl(self) -> str:
-        """The implementation used when none is named: the first declared (the fastest)."""
+        """The implementation used when none is named: the first declared (the fastest on a CPU)."""
         return next(iter(self.implementations))
 
     def params(self, values: Mapping[str, Any] | None = None) -> Any:

@@ -128,7 +128,8 @@ ARCH = register(Architecture(
     title="LRU (linear recurrent unit)",
     citation="Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), ICML",
     Params=Params,
-    implementations={"scan": build(recurrence_scan), "reference": build(recurrence_reference)},
+    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
+    implementations={"reference": build(recurrence_reference), "scan": build(recurrence_scan)},
     init=init,
     flops=flops,
     state_size=lambda p: p.num_layers * 2 * p.d_state,  # N complex numbers per layer

@@ -156,7 +156,8 @@ ARCH = register(Architecture(
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
-    implementations={"scan": build(selective_scan_parallel), "reference": build(selective_scan_reference)},
+    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
+    implementations={"reference": build(selective_scan_reference), "scan": build(selective_scan_parallel)},
     init=init,
     flops=flops,
     state_size=lambda p: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),
