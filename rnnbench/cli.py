@@ -86,11 +86,11 @@ def _cell(args: argparse.Namespace) -> Cell:
 
 def summary(record: dict) -> str:
     task, model, m = record["task"], record["model"], record["metrics"]
-    head = f"{task['name']}/{task['preset']} {model['name']}({model['implementation']}) seed={record['train']['seed']}"
+    head = (f"{task['name']}/{task['preset']} {model.get('display', model['name'])}({model['implementation']}) "
+            f"seed={record['train']['seed']}")
     if record["status"] != "ok":
         return f"{head}: {record['status']} at step {record.get('diverged_at')}"
     metric = task["metric"]
-    head = head.replace(f" {model['name']}(", f" {model.get('display', model['name'])}(")
     solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
     return (f"{head}: {metric}={m[metric]:.4g} (baseline {m['baseline']:.4g}, {m[metric] / m['baseline']:.1%} of it), "
             f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
@@ -202,6 +202,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from rnnbench.compare import compare, render
+
+    print(render(compare(args.results, args.a, args.b, args.by, args.profile), args.a, args.b))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     written = report(args.results)
     if not written:
@@ -285,6 +291,14 @@ def build_parser() -> Parser:
     p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("compare", help="two models (or implementations, or commits) cell by cell, with a test")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--a", required=True, help="the first model (or implementation, or commit prefix)")
+    p.add_argument("--b", required=True, help="the second")
+    p.add_argument("--by", default="model", choices=["model", "impl", "commit"], help="what --a and --b name")
+    p.add_argument("--profile", help="only this profile's records")
+    p.set_defaults(func=cmd_compare)
+
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     return parser

@@ -53,7 +53,7 @@ def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
             m = m.sort_values("axis_value")
             std = m["normalised_std"].fillna(0)
             line, = ax.plot(m["axis_value"], m["normalised_mean"], marker="o", color=model_color(model),
-                            label=f"{model} (n={int(m['n_seeds'].max())})")
+                            label=f"{model} (n={int(m['n'].max())})")
             ax.fill_between(m["axis_value"], (m["normalised_mean"] - std).clip(lower=0), m["normalised_mean"] + std,
                             color=line.get_color(), alpha=0.15)
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no memory (baseline)")

@@ -96,6 +96,8 @@ def forward_flops(cell: ThroughputCell, core: torch.nn.Module | None = None) -> 
     return arch.forward_flops(cell.params(), s.batch, s.seq_len, s.input_size, core)
 
 
+MATMUL_REPEATS = 3
+NOISY = 0.2  # IQR / median above this marks a timing as taken on a noisy machine
 SLOW_CALL = 1.0  # seconds: a statement this slow is warm after one call and timed 3 times, not 5
 
 
@@ -178,23 +180,27 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     arch = resolve_model(cell.model)
     params = cell.params()
     flops = forward_flops(cell, core)
+    timings = {mode: time_it(fn, cell.min_run_time) for mode, fn in step_functions(core, x).items()}
     matmul_record: dict[str, Any] = {}
     if flops is not None:  # the roofline reference: the architecture's matrix product, e.g. (B·T, I+H) @ (I+H, G·H)
         M, K, N = arch.roofline_shape(params, s.batch, s.seq_len, s.input_size)
         a = torch.randn(M, K, device=device)
         b = torch.randn(K, N, device=device)
-        matmul = time_it(lambda: a @ b, cell.min_run_time)
-        matmul_rate = 2 * a.shape[0] * a.shape[1] * b.shape[1] / matmul.median
-        matmul_record = {"shape": [list(a.shape), list(b.shape)], "median_s": matmul.median, "flop_per_s": matmul_rate}
+        # timed several times after the model and the best kept: a reference slowed by a busy
+        # moment would otherwise put the model above 100% of the machine
+        medians = [time_it(lambda: a @ b, cell.min_run_time / 2).median for _ in range(MATMUL_REPEATS)]
+        matmul_rate = 2 * M * K * N / min(medians)
+        matmul_record = {"shape": [[M, K], [K, N]], "median_s": min(medians), "medians_s": medians,
+                         "flop_per_s": matmul_rate}
     results: dict[str, Any] = {}
-    for mode, fn in step_functions(core, x).items():
-        m = time_it(fn, cell.min_run_time)
+    for mode, m in timings.items():
         mode_flops = None if flops is None else flops * (3 if mode == "fwdbwd" else 1)
         mem, method = memory_bytes(core, x, mode)
         results[mode] = {
             "median_s": m.median,
             "iqr_s": m.iqr,
             "runs": len(m.times),
+            "noisy": m.iqr / m.median > NOISY,
             "tokens_per_s": s.batch * s.seq_len / m.median,
             "flops": mode_flops,
             "flop_per_s": None if mode_flops is None else mode_flops / m.median,

@@ -13,6 +13,7 @@ from rnnbench.errors import UsageError
 from rnnbench.figures import plot_curves, plot_gradient_flow, plot_retention, plot_throughput
 from rnnbench.models import model_rank
 from rnnbench.results import atomic_write, read_records
+from rnnbench.stats import mean_ci
 from rnnbench.tasks import TASKS
 
 
@@ -31,18 +32,64 @@ def task_label(task: dict[str, Any], drop: str | None = None) -> str:
     return f"{task['name']}/{task['preset']}" + (f" ({params})" if params else "")
 
 
+DERIVED_TRAIN = ("seed", "steps_done", "param_groups")  # not configuration: the seed, and what a run reports
+
+
+def configuration(r: dict[str, Any]) -> dict[str, Any]:
+    """The model and training parameters of a record that are configuration (not the seed)."""
+    config = {f"model.{k}": v for k, v in r["model"].get("params", {}).items()}
+    config |= {f"train.{k}": v for k, v in r.get("train", {}).items() if k not in DERIVED_TRAIN}
+    return config
+
+
+def identity(r: dict[str, Any], config: dict[str, Any]) -> str:
+    """What makes two training records the same cell in a table, read from their contents, so that
+    cells keyed differently by older schemas still fall together and the newest record wins (a
+    user's edited model, whose source hash differs, replaces its older records in the tables)."""
+    t, m = r["task"], r["model"]
+    return json.dumps([r.get("profile", "runs"), r.get("section", "accuracy"), t["name"], t.get("version"),
+                       t["preset"], t["params"], m["name"], m["implementation"], config,
+                       r.get("train", {}).get("seed"), sorted(r.get("probes", {}))], sort_keys=True, default=str)
+
+
+def variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Label what differs between records of one profile section beyond task, model and seed:
+    ``row_variant`` for a parameter every record has (hidden_size, lr, ...), ``col_variant`` for
+    one only some models have (``[model.NAME]`` sweeps); empty when nothing differs. Tables
+    group by these labels, so different configurations are never averaged together."""
+    df = df.copy()
+    df["row_variant"], df["col_variant"] = "", ""
+    for _, part in df.groupby(["profile", "section"], sort=False):
+        keys = sorted({k for c in part["config"] for k in c})
+        shared = [k for k in keys if all(k in c for c in part["config"])]
+        varying = [k for k in keys if len({json.dumps(c[k], default=str) for c in part["config"] if k in c}) > 1]
+        for i, c in zip(part.index, part["config"]):
+            df.at[i, "row_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in varying if k in shared)
+            df.at[i, "col_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in varying
+                                                if k not in shared and k in c)
+    df["row"] = [t if not v else f"{t} [{v}]" for t, v in zip(df["task"], df["row_variant"])]
+    df["row_group"] = [g if not v else f"{g} [{v}]" for g, v in zip(df["group"], df["row_variant"])]
+    df["column"] = [(m if i == d else f"{m} ({i})") + (f" [{v}]" if v else "")
+                    for m, i, d, v in zip(df["model"], df["impl"], df["default_impl"], df["col_variant"])]
+    return df
+
+
 def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per training record, the latest record of each cell only."""
+    """One row per training record, the latest record of each cell only (file order breaks
+    ties between records created in the same second)."""
     rows = []
-    for r in records:
+    for order, r in enumerate(records):
         if r.get("kind", "train") != "train":
             continue
         metric = r["task"].get("metric")
         m = r.get("metrics", {})
+        config = configuration(r)
         rows.append({
             "profile": r.get("profile", "runs"),
             "section": r.get("section", "accuracy"),
-            "cell_key": r.get("cell_key"),
+            "identity": identity(r, config),
+            "order": order,
+            "config": config,
             "created_at": r.get("created_at"),
             "task": task_label(r["task"]),
             "task_name": r["task"]["name"],
@@ -73,7 +120,8 @@ def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    return df.sort_values("created_at").drop_duplicates(["profile", "section", "cell_key"], keep="last")
+    latest = df.sort_values(["created_at", "order"]).drop_duplicates("identity", keep="last")
+    return variants(latest.sort_values("order")).reset_index(drop=True)
 
 
 def provenance(df: pd.DataFrame) -> str:
@@ -98,29 +146,39 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if pd.notna(x) else "–"
 
 
+def ci_text(low: float, high: float) -> str:
+    return f"[{_fmt(low)}, {_fmt(high)}]" if pd.notna(low) else "[n<2]"
+
+
 def accuracy_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, seeds and solved counts per task × model (long form)."""
-    ok = df.assign(ok=df["status"] == "ok")
-    g = ok.groupby(["task", "metric", "model", "impl"], sort=False)
-    out = g.agg(
-        default_impl=("default_impl", "first"), mean=("value", "mean"), std=("value", "std"), n_seeds=("seed", "nunique"), n_ok=("ok", "sum"),
-        solved=("solved", "sum"), baseline=("baseline", "mean"), n_params=("n_params", "first"),
-        steps=("steps", "first"), train_seconds=("train_seconds", "mean"),
-    ).reset_index()
-    return out
+    """Per task (and row variant) × model column: n runs, how many ok, mean, std and the 95%
+    Student-t interval of the metric over the ok runs, seeds solved (long form)."""
+    rows = []
+    for (row, metric, column), g in df.groupby(["row", "metric", "column"], sort=False):
+        ok = g[g["status"] == "ok"]
+        low, high = mean_ci(list(ok["value"]))
+        rows.append({
+            "task": row, "metric": metric, "column": column, "model": g["model"].iloc[0], "impl": g["impl"].iloc[0],
+            "variant": ", ".join(v for v in (g["row_variant"].iloc[0], g["col_variant"].iloc[0]) if v),
+            "n": len(g), "n_ok": len(ok), "mean": ok["value"].mean(), "std": ok["value"].std(),
+            "ci95_low": low, "ci95_high": high, "solved": int(ok["solved"].sum()),
+            "baseline": g["baseline"].dropna().mean(), "n_params": g["n_params"].iloc[0], "steps": g["steps"].iloc[0],
+            "train_seconds": g["train_seconds"].mean(),
+        })
+    return pd.DataFrame(rows)
 
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Task × model pivot of "mean ± std (solved/n)" with the baseline beside it."""
+    """Task × model pivot of "mean ± std [95% CI] (solved/n)" with the baseline beside it."""
     s = summary.assign(
-        cell=[f"{_fmt(m)} ± {_fmt(sd)} ({int(k)}/{int(n)}{'' if ok == n else f', {int(n - ok)} not ok'})"
-              for m, sd, k, n, ok in zip(summary["mean"], summary["std"].fillna(0), summary["solved"],
-                                         summary["n_seeds"], summary["n_ok"])],
-        column=[m if i == d else f"{m} ({i})" for m, i, d in zip(summary["model"], summary["impl"],
-                                                                 summary["default_impl"])],
+        cell=[f"{_fmt(m)} ± {_fmt(sd if pd.notna(sd) else 0)} {ci_text(lo, hi)} ({k}/{n}"
+              f"{'' if ok == n else f', {n - ok} not ok'})"
+              for m, sd, lo, hi, k, n, ok in zip(summary["mean"], summary["std"], summary["ci95_low"],
+                                                 summary["ci95_high"], summary["solved"], summary["n"],
+                                                 summary["n_ok"])],
     )
     table = s.pivot_table(index=["task", "metric"], columns="column", values="cell", aggfunc="first", sort=False)
-    table = table[sorted(table.columns, key=lambda c: model_rank(c.split(" ")[0]))]
+    table = table[sorted(table.columns, key=lambda c: (model_rank(c.split(" ")[0]), c))]
     base = s.groupby(["task", "metric"], sort=False)["baseline"].first().map(_fmt)
     table.insert(0, "baseline", base)
     table = table.reset_index()
@@ -137,13 +195,19 @@ def write_table(table: pd.DataFrame, stem: Path, title: str, caption: str, long_
 
 
 def retention_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per task group × model × swept value: metric / baseline (mean ± std), seeds solved."""
+    """Per task group (and row variant) × model column × swept value: metric / baseline
+    (mean ± std, 95% Student-t interval), runs and seeds solved."""
     d = df.assign(normalised=df["value"] / df["baseline"])
-    g = d.groupby(["group", "axis", "model", "axis_value"], sort=False)
-    out = g.agg(normalised_mean=("normalised", "mean"), normalised_std=("normalised", "std"),
-                n_seeds=("seed", "nunique"), solved=("solved", "sum"), steps_to_solve=("steps_to_solve", "median"),
-                steps=("steps", "first"), batch_size=("batch_size", "first"), hidden_size=("hidden_size", "first"),
-                metric=("metric", "first")).reset_index()
+    rows = []
+    for (group, axis, model, value), g in d.groupby(["row_group", "axis", "column", "axis_value"], sort=False):
+        low, high = mean_ci(list(g["normalised"].dropna()))
+        rows.append({"group": group, "axis": axis, "model": model, "axis_value": value,
+                     "normalised_mean": g["normalised"].mean(), "normalised_std": g["normalised"].std(),
+                     "ci95_low": low, "ci95_high": high, "n": len(g), "solved": int(g["solved"].sum()),
+                     "steps_to_solve": g["steps_to_solve"].median(), "steps": g["steps"].iloc[0],
+                     "batch_size": g["batch_size"].iloc[0], "hidden_size": g["hidden_size"].iloc[0],
+                     "metric": g["metric"].iloc[0]})
+    out = pd.DataFrame(rows)
     return out.sort_values(["group", "model", "axis_value"], key=lambda c: c.map(model_rank) if c.name == "model" else c)
 
 
@@ -156,7 +220,7 @@ def retention_table(summary: pd.DataFrame) -> pd.DataFrame:
                                "budget": f"{part['steps'].iloc[0]} steps × batch {part['batch_size'].iloc[0]}, "
                                          f"hidden {part['hidden_size'].iloc[0]}"}
         for model, m in sorted(part.groupby("model"), key=lambda kv: model_rank(kv[0])):
-            majority = m[m["solved"] > m["n_seeds"] / 2]
+            majority = m[m["solved"] > m["n"] / 2]
             if majority.empty:
                 row[model] = "none"
             else:
@@ -170,18 +234,24 @@ def gradient_flow_frame(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in df.iterrows():
         for stage, p in r["probes"].get("gradient_flow", {}).items():
-            rows.append({"group": r["task"], "model": r["model"], "seed": r["seed"], "stage": stage,
+            rows.append({"group": r["row"], "model": r["column"], "seed": r["seed"], "stage": stage,
                          "decay_per_step": p["decay_per_step"], "norms": p["norms_by_distance"]})
     return pd.DataFrame(rows)
 
 
 def gradient_flow_table(gf: pd.DataFrame) -> pd.DataFrame:
-    stats = gf.groupby(["group", "model", "stage"], sort=False)["decay_per_step"].agg(["mean", "std", "count"])
-    table = stats.assign(cell=[f"{m:.3f} ± {0 if pd.isna(s) else s:.3f} (n={int(c)})"
-                               for m, s, c in zip(stats["mean"], stats["std"], stats["count"])])["cell"].unstack("stage")
-    table = table.rename(columns={"init": "decay per step at init", "trained": "decay per step trained"}).reset_index()
+    cells = {}
+    for (group, model, stage), g in gf.groupby(["group", "model", "stage"], sort=False):
+        v = g["decay_per_step"].dropna()
+        low, high = mean_ci(list(v))
+        cells[(group, model, stage)] = (f"{v.mean():.3f} ± {0 if len(v) < 2 else v.std():.3f} "
+                                        f"[{low:.3f}, {high:.3f}] (n={len(v)})" if len(v) >= 2
+                                        else f"{v.mean():.3f} (n={len(v)})")
+    table = pd.Series(cells).unstack(-1).rename(columns={"init": "decay per step at init",
+                                                          "trained": "decay per step trained"})
+    table = table.rename_axis(["group", "model"]).reset_index()
     table.columns.name = None
-    return table.sort_values("model", key=lambda c: c.map(model_rank)).reset_index(drop=True)
+    return table.sort_values("model", key=lambda c: c.map(model_rank), kind="stable").reset_index(drop=True)
 
 
 def published() -> list[dict[str, Any]]:
@@ -189,6 +259,7 @@ def published() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) | {"source": p.stem} for p in sorted(DATA.glob("*.json"))]
 
 
+CI_NOTE = "the interval is the 95% Student-t interval of the mean over seeds ([n<2] with one run); "
 BASELINE_BAND = 0.1  # within ±10% of the memoryless baseline counts as "at" it
 
 
@@ -207,20 +278,21 @@ def paper_comparison(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for table in published():
         for row in table["rows"]:
             for model in (k for k in row if k not in ("task", "preset", "T", "metric", "size")):
-                ours = ok[(ok["task_name"] == row["task"]) & (ok["preset"] == row["preset"]) & (ok["T"] == row["T"])
-                          & (ok["model"] == model)]
-                if ours.empty:
-                    continue
-                mean, baseline, paper = ours["value"].mean(), ours["baseline"].iloc[0], row[model]
-                rows.append({
-                    "task": f"{row['task']}/{row['preset']} (T={row['T']})", "metric": row["metric"], "model": model,
-                    "size (paper)": row["size"], "n_params (ours)": int(ours["n_params"].iloc[0]),
-                    "steps (ours)": int(ours["steps"].iloc[0]), "paper": paper, "ours": mean,
-                    "ours std": ours["value"].std(), "n seeds": ours["seed"].nunique(), "ratio ours/paper": mean / paper,
-                    "baseline": baseline, "paper vs baseline": side(paper, baseline),
-                    "ours vs baseline": side(mean, baseline),
-                    "same side": "yes" if side(paper, baseline) == side(mean, baseline) else "no",
-                })
+                matched = ok[(ok["task_name"] == row["task"]) & (ok["preset"] == row["preset"])
+                             & (ok["T"] == row["T"]) & (ok["model"] == model)]
+                for (variant, column), ours in matched.groupby(["row_variant", "column"], sort=False):
+                    mean, baseline, paper = ours["value"].mean(), ours["baseline"].iloc[0], row[model]
+                    low, high = mean_ci(list(ours["value"]))
+                    rows.append({
+                        "task": f"{row['task']}/{row['preset']} (T={row['T']})" + (f" [{variant}]" if variant else ""),
+                        "metric": row["metric"], "model": column,
+                        "size (paper)": row["size"], "n_params (ours)": int(ours["n_params"].iloc[0]),
+                        "steps (ours)": int(ours["steps"].iloc[0]), "paper": paper, "ours": mean,
+                        "ours std": ours["value"].std(), "ours 95% CI": ci_text(low, high), "n seeds": len(ours),
+                        "ratio ours/paper": mean / paper, "baseline": baseline,
+                        "paper vs baseline": side(paper, baseline), "ours vs baseline": side(mean, baseline),
+                        "same side": "yes" if side(paper, baseline) == side(mean, baseline) else "no",
+                    })
                 if table["citation"] not in citations:
                     citations.append(table["citation"])
     return pd.DataFrame(rows), citations
@@ -236,7 +308,8 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append({
                 "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
                 "model": r["model"].get("display", r["model"]["name"]), "impl": r["model"]["implementation"],
-                **r["shape"],
+                "params": {k: v for k, v in r["model"].get("params", {}).items() if k not in ("hidden_size", "num_layers")},
+                "threads": r["env"].get("threads"), "noisy": bool(m.get("noisy", False)), **r["shape"],
                 "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
                 "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"],
                 "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
@@ -246,24 +319,56 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    return df.sort_values("created_at").drop_duplicates(["profile", "cell_key", "mode"], keep="last")
+    df = df.sort_values("created_at", kind="stable").drop_duplicates(["profile", "cell_key", "mode"], keep="last")
+    # the model parameters that differ between a model's rows (besides hidden size and layers)
+    df["variant"] = ""
+    for _, part in df.groupby(["profile", "model"], sort=False):
+        keys = sorted({k for p in part["params"] for k in p})
+        varying = [k for k in keys if len({json.dumps(p.get(k), default=str) for p in part["params"]}) > 1]
+        df.loc[part.index, "variant"] = [", ".join(f"{k}={p.get(k)}" for k in varying) for p in part["params"]]
+    return df.drop(columns="params")
 
 
 def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
     """Model × implementation × shape rows; forward and forward+backward side by side."""
-    keys = ["model", "impl", "batch", "seq_len", "input_size", "hidden_size", "num_layers"]
+    keys = ["model", "impl", "variant", "threads", "batch", "seq_len", "input_size", "hidden_size", "num_layers"]
     wide = df.pivot_table(index=keys, columns="mode", values=["tokens_per_s", "gflop_per_s", "roofline", "median_ms",
-                                                              "iqr_ms", "memory_mb"], aggfunc="first", sort=False)
+                                                              "iqr_ms", "memory_mb", "noisy"], aggfunc="first",
+                          sort=False)
     table = pd.DataFrame(index=wide.index)
     for mode, name in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-        table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f})" for m, i in zip(wide["median_ms"][mode], wide["iqr_ms"][mode])]
+        table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f}){' noisy' if n else ''}" for m, i, n in
+                                     zip(wide["median_ms"][mode], wide["iqr_ms"][mode], wide["noisy"][mode])]
         table[f"{name} tokens/s"] = wide["tokens_per_s"][mode].map(lambda v: f"{v:,.0f}")
         table[f"{name} GFLOP/s"] = wide["gflop_per_s"][mode].map(lambda v: f"{v:.1f}" if pd.notna(v) else "n/a")
         table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}" if pd.notna(v) else "n/a")
     table["fwd+bwd MB"] = wide["memory_mb"]["fwdbwd"].map(lambda v: f"{v:.1f}")
     table = table.reset_index()
+    if not (table["variant"] != "").any():
+        table = table.drop(columns="variant")
     return table.sort_values(["model", "impl", "hidden_size", "seq_len", "batch"],
                              key=lambda c: c.map(model_rank) if c.name == "model" else c).reset_index(drop=True)
+
+
+def speedup_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Reference median ÷ each other implementation's median, per model, shape and mode."""
+    keys = ["model", "batch", "seq_len", "input_size", "hidden_size", "num_layers", "mode"]
+    ref = df[df["impl"] == "reference"].set_index(keys)["median_ms"]
+    rows = []
+    for _, r in df[df["impl"] != "reference"].iterrows():
+        key = tuple(r[k] for k in keys)
+        if key in ref.index:
+            rows.append({**{k: r[k] for k in keys[:-1]}, "impl": r["impl"], "mode": r["mode"],
+                         "x": ref.loc[key] / r["median_ms"]})
+    if not rows:
+        return pd.DataFrame()
+    long = pd.DataFrame(rows)
+    table = long.pivot_table(index=["model", "impl", "batch", "hidden_size", "num_layers"],
+                             columns=["mode", "seq_len"], values="x", aggfunc="first", sort=False)
+    table.columns = [f"{'fwd' if m == 'fwd' else 'fwd+bwd'} T={t}" for m, t in table.columns]
+    table = table[sorted(table.columns, key=lambda c: (c.startswith("fwd+bwd"), int(c.rsplit("=", 1)[1])))]
+    table = table.map(lambda v: f"{v:.2f}×" if pd.notna(v) else "–").reset_index()
+    return table.sort_values("model", key=lambda c: c.map(model_rank), kind="stable").reset_index(drop=True)
 
 
 def report(results: Path, out: Path | None = None) -> list[Path]:
@@ -277,9 +382,11 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         acc = pdf[pdf["section"] == "accuracy"]
         if not acc.empty:
             summary = accuracy_summary(acc)
-            caption = (f"Held-out metric, mean ± std over seeds (seeds solved / seeds; runs that diverged or failed are "
-                       f"counted as not ok and left out of the mean), each model's default implementation unless marked; "
-                       f"lower is better; baseline = memoryless predictor. Source: {provenance(acc)}.")
+            caption = (f"Held-out metric after the full budget: mean ± std [95% CI] (seeds solved / runs); {CI_NOTE}"
+                       f"runs that diverged or failed are counted as not ok and left out of the mean; columns are "
+                       f"each model's default implementation unless marked; [name=value] marks parameters that differ "
+                       f"between rows or columns, never averaged together; lower is better; baseline = memoryless "
+                       f"predictor. Source: {provenance(acc)}.")
             long_form = summary.assign(provenance=provenance(acc))
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",
                                    caption, long_form)
@@ -289,7 +396,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             summary = retention_summary(ret)
             caption = (f"Largest swept value at which a strict majority of seeds meet the task's solved rule (first "
                        f"solving evaluation step), same model size and budget at every value; none = solved at no "
-                       f"value. Source: {provenance(ret)}.")
+                       f"value; the CSV has metric/baseline per value as mean, std and 95% Student-t interval over "
+                       f"seeds. Source: {provenance(ret)}.")
             written += write_table(retention_table(summary), directory / "retention",
                                    f"rnnbench {profile}: retention", caption, summary.assign(provenance=provenance(ret)))
             written += plot_retention(summary, directory / "figures")
@@ -297,7 +405,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         if not gf.empty:
             src = pdf[pdf["section"] == "gradient_flow"]
             caption = (f"Per-step decay of the input-gradient norm, 10^slope of log10 ‖∂loss/∂x_t‖ against distance "
-                       f"from the last step (1 = no decay), mean ± std over seeds. Source: {provenance(src)}.")
+                       f"from the last step (1 = no decay), mean ± std [95% CI] (n seeds); {CI_NOTE}"
+                       f"Source: {provenance(src)}.")
             written += write_table(gradient_flow_table(gf), directory / "gradient_flow",
                                    f"rnnbench {profile}: gradient flow", caption,
                                    gf.drop(columns=["norms"]).assign(provenance=provenance(src)))
@@ -308,7 +417,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             for col in ("paper", "ours", "ours std", "baseline"):
                 shown[col] = shown[col].map(_fmt)
             shown["ratio ours/paper"] = shown["ratio ours/paper"].map(lambda v: f"{v:.3g}")
-            caption = (f"Published: {' '.join(citations)} Ours: held-out metric, mean over seeds, after the steps shown "
+            caption = (f"Published: {' '.join(citations)} Ours: held-out metric, mean over seeds with its 95% "
+                       f"Student-t interval, after the steps shown "
                        f"(see the profile for the budget and the deviations from the paper's). Each is compared with "
                        f"the memoryless baseline: 'at' is within ±10% of it, 'below' means memory was used. "
                        f"Source: {provenance(pdf)}.")
@@ -317,11 +427,20 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
     tp = throughput_frame(records)
     for profile, pdf in (tp.groupby("profile", sort=False) if not tp.empty else []):
         directory = out / str(profile)
-        caption = (f"Median of timed runs (IQR) with torch.utils.benchmark; tokens/s = B·T/median; roofline = achieved "
-                   f"FLOP/s over a (B·T, I+H)@(I+H, G·H) matmul on the same device in the same run; memory: "
+        caption = (f"Median of timed runs (IQR) with torch.utils.benchmark on the stated threads; tokens/s = "
+                   f"B·T/median; GFLOP/s from each architecture's own FLOP count; roofline = achieved FLOP/s over "
+                   f"the architecture's reference matmul (classic: (B·T, I+H)@(I+H, G·H)) on the same device in "
+                   f"the same run; memory: "
                    f"{pdf['memory_method'].iloc[-1]}. Source: {provenance(pdf)}.")
         written += write_table(throughput_table(pdf), directory / "throughput", f"rnnbench {profile}: throughput",
                                caption, pdf.drop(columns=["env"]).assign(provenance=provenance(pdf)))
+        ratios = speedup_table(pdf)
+        if not ratios.empty:
+            caption = (f"Time of the step-by-step reference ÷ time of each other implementation of the same model at "
+                       f"the same shape, measured in the same run (> 1: faster than the reference). "
+                       f"Source: {provenance(pdf)}.")
+            written += write_table(ratios, directory / "speedup", f"rnnbench {profile}: speed against the reference",
+                                   caption, ratios.assign(provenance=provenance(pdf)))
         written += plot_throughput(pdf, directory / "figures")
     if not written:
         return written

@@ -9,6 +9,7 @@ naming the file and line.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import functools
@@ -47,20 +48,25 @@ def cell_key(config: dict[str, Any]) -> str:
 
 
 def _git() -> dict[str, Any]:
+    """rnnbench's own commit, only when the imported package sits in a git checkout that
+    tracks it; otherwise (installed from a wheel, or into a virtual environment inside some
+    other repository) no commit, and ``code_source`` says why: never another repository's."""
     here = Path(rnnbench.__file__).resolve().parent
-    for where in (here, Path.cwd()):
-        try:
-            commit = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=where, capture_output=True, text=True, timeout=10, check=True,
-            ).stdout.strip()
-            return {"git_commit": commit, "git_dirty": bool(dirty)}
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return {"git_commit": None, "git_dirty": None}
+    unknown = {"git_commit": None, "git_dirty": None}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel")).resolve()
+        Path(rnnbench.__file__).resolve().relative_to(top)
+        git("ls-files", "--error-unmatch", str(Path(rnnbench.__file__).resolve()))  # the package is tracked there
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return unknown | {"code_source": f"installed package rnnbench {rnnbench.__version__} (not a git checkout)"}
+    return {"git_commit": commit, "git_dirty": bool(dirty), "code_source": f"git checkout {top}"}
 
 
 # The commit of the code this process imported, read once at import: edits made to the
@@ -144,9 +150,14 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     sweep never resumes from them; they still appear in reports.
     """
     if record.get("schema_version") == 1 and isinstance(record.get("model"), dict):
+        from rnnbench.models import MODELS  # here: the models import nothing from this module's users
+
         model = dict(record["model"])
         model.setdefault("display", str(model.get("name", "")).rpartition(":")[2])
         model.setdefault("default_implementation", "fused")
+        if model.get("name") in MODELS:  # schema 1 gave every family the Elman RNN's nonlinearity
+            fields = {f.name for f in dataclasses.fields(MODELS.get(model["name"]).Params)}
+            model["params"] = {k: v for k, v in model.get("params", {}).items() if k in fields}
         record = {**record, "model": model}
     return record
 

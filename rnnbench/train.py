@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,13 +76,35 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def set_determinism(device: torch.device, on: bool) -> None:
-    """Apply (or lift) PyTorch's determinism settings; they are recorded in every record."""
-    if device.type == "cuda" and on:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on and device.type == "cuda")
-    torch.backends.cudnn.deterministic = on
-    torch.backends.cudnn.benchmark = not on
+@contextlib.contextmanager
+def determinism(device: torch.device, on: bool) -> Iterator[None]:
+    """PyTorch's determinism settings for one cell, restored afterwards, so that a later cell
+    (a throughput measurement, say) does not inherit them; a switch is touched only when its
+    value changes (``torch.use_deterministic_algorithms`` alone imports ``torch._dynamo``)."""
+    cuda = device.type == "cuda"
+    wanted = (on and cuda, on, not on) if cuda else (False, None, None)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if cuda and on and workspace is None:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    _set_flags(wanted, before)
+    try:
+        yield
+    finally:
+        _set_flags(before, wanted)
+        if cuda and on and workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+def _set_flags(wanted: tuple[Any, Any, Any], current: tuple[Any, Any, Any]) -> None:
+    algorithms, cudnn_deterministic, cudnn_benchmark = wanted
+    if algorithms != current[0] and algorithms is not None:
+        torch.use_deterministic_algorithms(algorithms)
+    if cudnn_deterministic is not None and cudnn_deterministic != current[1]:
+        torch.backends.cudnn.deterministic = cudnn_deterministic
+    if cudnn_benchmark is not None and cudnn_benchmark != current[2]:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,10 @@ class Cell:
         task = make_task(self.task, self.preset, self.task_params)
         arch = resolve_model(self.model)
         arch.check_impl(self.impl)
+        require(not (arch.bidirectional and task.variable_length),
+                f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
+                f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
+                f"a fixed-length preset")
         for probe in self.probes:
             PROBES.get(probe).check(task, arch)
         return task, arch.params(self.model_params), train_config(self.train)
@@ -129,7 +156,12 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     """Train one cell and return its run record (status ok or diverged)."""
     task, mparams, cfg = cell.resolved()
     dev = resolve_device(device)
-    set_determinism(dev, cfg.deterministic)
+    with determinism(dev, cfg.deterministic):
+        return _fit(cell, task, mparams, cfg, dev, progress)
+
+
+def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.device,
+         progress: Progress | None) -> dict[str, Any]:
     arch = resolve_model(cell.model)
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
     optimizer, groups = make_optimizer(model, arch, mparams, cfg)
@@ -146,39 +178,42 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
 
     probes = {name: {"init": PROBES.get(name).measure(model, task, dev)} for name in cell.probes}
     history: list[dict[str, Any]] = []
-    status, diverged_at, steps_to_solve, losses = "ok", None, None, []
+    status, diverged_at, steps_to_solve = "ok", None, None
+    losses: list[torch.Tensor] = []  # kept on the device: no host sync per step, one per evaluation
     metrics = evaluate()
     history.append({"step": 0, **metrics})
     train_seconds = 0.0
     step = 0
+    segment = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        start = time.perf_counter()
         batch = task.sample(cfg.batch_size, data, dev)
         loss = task.loss(model(batch.x), batch)
-        value = loss.item()
-        if not math.isfinite(value):
-            status, diverged_at = "diverged", step
-            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)  # after backward(), before step()
         optimizer.step()
         if arch.after_step is not None:
             arch.after_step(model.core, mparams)
-        train_seconds += time.perf_counter() - start
-        losses.append(value)
+        losses.append(loss.detach())
         if step % cfg.eval_every == 0 or step == cfg.steps:
+            values = torch.stack(losses).tolist()  # the host waits for the device here, once per evaluation
+            train_seconds += time.perf_counter() - segment
+            bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+            if bad is not None:  # the exact first step whose loss was not finite
+                status, diverged_at = "diverged", step - len(values) + 1 + bad
+                break
             metrics = evaluate()
             if not all(math.isfinite(v) for v in metrics.values()):
                 status, diverged_at = "diverged", step
                 break
-            history.append({"step": step, "train_loss": sum(losses) / len(losses), **metrics})
+            history.append({"step": step, "train_loss": sum(values) / len(values), **metrics})
             losses = []
             if steps_to_solve is None and task.solved(metrics, baselines["baseline"]):
                 steps_to_solve = step
                 if cfg.early_stop:
                     break
+            segment = time.perf_counter()
         if progress is not None:
             progress(step, cfg.steps)
     if status == "diverged":

@@ -44,7 +44,7 @@ def test_accuracy_table_has_every_cell_with_mean_std_seeds_and_baseline(results)
     for row in rows:
         assert row.count("±") == 2 and row.count("/3)") == 2  # rnn and bigru, 3 seeds each
     csv = pd.read_csv(results / "mini" / "accuracy.csv")
-    assert set(csv["model"]) == {"rnn", "bigru"} and (csv["n_seeds"] == 3).all()
+    assert set(csv["model"]) == {"rnn", "bigru"} and (csv["n"] == 3).all()
     adding = csv[csv["task"].str.startswith("adding")]
     assert adding["baseline"].iloc[0] == pytest.approx(1 / 6)
     tex = (results / "mini" / "accuracy.tex").read_text()
@@ -129,7 +129,7 @@ def test_retention_table_and_curves(retention_results):
     md = (d / "retention.md").read_text()
     assert "| adding/arjovsky2016 " in md and "| sine/multisine (T=5) " in md
     csv = pd.read_csv(d / "retention.csv")
-    assert set(csv["axis_value"]) == {4, 8, 1, 3} and (csv["n_seeds"] == 3).all()
+    assert set(csv["axis_value"]) == {4, 8, 1, 3} and (csv["n"] == 3).all()
     # normalised metric = mean over seeds of metric / baseline, read back from the records
     import json
     recs = [json.loads(l) for l in (retention_results / "raw" / "ret.jsonl").read_text().splitlines()]
@@ -143,11 +143,11 @@ def test_retention_table_and_curves(retention_results):
 def test_largest_t_solved_needs_a_strict_majority():
     from rnnbench.report import retention_table
     summary = pd.DataFrame([
-        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 10, "solved": 2, "n_seeds": 3, "steps_to_solve": 100,
+        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 10, "solved": 2, "n": 3, "steps_to_solve": 100,
          "steps": 1000, "batch_size": 64, "hidden_size": 32},
-        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 20, "solved": 2, "n_seeds": 4, "steps_to_solve": 300,
+        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 20, "solved": 2, "n": 4, "steps_to_solve": 300,
          "steps": 1000, "batch_size": 64, "hidden_size": 32},
-        {"group": "g", "axis": "T", "model": "rnn", "axis_value": 10, "solved": 1, "n_seeds": 3, "steps_to_solve": 900,
+        {"group": "g", "axis": "T", "model": "rnn", "axis_value": 10, "solved": 1, "n": 3, "steps_to_solve": 900,
          "steps": 1000, "batch_size": 64, "hidden_size": 32},
     ])
     row = retention_table(summary).iloc[0]
@@ -172,11 +172,12 @@ def test_decay_rate_recovers_a_known_geometric_decay():
 
 def test_paper_comparison_puts_published_numbers_beside_ours():
     from rnnbench.report import paper_comparison
-    rows = [{"task_name": "copy", "preset": "bai2018", "T": 1000, "model": m, "status": "ok", "value": v,
-             "baseline": 0.0204, "seed": 0, "n_params": 16000, "steps": 100}
+    rows = [{"task_name": "copy", "preset": "bai2018", "T": 1000, "model": m, "column": m, "row_variant": "",
+             "status": "ok", "value": v, "baseline": 0.0204, "seed": 0, "n_params": 16000, "steps": 100}
             for m, v in (("lstm", 0.0200), ("gru", 0.0150), ("rnn", 0.0300))]
-    rows.append({"task_name": "adding", "preset": "bai2018", "T": 600, "model": "gru", "status": "ok", "value": 1e-4,
-                 "baseline": 1 / 6, "seed": 0, "n_params": 70000, "steps": 100})
+    rows.append({"task_name": "adding", "preset": "bai2018", "T": 600, "model": "gru", "column": "gru",
+                 "row_variant": "", "status": "ok", "value": 1e-4, "baseline": 1 / 6, "seed": 0, "n_params": 70000,
+                 "steps": 100})
     table, citations = paper_comparison(pd.DataFrame(rows))
     assert "Bai" in citations[0] and len(table) == 4
     by = {(r["task"].split("/")[0], r["model"]): r for _, r in table.iterrows()}
@@ -185,3 +186,24 @@ def test_paper_comparison_puts_published_numbers_beside_ours():
     assert by["copy", "gru"]["ours vs baseline"] == "below" and by["copy", "gru"]["same side"] == "no"
     assert by["copy", "rnn"]["ours vs baseline"] == "above" and by["copy", "rnn"]["same side"] == "no"
     assert by["adding", "gru"]["paper vs baseline"] == "below" and by["adding", "gru"]["same side"] == "yes"
+
+
+def test_speedup_table_divides_the_reference_time_by_each_implementations(tmp_path):
+    import json
+
+    import torch
+
+    from rnnbench.measure import Shape, ThroughputCell, measure
+    from rnnbench.results import append_record
+
+    path = tmp_path / "raw" / "tp.jsonl"
+    for impl in ("fused", "reference"):
+        append_record(path, measure(ThroughputCell("gru", impl, Shape(2, 6, 3, 4), 0.01), torch.device("cpu"))
+                      | {"profile": "tp"})
+    report(tmp_path)
+    records = {json.loads(l)["model"]["implementation"]: json.loads(l) for l in path.read_text().splitlines()}
+    table = pd.read_csv(tmp_path / "tp" / "speedup.csv")
+    assert list(table["impl"]) == ["fused"] and list(table["model"]) == ["gru"]
+    for mode, column in (("fwd", "fwd T=6"), ("fwdbwd", "fwd+bwd T=6")):
+        expected = records["reference"]["results"][mode]["median_s"] / records["fused"]["results"][mode]["median_s"]
+        assert table[column].iloc[0] == f"{expected:.2f}×"

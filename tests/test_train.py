@@ -51,7 +51,9 @@ def test_non_finite_loss_ends_the_run_as_diverged(monkeypatch):
 
     monkeypatch.setattr(AddingTask, "loss", loss)
     r = fit(Cell("adding", "rnn", **SMALL), "cpu")
-    assert r["status"] == "diverged" and r["diverged_at"] == 5 and r["train"]["steps_done"] == 5
+    # found at the evaluation of step 10 (no host sync per step), reported at the exact step
+    assert r["status"] == "diverged" and r["diverged_at"] == 5 and r["train"]["steps_done"] == 10
+    assert r["metrics"] == {}
 
 
 def test_early_stop_stops_at_the_first_solved_evaluation():
@@ -74,24 +76,49 @@ def test_lstm_solves_adding_t50_within_2000_steps():
     assert m["mse"] < 0.1 * m["baseline"] and m["solved"]
 
 
-def test_cuda_determinism_settings_are_applied_and_recorded(monkeypatch):
-    """The CUDA branch, exercised on the CPU: flags go on by default, and can be lifted."""
-    from rnnbench.results import environment
-    from rnnbench.train import set_determinism
+def flags():
+    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark)
+
+
+def test_cuda_determinism_is_applied_inside_the_cell_and_restored_after(monkeypatch):
+    """The CUDA branch, exercised on the CPU: flags go on for the cell and come back off after it,
+    so a throughput cell that follows does not inherit them."""
+    import os
+
+    from rnnbench.train import determinism
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-              torch.backends.cudnn.benchmark)
-    try:
-        set_determinism(torch.device("cuda"), True)
-        assert torch.are_deterministic_algorithms_enabled()
-        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-        import os
-        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
-        set_determinism(torch.device("cuda"), False)
-        assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark
-    finally:
-        torch.use_deterministic_algorithms(before[0])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
-    env = environment("cpu")
-    assert "deterministic_algorithms" in env and env["device"] == "cpu"
+    before = flags()
+    with determinism(torch.device("cuda"), True):
+        assert flags() == (True, True, False) and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert flags() == before and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    with determinism(torch.device("cuda"), False):
+        assert flags() == (False, False, True)
+    assert flags() == before
+
+
+def test_fit_applies_determinism_by_default_and_records_what_was_on(monkeypatch):
+    import rnnbench.train as train
+
+    seen = []
+    real = train.determinism
+
+    def spy(device, on):
+        seen.append((device.type, on))
+        return real(device, on)
+
+    monkeypatch.setattr(train, "determinism", spy)
+    r = fit(Cell("adding", "rnn", **SMALL), "cpu")
+    assert seen == [("cpu", True)]
+    assert r["env"]["deterministic_algorithms"] is False  # CPU runs are deterministic without the switch
+    fit(Cell("adding", "rnn", **{**SMALL, "train": {**SMALL["train"], "deterministic": False}}), "cpu")
+    assert seen[-1] == ("cpu", False)
+
+
+def test_bidirectional_models_are_refused_on_variable_length_presets():
+    from rnnbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="different lengths, right-padded: a bidirectional model"):
+        Cell("adding", "bilstm", "hochreiter1997", {"T": 20}).resolved()
+    Cell("adding", "lstm", "hochreiter1997", {"T": 20}).resolved()  # unidirectional: fine

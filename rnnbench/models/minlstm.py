@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from rnnbench.models import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
@@ -38,14 +37,6 @@ def mix_scan(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.
     return log_scan(log_f, log_i + minrnn.log_g(v), None if h0 is None else h0.log())
 
 
-def reference(input_size: int, p: ArchParams) -> nn.Module:
-    return minrnn.stack(input_size, p, 3, mix_reference)
-
-
-def scan(input_size: int, p: ArchParams) -> nn.Module:
-    return minrnn.stack(input_size, p, 3, mix_scan)
-
-
 @dataclass(frozen=True)
 class Params(ArchParams):
     pass
@@ -57,7 +48,7 @@ ARCH = register(Architecture(
     citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
     Params=Params,
     # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
-    implementations={"reference": reference, "scan": scan},
+    implementations={"reference": minrnn.factory(3, mix_reference), "scan": minrnn.factory(3, mix_scan)},
     init=minrnn.init,
     flops=minrnn.flops(3, 10),  # 2 σ, g, f + i, 2 divisions, two products, a sum
     state_size=lambda p: p.num_layers * p.hidden_size,

@@ -41,9 +41,14 @@ class MinLayer(nn.Module):
         return (x + h if self.residual else h), h[:, -1]
 
 
-def stack(input_size: int, p: Any, gates: int, mix: Callable[..., torch.Tensor]) -> nn.Module:
-    return Stack([MinLayer(input_size if i == 0 else p.hidden_size, p.hidden_size, gates, mix, residual=i > 0)
-                  for i in range(p.num_layers)])
+def factory(gates: int, mix: Callable[..., torch.Tensor]) -> Callable[[int, Any], nn.Module]:
+    """An implementation: ``num_layers`` layers of ``gates`` projections mixed by ``mix``."""
+
+    def build(input_size: int, p: Any) -> nn.Module:
+        return Stack([MinLayer(input_size if i == 0 else p.hidden_size, p.hidden_size, gates, mix, residual=i > 0)
+                      for i in range(p.num_layers)])
+
+    return build
 
 
 def init(core: nn.Module, p: Any, generator: torch.Generator) -> None:

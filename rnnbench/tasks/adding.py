@@ -65,6 +65,10 @@ class AddingTask(Task):
         )
 
     @property
+    def variable_length(self) -> bool:
+        return self.preset == "hochreiter1997"
+
+    @property
     def spec(self) -> IOSpec:
         return IOSpec("real", 2, "real", 1, "last")
 

@@ -58,6 +58,7 @@ class Task(ABC):
     default_preset: ClassVar[str]
     primary_metric: ClassVar[str]
     solved_rule: ClassVar[str]
+    higher_is_better: ClassVar[bool] = False  # of the primary metric
 
     def __init__(self, preset: str | None = None, params: dict[str, Any] | None = None) -> None:
         preset = preset or self.default_preset
@@ -65,6 +66,11 @@ class Task(ABC):
             raise unknown(f"preset for task {self.name!r}", preset, self.presets)
         self.preset = preset
         self.params = override(self.preset_params(preset), params or {}, "task")
+
+    @property
+    def variable_length(self) -> bool:
+        """Whether batches hold sequences of different lengths (right-padded, with ``lengths``)."""
+        return False
 
     def preset_params(self, preset: str) -> Any:
         """The preset's default parameters (override for presets that differ)."""
