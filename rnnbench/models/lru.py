@@ -9,6 +9,10 @@ a complex diagonal recurrence with N states. Ring initialisation: u1, u2 ~ U(0, 
 1/sqrt(N), D ~ N(0, 1). Layers as in the reference code (NicolasZucchet/minimal-LRU):
 an input encoder Linear(I, H), then per layer u + GLU(GELU(LRU(LayerNorm(u)))).
 
+One layer is linear in its input up to its output nonlinearity, so it cannot gate what it
+stores on what it reads (the adding problem needs value × marker before the sum): use
+``num_layers`` ≥ 2 for such tasks, as the paper's deep models do.
+
 ``reference`` runs the recurrence one step at a time. ``scan`` runs it with the chunked
 Hillis–Steele scan (:func:`rnnbench.models.scan.linear_scan`): λ is complex, so the
 log-space scan does not apply, and doubling needs only products and sums of λ (|λ| < 1),
