@@ -15,6 +15,13 @@ import torch
 
 from rnnbench.train import Cell, fit
 
+try:  # the same allocator setting as rnnbench's command line (commits before it had none)
+    from rnnbench.allocator import configure
+
+    configure()
+except ImportError:
+    pass
+
 try:
     from rnnbench.models import build_core, model_order
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import torch
 
+from rnnbench import allocator
 from rnnbench.check import RUN_NOTE, run_checks, subjects
 from rnnbench.config import parse_sets
 from rnnbench.errors import UsageError
@@ -310,6 +311,7 @@ def _warning(message: Warning | str, category: type[Warning], filename: str, lin
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    allocator.configure()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning  # one line per warning (a corrupt record skipped, ...), no source dump

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 import rnnbench
+from rnnbench import allocator
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # older records are upgraded in memory by ``upgrade``
@@ -100,6 +101,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "allocator": allocator.setting(),
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
