@@ -18,8 +18,14 @@ from rnnbench.results import atomic_write  # noqa: E402
 
 
 def model_color(model: str) -> str:
-    """One colour per architecture in every figure (tab20, in the registry's order)."""
-    return matplotlib.colormaps["tab20"](model_rank(model) % 20)
+    """One colour per architecture in every figure (tab20, in the registry's order); a column
+    label such as ``lstm [hidden_size=8]`` takes its model's colour."""
+    r = model_rank(model.split(" ")[0]) % 20
+    return matplotlib.colormaps["tab20"]((2 * r) % 20 + (r >= 10))  # the dark shades first, then the light
+
+
+def rank(label: str) -> tuple[int, str]:
+    return model_rank(label.split(" ")[0]), label
 
 
 def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
@@ -28,7 +34,7 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
     written = []
     for task, group in df[df["status"] == "ok"].groupby("task", sort=False):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for model in sorted(set(group["model"]), key=lambda m: (model_rank(m), m)):
+        for model in sorted(set(group["model"]), key=rank):
             runs = group[group["model"] == model]
             metric = runs["metric"].iloc[0]
             curves = pd.DataFrame([{"seed": s, "step": h["step"], "value": h[metric]}
@@ -49,7 +55,7 @@ def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
     written = []
     for (group, axis), part in summary.groupby(["group", "axis"], sort=False):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for model, m in sorted(part.groupby("model"), key=lambda kv: model_rank(kv[0])):
+        for model, m in sorted(part.groupby("model"), key=lambda kv: rank(kv[0])):
             m = m.sort_values("axis_value")
             std = m["normalised_std"].fillna(0)
             line, = ax.plot(m["axis_value"], m["normalised_mean"], marker="o", color=model_color(model),
@@ -73,7 +79,7 @@ def plot_gradient_flow(gf: pd.DataFrame, directory: Path) -> list[Path]:
     written = []
     for group, part in gf.groupby("group", sort=False):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for (model, stage), m in sorted(part.groupby(["model", "stage"]), key=lambda kv: (model_rank(kv[0][0]), kv[0][1])):
+        for (model, stage), m in sorted(part.groupby(["model", "stage"]), key=lambda kv: (rank(kv[0][0]), kv[0][1])):
             norms = pd.DataFrame(list(m["norms"])).mean(axis=0)  # mean over seeds, by distance
             decay = m["decay_per_step"].mean()
             ax.plot(norms.index, norms.values, color=model_color(model), linestyle="--" if stage == "init" else "-",
@@ -112,7 +118,7 @@ def plot_throughput(df: pd.DataFrame, directory: Path) -> list[Path]:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
         for ax, mode, title in zip(axes, ("fwd", "fwdbwd"), ("forward (inference)", "forward + backward")):
             part = sub[sub["mode"] == mode]
-            for (model, impl), g in sorted(part.groupby(["model", "impl"]), key=lambda kv: (model_rank(kv[0][0]), kv[0][1])):
+            for (model, impl), g in sorted(part.groupby(["model", "impl"]), key=lambda kv: (rank(kv[0][0]), kv[0][1])):
                 g = g.sort_values(x)
                 ax.plot(g[x], g["tokens_per_s"], marker="o", color=model_color(model),
                         linestyle="--" if impl == "reference" else "-", label=f"{model} ({impl})")

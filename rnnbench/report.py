@@ -53,20 +53,37 @@ def identity(r: dict[str, Any], config: dict[str, Any]) -> str:
 
 
 def variants(df: pd.DataFrame) -> pd.DataFrame:
-    """Label what differs between records of one profile section beyond task, model and seed:
-    ``row_variant`` for a parameter every record has (hidden_size, lr, ...), ``col_variant`` for
-    one only some models have (``[model.NAME]`` sweeps); empty when nothing differs. Tables
-    group by these labels, so different configurations are never averaged together."""
+    """Label what differs between records of one profile section beyond task, model and seed,
+    so that tables group by it and never average different configurations together:
+
+    - a parameter swept within a model (two values for the same model and implementation)
+      labels the row, ``row_variant`` (hidden_size, lr, ...), or the column when only some
+      models have it (a ``[model.NAME]`` sweep);
+    - a parameter constant within each model but different between models labels the column,
+      ``col_variant`` (a model's own setting, such as its state size).
+    """
     df = df.copy()
     df["row_variant"], df["col_variant"] = "", ""
     for _, part in df.groupby(["profile", "section"], sort=False):
-        keys = sorted({k for c in part["config"] for k in c})
-        shared = [k for k in keys if all(k in c for c in part["config"])]
-        varying = [k for k in keys if len({json.dumps(c[k], default=str) for c in part["config"] if k in c}) > 1]
-        for i, c in zip(part.index, part["config"]):
-            df.at[i, "row_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in varying if k in shared)
-            df.at[i, "col_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in varying
-                                                if k not in shared and k in c)
+        configs = list(zip(part.index, zip(part["group"], part["model"], part["impl"]), part["config"]))
+        keys = sorted({k for *_, c in configs for k in c})
+        row_keys, col_keys, usual = [], [], {}
+        for k in keys:
+            having = [(cell, json.dumps(c[k], default=str)) for _, cell, c in configs if k in c]
+            values = [v for _, v in having]
+            if len(set(values)) < 2:
+                continue
+            swept = any(len({v for c2, v in having if c2 == cell}) > 1 for cell, _ in having)
+            if swept and len(having) == len(configs):
+                row_keys.append(k)
+            else:  # a model's own setting: shown on the columns where it is not the usual value
+                col_keys.append(k)
+                usual[k] = max(set(values), key=values.count) if values.count(max(set(values), key=values.count)) \
+                    > len(values) / 2 else None
+        for i, _, c in configs:
+            df.at[i, "row_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in row_keys)
+            df.at[i, "col_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in col_keys
+                                                if k in c and json.dumps(c[k], default=str) != usual[k])
     df["row"] = [t if not v else f"{t} [{v}]" for t, v in zip(df["task"], df["row_variant"])]
     df["row_group"] = [g if not v else f"{g} [{v}]" for g, v in zip(df["group"], df["row_variant"])]
     df["column"] = [(m if i == d else f"{m} ({i})") + (f" [{v}]" if v else "")
@@ -146,6 +163,11 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if pd.notna(x) else "–"
 
 
+def column_rank(label: str) -> tuple[int, str]:
+    """A column label (``lstm (reference) [hidden_size=8]``) in the registry's model order."""
+    return model_rank(label.split(" ")[0]), label
+
+
 def ci_text(low: float, high: float) -> str:
     return f"[{_fmt(low)}, {_fmt(high)}]" if pd.notna(low) else "[n<2]"
 
@@ -178,7 +200,7 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
                                                  summary["n_ok"])],
     )
     table = s.pivot_table(index=["task", "metric"], columns="column", values="cell", aggfunc="first", sort=False)
-    table = table[sorted(table.columns, key=lambda c: (model_rank(c.split(" ")[0]), c))]
+    table = table[sorted(table.columns, key=column_rank)].fillna("–")  # – : that column did not run this row
     base = s.groupby(["task", "metric"], sort=False)["baseline"].first().map(_fmt)
     table.insert(0, "baseline", base)
     table = table.reset_index()
@@ -208,7 +230,7 @@ def retention_summary(df: pd.DataFrame) -> pd.DataFrame:
                      "batch_size": g["batch_size"].iloc[0], "hidden_size": g["hidden_size"].iloc[0],
                      "metric": g["metric"].iloc[0]})
     out = pd.DataFrame(rows)
-    return out.sort_values(["group", "model", "axis_value"], key=lambda c: c.map(model_rank) if c.name == "model" else c)
+    return out.sort_values(["group", "model", "axis_value"], key=lambda c: c.map(column_rank) if c.name == "model" else c)
 
 
 def retention_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -219,7 +241,7 @@ def retention_table(summary: pd.DataFrame) -> pd.DataFrame:
                                "swept": ", ".join(f"{v:g}" for v in sorted(part["axis_value"].unique())),
                                "budget": f"{part['steps'].iloc[0]} steps × batch {part['batch_size'].iloc[0]}, "
                                          f"hidden {part['hidden_size'].iloc[0]}"}
-        for model, m in sorted(part.groupby("model"), key=lambda kv: model_rank(kv[0])):
+        for model, m in sorted(part.groupby("model"), key=lambda kv: column_rank(kv[0])):
             majority = m[m["solved"] > m["n"] / 2]
             if majority.empty:
                 row[model] = "none"
@@ -251,7 +273,7 @@ def gradient_flow_table(gf: pd.DataFrame) -> pd.DataFrame:
                                                           "trained": "decay per step trained"})
     table = table.rename_axis(["group", "model"]).reset_index()
     table.columns.name = None
-    return table.sort_values("model", key=lambda c: c.map(model_rank), kind="stable").reset_index(drop=True)
+    return table.sort_values("model", key=lambda c: c.map(column_rank), kind="stable").reset_index(drop=True)
 
 
 def published() -> list[dict[str, Any]]:
