@@ -188,3 +188,19 @@ def test_a_module_reference_works_from_the_console_script(tmp_path):
     p = subprocess.run([str(script), "check", "mycores.gru:Core"], capture_output=True, text=True, cwd=tmp_path,
                        timeout=120)
     assert p.returncode == 0 and "all probes passed" in p.stdout, p.stdout + p.stderr
+
+
+def test_list_describes_a_plugin_class_by_its_constructor(monkeypatch, capsys):
+    import importlib.metadata
+
+    import rnnbench.models as models
+    import rnnbench.models.user as user
+
+    ep = importlib.metadata.EntryPoint(name="expanding", value="fixtures.user_models:Expanding", group="rnnbench.models")
+    monkeypatch.setattr(user, "entry_points", lambda: {"expanding": ep})
+    monkeypatch.setattr(models, "entry_points", lambda: {"expanding": ep})
+    import rnnbench.cli as cli
+    monkeypatch.setattr(cli, "entry_points", lambda: {"expanding": ep})
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "expanding" in out and "hidden_size=64, expansion_factor=1" in out

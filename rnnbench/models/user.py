@@ -209,6 +209,11 @@ class UserArchitecture(Architecture):
     def params(self, values: Mapping[str, Any] | None = None) -> Any:
         return user_params(self.name, self.factory, dict(values or {}))
 
+    def describe(self) -> str:
+        """The constructor's keyword arguments with their defaults (``name=?`` when it has none)."""
+        fields, _, _ = constructor_fields(self.factory)
+        return ", ".join(f"{k}={'?' if d is dataclasses.MISSING else repr(d)}" for k, (_, d) in fields.items())
+
 
 def wrap(name: str, obj: Any, description: str) -> Architecture:
     """``obj`` as an architecture: itself when it declares one, else its factory wrapped."""
