@@ -25,6 +25,7 @@ from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find
 from rnnbench.results import append_record, environment
 from rnnbench.sweep import estimate, label, pending, records_path, sweep
 from rnnbench.tasks import TASKS, make_task
+from rnnbench.tasks.base import direction, higher_is_better
 from rnnbench.train import Cell, fit, generator, resolve_device
 
 DEFAULT_OUT = Path("results/raw/runs.jsonl")
@@ -49,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     if args.what in ("tasks", "all"):
         print("tasks (preset marked * is the default):")
         for name, cls in TASKS.items():
-            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}; solved when {cls.solved_rule})")
+            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}, {direction(cls.primary_metric)}; solved when {cls.rule})")
             for preset, text in cls.presets.items():
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
@@ -93,7 +94,8 @@ def summary(record: dict) -> str:
         return f"{head}: {record['status']} at step {record.get('diverged_at')}"
     metric = task["metric"]
     solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
-    return (f"{head}: {metric}={m[metric]:.4g} (baseline {m['baseline']:.4g}, {m[metric] / m['baseline']:.1%} of it), "
+    versus = "" if higher_is_better(metric) else f", {m[metric] / m['baseline']:.1%} of it"  # a loss's share of the baseline's
+    return (f"{head}: {metric}={m[metric]:.4g} ({direction(metric)}; baseline {m['baseline']:.4g}{versus}), "
             f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
             f"{record['timing']['train_seconds']:.1f} s")
 

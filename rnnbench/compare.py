@@ -14,7 +14,7 @@ from rnnbench.errors import UsageError, choices
 from rnnbench.report import train_frame
 from rnnbench.results import read_records
 from rnnbench.stats import LEVEL, welch
-from rnnbench.tasks import TASKS
+from rnnbench.tasks.base import higher_is_better
 
 BY = {"model": "model", "impl": "impl", "commit": "commit"}
 ALPHA = 1 - LEVEL
@@ -56,7 +56,7 @@ def compare(results: Path, a: str, b: str, by: str = "model", profile: str | Non
         if va.empty or vb.empty:
             continue
         d = welch(list(va["value"]), list(vb["value"]))
-        higher = TASKS.get(g["task_name"].iloc[0]).higher_is_better if g["task_name"].iloc[0] in TASKS else False
+        higher = higher_is_better(str(g["metric"].iloc[0]))
         rows.append({**dict(zip(cell, key)), "n_a": d.n_a, "n_b": d.n_b, "mean_a": d.mean_a, "mean_b": d.mean_b,
                      "b_minus_a": d.diff, "ci95_low": d.low, "ci95_high": d.high, "p_welch": d.p_value,
                      "verdict": verdict(a, b, d, str(g["metric"].iloc[0]), higher)})

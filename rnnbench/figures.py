@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from rnnbench.models import model_rank  # noqa: E402
 from rnnbench.results import atomic_write  # noqa: E402
+from rnnbench.tasks.base import direction, higher_is_better  # noqa: E402
 
 
 def model_color(model: str) -> str:
@@ -42,9 +43,11 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
             stats = curves.groupby("step")["value"].agg(["mean", "min", "max"])
             line, = ax.plot(stats.index, stats["mean"], color=model_color(model), label=f"{model} (n={runs['seed'].nunique()})")
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2)
+        metric = group["metric"].iloc[0]
         ax.axhline(group["baseline"].iloc[0], color="black", linestyle="--", linewidth=1, label="no-memory baseline")
-        ax.set(yscale="log", xlabel="training step", ylabel=f"{group['metric'].iloc[0]} (held-out; band: seed range)",
-               title=task)
+        # accuracies on a linear 0..1 axis (up is better), losses on a log axis (down is better)
+        ax.set(yscale="linear" if higher_is_better(metric) else "log", xlabel="training step",
+               ylabel=f"{metric}, {direction(metric)} (held-out; band: seed range)", title=task)
         ax.legend(fontsize=8)
         fig.tight_layout()
         written += save(fig, directory / ("curves_" + slug(task)))
@@ -52,6 +55,8 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
 
 
 def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
+    """Metric ÷ memoryless baseline against the swept length, one line per model: 1 is no
+    memory; below it is better for a loss, above it for an accuracy (the axis says which)."""
     written = []
     for (group, axis), part in summary.groupby(["group", "axis"], sort=False):
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -62,9 +67,10 @@ def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
                             label=f"{model} (n={int(m['n'].max())})")
             ax.fill_between(m["axis_value"], (m["normalised_mean"] - std).clip(lower=0), m["normalised_mean"] + std,
                             color=line.get_color(), alpha=0.15)
+        metric = part["metric"].iloc[0]
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no memory (baseline)")
-        ax.set(xscale="log", xlabel=f"dependency length {axis}", ylabel=f"{part['metric'].iloc[0]} / baseline",
-               title=f"retention: {group}")
+        ax.set(xscale="log", xlabel=f"dependency length {axis}",
+               ylabel=f"{metric} / baseline ({direction(metric)})", title=f"retention: {group}")
         values = sorted(part["axis_value"].unique())
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()

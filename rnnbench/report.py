@@ -15,6 +15,7 @@ from rnnbench.models import model_rank
 from rnnbench.results import atomic_write, read_records
 from rnnbench.stats import mean_ci
 from rnnbench.tasks import TASKS
+from rnnbench.tasks.base import direction, higher_is_better
 
 
 DATA = Path(__file__).parent / "data"
@@ -228,7 +229,7 @@ def retention_summary(df: pd.DataFrame) -> pd.DataFrame:
                      "ci95_low": low, "ci95_high": high, "n": len(g), "solved": int(g["solved"].sum()),
                      "steps_to_solve": g["steps_to_solve"].median(), "steps": g["steps"].iloc[0],
                      "batch_size": g["batch_size"].iloc[0], "hidden_size": g["hidden_size"].iloc[0],
-                     "metric": g["metric"].iloc[0]})
+                     "metric": g["metric"].iloc[0], "higher_is_better": higher_is_better(g["metric"].iloc[0])})
     out = pd.DataFrame(rows)
     return out.sort_values(["group", "model", "axis_value"], key=lambda c: c.map(column_rank) if c.name == "model" else c)
 
@@ -285,9 +286,14 @@ CI_NOTE = "the interval is the 95% Student-t interval of the mean over seeds ([n
 BASELINE_BAND = 0.1  # within ±10% of the memoryless baseline counts as "at" it
 
 
+def directions(metrics: Any) -> str:
+    """Which way each metric goes, for captions: "ce: lower is better; acc: higher is better"."""
+    return "; ".join(f"{m}: {direction(m)}" for m in dict.fromkeys(metrics))
+
+
 def side(value: float, baseline: float) -> str:
     """below / at / above the baseline, with a ±10% band so that sampling noise on the
-    held-out set does not put a memoryless result "below" it."""
+    held-out set does not put a memoryless result past it."""
     if value < (1 - BASELINE_BAND) * baseline:
         return "below"
     return "above" if value > (1 + BASELINE_BAND) * baseline else "at"
@@ -407,8 +413,9 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             caption = (f"Held-out metric after the full budget: mean ± std [95% CI] (seeds solved / runs); {CI_NOTE}"
                        f"runs that diverged or failed are counted as not ok and left out of the mean; columns are "
                        f"each model's default implementation unless marked; [name=value] marks parameters that differ "
-                       f"between rows or columns, never averaged together; lower is better; baseline = memoryless "
-                       f"predictor. Source: {provenance(acc)}.")
+                       f"between rows or columns, never averaged together; {directions(acc['metric'])}; "
+                       f"baseline = memoryless predictor (chance or the majority class for accuracies). "
+                       f"Source: {provenance(acc)}.")
             long_form = summary.assign(provenance=provenance(acc))
             written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",
                                    caption, long_form)
@@ -419,7 +426,7 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             caption = (f"Largest swept value at which a strict majority of seeds meet the task's solved rule (first "
                        f"solving evaluation step), same model size and budget at every value; none = solved at no "
                        f"value; the CSV has metric/baseline per value as mean, std and 95% Student-t interval over "
-                       f"seeds. Source: {provenance(ret)}.")
+                       f"seeds (1 = the memoryless predictor; {directions(ret['metric'])}). Source: {provenance(ret)}.")
             written += write_table(retention_table(summary), directory / "retention",
                                    f"rnnbench {profile}: retention", caption, summary.assign(provenance=provenance(ret)))
             written += plot_retention(summary, directory / "figures")
@@ -442,7 +449,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
             caption = (f"Published: {' '.join(citations)} Ours: held-out metric, mean over seeds with its 95% "
                        f"Student-t interval, after the steps shown "
                        f"(see the profile for the budget and the deviations from the paper's). Each is compared with "
-                       f"the memoryless baseline: 'at' is within ±10% of it, 'below' means memory was used. "
+                       f"the memoryless baseline: 'at' is within ±10% of it; memory was used where a loss is 'below' "
+                       f"it or an accuracy 'above' it ({directions(comparison['metric'])}). "
                        f"Source: {provenance(pdf)}.")
             written += write_table(shown, directory / "paper_comparison", f"rnnbench {profile}: published vs ours",
                                    caption, comparison.assign(provenance=provenance(pdf)))

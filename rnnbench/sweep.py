@@ -50,8 +50,8 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     task, mparams, cfg = cell.resolved()
     length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
     evals = cfg.steps // cfg.eval_every + 1
-    step_flops = arch.forward_flops(mparams, cfg.batch_size, length, task.spec.input_size) or 0  # users' may be None
-    eval_flops = arch.forward_flops(mparams, cfg.eval_size, length, task.spec.input_size) or 0
+    step_flops = arch.forward_flops(mparams, cfg.batch_size, length, task.spec.core_input_size) or 0  # users' may be None
+    eval_flops = arch.forward_flops(mparams, cfg.eval_size, length, task.spec.core_input_size) or 0
     flops = 3 * cfg.steps * step_flops + evals * eval_flops
     recurrent_steps = length * getattr(mparams, "num_layers", 1) * D * (cfg.steps + evals / 3)
     seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * step_seconds, flops / FLOP_RATE)

@@ -21,6 +21,7 @@ from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, new_run_id, now
 from rnnbench.tasks import Task, make_task
+from rnnbench.tasks.base import Batch, higher_is_better
 
 EVAL_SEED = 20_160_101  # the held-out set is the same for every run of a task
 
@@ -142,7 +143,7 @@ class Cell:
         arch = resolve_model(self.model)
         source = [source_hash(arch.source_files)] if arch.user else []
         return cell_key({
-            "task": [task.name, task.version, task.preset, dataclasses.asdict(task.params)],
+            "task": [task.name, task.version, task.preset, task.identity()],
             "model": [self.model, self.impl, dataclasses.asdict(mparams), *source],
             "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
             **({"probes": list(self.probes)} if self.probes else {}),
@@ -166,13 +167,13 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
     optimizer, groups = make_optimizer(model, arch, mparams, cfg)
     data = generator(cfg.seed, "data", dev)
-    eval_batch = task.sample(cfg.eval_size, generator(EVAL_SEED, task.name, dev), dev)
+    eval_batch = task.evaluation(cfg.eval_size, generator(EVAL_SEED, task.name, dev), dev)
     baselines = task.baselines(eval_batch)
 
     def evaluate() -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            metrics = task.metrics(model(eval_batch.x), eval_batch)
+            metrics = evaluate_in_chunks(model, task, eval_batch)
         model.train()
         return metrics
 
@@ -229,7 +230,8 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
     record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
     record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
     return record | {
-        "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
+        "train": dataclasses.asdict(cfg) | {"steps_done": step, "evaluated_on": task.evaluation_note(cfg.eval_size),
+                                            **({"param_groups": groups} if groups else {})},
         "metrics": final,
         "history": history,
         **({"probes": probes} if probes else {}),
@@ -237,6 +239,30 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         "env": environment(dev),
         "weights_sha256": weights_hash(model),
     }
+
+
+EVAL_CHUNK_NUMBERS = 2**27  # activations per evaluation chunk (512 MB of float32)
+
+
+def evaluate_in_chunks(model: torch.nn.Module, task: Task, batch: Batch) -> dict[str, float]:
+    """The task's metrics over ``batch``, run in chunks of sequences small enough to fit in
+    memory (MNIST's test split at T=784 does not in one), averaged with each chunk's weight
+    (its number of scored targets). A batch that fits is one chunk, so results do not
+    depend on the chunk size below that."""
+    length = batch.x.shape[1]
+    width = max(model.head.in_features, model.head.out_features)
+    rows = max(1, EVAL_CHUNK_NUMBERS // (length * width))
+    if len(batch) <= rows:
+        return task.metrics(model(batch.x), batch)
+    totals: dict[str, float] = {}
+    weight = 0
+    for start in range(0, len(batch), rows):
+        part = batch.rows(start, start + rows)
+        w = part.n_scored()
+        for name, value in task.metrics(model(part.x), part).items():
+            totals[name] = totals.get(name, 0.0) + w * value
+        weight += w
+    return {name: total / weight for name, total in totals.items()}
 
 
 def make_optimizer(model: torch.nn.Module, arch: Any, mparams: Any, cfg: TrainConfig) -> tuple[Any, list[dict]]:
@@ -262,10 +288,11 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, 
         "cell_key": cell.key(),
         "created_at": now(),
         "status": status,
-        "task": task.describe() | {"solved_rule": task.solved_rule, "metric": task.primary_metric},
+        "task": task.describe() | {"solved_rule": str(task.rule), "metric": task.primary_metric,
+                                   "higher_is_better": higher_is_better(task.primary_metric)},
         "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
                   "default_implementation": arch.default_impl,
-                  "params": dataclasses.asdict(mparams), "citation": arch.citation,
+                  "params": dataclasses.asdict(mparams), "citation": arch.citation, "encoder": task.spec.encoder,
                   **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
         "cell": dataclasses.asdict(cell),
     }

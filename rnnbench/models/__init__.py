@@ -56,8 +56,8 @@ def build_core(name: str, impl: str | None = None, input_size: int = 1,
 def build_model(name: str, impl: str | None, spec: IOSpec, params: Any, generator: torch.Generator) -> SequenceModel:
     """The harness model for a task: encoder, the named core, readout; weights from ``generator``."""
     arch = resolve_model(name)
-    core = arch.build(impl, spec.input_size, params, generator)
-    model = SequenceModel(core, arch.core_output_size(core, params, spec.input_size), spec)
+    core = arch.build(impl, spec.core_input_size, params, generator)
+    model = SequenceModel(core, arch.core_output_size(core, params, spec.core_input_size), spec)
     model.reset_head(generator)
     return model
 

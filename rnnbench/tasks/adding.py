@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.config import require
-from rnnbench.tasks.base import Batch, IOSpec, Task, last_step
+from rnnbench.tasks.base import Batch, IOSpec, SolvedRule, Task, last_step
 
 TOLERANCE = 0.04
 
@@ -54,7 +54,7 @@ class AddingTask(Task):
     }
     default_preset = "arjovsky2016"
     primary_metric = "mse"
-    solved_rule = "mse < 0.01 * baseline"
+    rule = SolvedRule("mse", "<", 0.01, relative=True)
 
     def __init__(self, preset: str | None = None, params: dict | None = None) -> None:
         super().__init__(preset, params)
@@ -72,7 +72,8 @@ class AddingTask(Task):
     def spec(self) -> IOSpec:
         return IOSpec("real", 2, "real", 1, "last")
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
+    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
+               split: str = "train") -> Batch:
         if self.preset == "hochreiter1997":
             return self._sample_hochreiter(batch_size, generator, device)
         T, B = self.params.T, batch_size
@@ -125,6 +126,3 @@ class AddingTask(Task):
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         return {"baseline": 19 / 480 if self.preset == "hochreiter1997" else 1 / 6}
-
-    def solved(self, metrics: dict[str, float], baseline: float) -> bool:
-        return metrics["mse"] < 0.01 * baseline

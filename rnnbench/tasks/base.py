@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 
 from rnnbench.config import override
 from rnnbench.errors import unknown
@@ -28,21 +31,87 @@ class IOSpec:
     output_kind: Literal["classes", "real"]
     output_size: int
     target: Literal["last", "every"]
+    embed_dim: int = 0  # tokens go through a learned embedding of this width; 0: one-hot
+
+    @property
+    def encoder(self) -> dict[str, Any]:
+        """How inputs reach the core, as recorded: one-hot, a learned embedding, or as they are."""
+        if self.input_kind == "real":
+            return {"kind": "identity", "dim": self.input_size}
+        if self.embed_dim:
+            return {"kind": "embedding", "vocab": self.input_size, "dim": self.embed_dim}
+        return {"kind": "one_hot", "dim": self.input_size}
+
+    @property
+    def core_input_size(self) -> int:
+        return self.encoder["dim"]
+
+
+# Every metric a task reports, and which way is better. Tables, figures, comparisons and
+# solved rules read the direction from here.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "ce": False, "mse": False, "nmse": False,
+    "acc": True, "recall_acc": True, "frac_within_0.04": True,
+}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (accuracies) or worse (losses)."""
+    return HIGHER_IS_BETTER.get(metric, False)
+
+
+def direction(metric: str) -> str:
+    return "higher is better" if higher_is_better(metric) else "lower is better"
+
+
+@dataclass(frozen=True)
+class SolvedRule:
+    """When a run counts as solved: ``metric op threshold``, the threshold times the
+    memoryless baseline when ``relative``. The check and the text shown to users both
+    come from this one definition."""
+
+    metric: str
+    op: Literal[">=", "<"]
+    threshold: float
+    relative: bool = False
+
+    def check(self, metrics: dict[str, float], baseline: float) -> bool:
+        bound = self.threshold * baseline if self.relative else self.threshold
+        return {">=": operator.ge, "<": operator.lt}[self.op](metrics[self.metric], bound)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.threshold:g}" + (" * baseline" if self.relative else "")
 
 
 @dataclass
 class Batch:
     """One batch. ``x`` and ``y`` are batch-first; ``lengths`` (``(B,)`` long)
-    is set when sequences in the batch have different lengths (right-padded)."""
+    is set when sequences in the batch have different lengths (right-padded);
+    ``mask`` (``(B, T)`` bool, the shape of ``y``) when only some targets count."""
 
     x: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def rows(self, start: int, stop: int) -> Batch:
+        """Sequences ``start:stop`` of the batch."""
+        cut = lambda t: None if t is None else t[start:stop]  # noqa: E731
+        return Batch(self.x[start:stop], self.y[start:stop], cut(self.lengths), cut(self.mask))
+
+    def n_scored(self) -> int:
+        """How many targets the metrics average over, up to a constant per sequence."""
+        return int(self.mask.sum()) if self.mask is not None else len(self)
 
     def to_lists(self) -> dict[str, Any]:
         out = {"x": self.x.tolist(), "y": self.y.tolist()}
         if self.lengths is not None:
             out["lengths"] = self.lengths.tolist()
+        if self.mask is not None:
+            out["mask"] = self.mask.long().tolist()
         return out
 
 
@@ -57,8 +126,7 @@ class Task(ABC):
     presets: ClassVar[dict[str, str]]  # preset name -> one-line description
     default_preset: ClassVar[str]
     primary_metric: ClassVar[str]
-    solved_rule: ClassVar[str]
-    higher_is_better: ClassVar[bool] = False  # of the primary metric
+    rule: ClassVar[SolvedRule]
 
     def __init__(self, preset: str | None = None, params: dict[str, Any] | None = None) -> None:
         preset = preset or self.default_preset
@@ -81,8 +149,19 @@ class Task(ABC):
     def spec(self) -> IOSpec: ...
 
     @abstractmethod
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
-        """A batch made on ``device`` from ``generator`` alone."""
+    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
+               split: Literal["train", "test"] = "train") -> Batch:
+        """A batch made on ``device`` from ``generator`` alone, from the ``split``
+        (tasks drawn from a distribution have one; finite datasets and series two)."""
+
+    def evaluation(self, size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
+        """The held-out set: ``size`` sequences of the test split drawn from ``generator``
+        (a fixed seed); finite datasets return the whole test split or a fixed subset."""
+        return self.sample(size, generator, device, split="test")
+
+    def evaluation_note(self, size: int) -> str:
+        """What the held-out set is, in words, for the record."""
+        return f"{size} sequences drawn with the fixed evaluation seed"
 
     @abstractmethod
     def loss(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -95,8 +174,12 @@ class Task(ABC):
     def baselines(self, batch: Batch) -> dict[str, float]:
         """Scores of memoryless predictors; key ``"baseline"`` is the one tables use."""
 
-    @abstractmethod
-    def solved(self, metrics: dict[str, float], baseline: float) -> bool: ...
+    def solved(self, metrics: dict[str, float], baseline: float) -> bool:
+        return self.rule.check(metrics, baseline)
+
+    def identity(self) -> dict[str, Any]:
+        """The parameters that define the task's data, for the cell key."""
+        return dataclasses.asdict(self.params)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -105,6 +188,23 @@ class Task(ABC):
             "preset": self.preset,
             "params": dataclasses.asdict(self.params),
         }
+
+
+def masked_scores(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Cross-entropy and accuracy over the positions where ``mask`` is set."""
+    picked, target = logits[mask], y[mask]  # (N, C), (N,)
+    return {"ce": float(F.cross_entropy(picked, target)),
+            "acc": float((picked.argmax(-1) == target).float().mean())}
+
+
+def masked_ce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The training loss of a masked task: cross-entropy over the positions that count."""
+    return F.cross_entropy(logits[mask], y[mask])
+
+
+def chance_ce(n_classes: int) -> float:
+    """Cross-entropy of a uniform guess over ``n_classes``."""
+    return math.log(n_classes)
 
 
 def last_step(output: torch.Tensor, batch: Batch) -> torch.Tensor:

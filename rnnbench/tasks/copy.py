@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.config import require
-from rnnbench.tasks.base import Batch, IOSpec, Task
+from rnnbench.tasks.base import Batch, IOSpec, SolvedRule, Task
 
 BLANK, DELIMITER, N_SYMBOLS = 0, 9, 8
 
@@ -58,7 +58,7 @@ class CopyTask(Task):
     }
     default_preset = "arjovsky2016"
     primary_metric = "ce"
-    solved_rule = "recall_acc >= 0.99"
+    rule = SolvedRule("recall_acc", ">=", 0.99)
 
     @property
     def length(self) -> int:
@@ -68,7 +68,8 @@ class CopyTask(Task):
     def spec(self) -> IOSpec:
         return IOSpec("tokens", DELIMITER + 1, "classes", N_SYMBOLS + 1, "every")
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
+    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
+               split: str = "train") -> Batch:
         T, K = self.params.T, self.params.K
         L = self.length
         symbols = torch.randint(1, N_SYMBOLS + 1, (batch_size, K), generator=generator, device=device)
@@ -94,6 +95,3 @@ class CopyTask(Task):
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         return {"baseline": self.params.K * math.log(N_SYMBOLS) / self.length}
-
-    def solved(self, metrics: dict[str, float], baseline: float) -> bool:
-        return metrics["recall_acc"] >= 0.99

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnbench.config import require
-from rnnbench.tasks.base import Batch, IOSpec, Task
+from rnnbench.tasks.base import Batch, IOSpec, SolvedRule, Task
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class SineTask(Task):
     }
     default_preset = "multisine"
     primary_metric = "nmse"
-    solved_rule = "nmse < 0.1 * min(persistence, mean) nmse"
+    rule = SolvedRule("nmse", "<", 0.1, relative=True)  # baseline: the better of persistence and mean
 
     def preset_params(self, preset: str) -> SineParams:
         return SineParams(T=999) if preset == "pytorch_examples" else SineParams()
@@ -77,7 +77,8 @@ class SineTask(Task):
         mean_sq_amplitude = (1.0**3 - 0.5**3) / (3 * 0.5)  # E[a^2], a ~ U[0.5, 1]
         return self.params.n_sines * mean_sq_amplitude / 2
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
+    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
+               split: str = "train") -> Batch:
         p, B = self.params, batch_size
         kw = dict(generator=generator, device=device)
         if self.preset == "pytorch_examples":
@@ -105,6 +106,3 @@ class SineTask(Task):
         persistence = self.metrics(batch.x, batch)["nmse"]  # the input is its own persistence forecast
         mean = float((batch.y**2).mean()) / self.variance
         return {"baseline": min(persistence, mean), "persistence": persistence, "mean": mean}
-
-    def solved(self, metrics: dict[str, float], baseline: float) -> bool:
-        return metrics["nmse"] < 0.1 * baseline

@@ -30,9 +30,18 @@ def test_train_step(benchmark, model, impl):
     assert torch.isfinite(loss)
 
 
-@pytest.mark.parametrize("name", list(TASKS))
+SIZES = {"copy": {"T": 100}, "adding": {"T": 100}, "sine": {"T": 100}, "selective_copy": {"T": 100},
+         "mqar": {"T": 128, "num_kv_pairs": 8}, "mackey_glass": {"T": 100}, "sdigits": {}, "pdigits": {}}
+NEEDS_FILES = {"smnist", "pmnist"}  # read from the user's IDX files (tests/test_tasks_more.py writes small ones)
+
+
+def test_every_task_has_a_batch_benchmark():
+    assert set(TASKS) == set(SIZES) | NEEDS_FILES
+
+
+@pytest.mark.parametrize("name", list(SIZES))
 def test_batch_generation(benchmark, name):
-    task = make_task(name, None, {"T": 100})
+    task = make_task(name, None, SIZES[name])
     g = torch.Generator().manual_seed(0)
     batch = benchmark(task.sample, 64, g)
     assert batch.x.shape[0] == 64
