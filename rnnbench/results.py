@@ -108,6 +108,9 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "cudnn_deterministic": torch.backends.cudnn.deterministic if cuda else None,
         "cudnn_benchmark": torch.backends.cudnn.benchmark if cuda else None,
         "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG") if cuda else None,
+        # TF32 changes float32 results on Ampere and later; cuDNN's RNNs use it by default
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32 if cuda else None,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32 if cuda else None,
     }
 
 

@@ -11,15 +11,21 @@ from rnnbench.train import Cell, fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CASES = [(name, impl) for name in model_order() for impl in MODELS.get(name).implementations]
-TOL = {"output": 1e-4, "grad": 2e-3}  # TF32 is off by default in PyTorch for matmuls; cuDNN's order differs
+TOL = {"output": 1e-4, "grad": 2e-3}  # float32 on both sides; the GPU's summation order differs
+TF32_TOL = {"output": 2e-3, "grad": 1e-2}  # cuDNN's RNNs compute in TF32 by default (10-bit mantissa)
 
 
 def rel_err(a, b):
     return float((a.detach().cpu() - b.detach().cpu()).norm() / b.detach().cpu().norm().clamp_min(1e-30))
 
 
+@pytest.mark.parametrize("tf32", [False, True], ids=["fp32", "tf32"])
 @pytest.mark.parametrize("name, impl", CASES, ids=[f"{n}-{i}" for n, i in CASES])
-def test_cuda_implementation_matches_the_cpu_reference(name, impl):
+def test_cuda_implementation_matches_the_cpu_reference(name, impl, tf32, monkeypatch):
+    """Strict with TF32 off; with PyTorch's default (cuDNN in TF32), within TF32's precision.
+    Seen on an H100: the fused RNN and GRU differ from the reference by 4e-4 in TF32."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", tf32)
+    tol = TF32_TOL if tf32 else TOL
     g = torch.Generator().manual_seed(7)
     ref = build_core(name, "reference", input_size=5, generator=g, hidden_size=16, num_layers=2)
     other = build_core(name, impl, input_size=5, generator=torch.Generator().manual_seed(8), hidden_size=16,
@@ -35,9 +41,9 @@ def test_cuda_implementation_matches_the_cpu_reference(name, impl):
         grads = torch.autograd.grad((y * w).sum(), [xi, *core.parameters()])
         outs.append((y, grads))
     (y_ref, g_ref), (y_gpu, g_gpu) = outs
-    assert rel_err(y_gpu, y_ref) <= TOL["output"]
+    assert rel_err(y_gpu, y_ref) <= tol["output"]
     for a, b in zip(g_gpu, g_ref):
-        assert rel_err(a, b) <= TOL["grad"]
+        assert rel_err(a, b) <= tol["grad"]
 
 
 def test_fit_on_cuda_applies_determinism_and_repeats_bit_for_bit():
@@ -47,7 +53,7 @@ def test_fit_on_cuda_applies_determinism_and_repeats_bit_for_bit():
     env = a["env"]
     assert env["device"].startswith("cuda") and env["deterministic_algorithms"] is True
     assert env["cudnn_deterministic"] is True and env["cudnn_benchmark"] is False
-    assert env["cublas_workspace_config"] == ":4096:8"
+    assert env["cublas_workspace_config"] == ":4096:8" and env["cudnn_allow_tf32"] is not None
     assert a["weights_sha256"] == b["weights_sha256"] and a["metrics"] == b["metrics"]
     assert not torch.are_deterministic_algorithms_enabled(), "restored after the cell"
 
