@@ -70,7 +70,11 @@ def cmd_list(args: argparse.Namespace) -> None:
     if args.what in ("profiles", "all"):
         print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
         for name in builtin_profiles():
-            profile = load_profile(name)
+            try:
+                profile = load_profile(name)
+            except UsageError as exc:  # e.g. mnist before its files are downloaded
+                print(f"  {name:<8}    ? cells  cannot be expanded here: {exc}")
+                continue
             print(f"  {name:<8} {len(profile.cells):>4} cells  {profile.description}")
 
 

@@ -230,8 +230,8 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
     record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
     record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
     return record | {
-        "train": dataclasses.asdict(cfg) | {"steps_done": step, "evaluated_on": task.evaluation_note(cfg.eval_size),
-                                            **({"param_groups": groups} if groups else {})},
+        "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
+        "evaluated_on": task.evaluation_note(cfg.eval_size),
         "metrics": final,
         "history": history,
         **({"probes": probes} if probes else {}),

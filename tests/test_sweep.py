@@ -3,7 +3,9 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from rnnbench.models import MODELS
 from rnnbench.profiles import builtin_profiles, grid, load_profile
 from rnnbench.results import append_record, read_records
 from rnnbench.sweep import pending, records_path, sweep
+from rnnbench.tasks import TASKS
 
 TINY = """
 name = "tiny"
@@ -47,7 +50,10 @@ def test_builtin_profiles_load_and_cover_every_task_and_model():
     assert {"quick", "full"} <= set(builtin_profiles())
     quick = load_profile("quick")
     acc = [pc.cell for pc in quick.cells if pc.section == "accuracy"]
-    assert {c.task for c in acc} == {"copy", "adding", "sine"}
+    assert {c.task for c in acc} == {"copy", "adding", "sine", "selective_copy", "mqar", "mackey_glass", "sdigits"}
+    full = {pc.cell.task for pc in load_profile("full").cells if pc.section != "throughput"}
+    mnist = {e["task"] for e in tomllib.loads(Path(builtin_profiles()["mnist"]).read_text())["accuracy"]}
+    assert full | mnist == set(TASKS), "every task is in a built-in profile"
     modern = load_profile("modern")
     assert {c.model for c in acc} | {pc.cell.model for pc in modern.cells} == set(MODELS)
     assert len({c.train["seed"] for c in acc}) >= 2

@@ -229,7 +229,7 @@ def test_a_gru_learns_sdigits_well_above_the_majority_baseline():
                       train={"steps": 300, "lr": 1e-2, "eval_every": 300}), "cpu")
     m = record["metrics"]
     assert m["baseline"] < 0.11 and m["acc"] > 0.5
-    assert record["train"]["evaluated_on"] == "the whole test split (360 images)"
+    assert record["evaluated_on"] == "the whole test split (360 images)"
 
 
 def test_mnist_reads_idx_files_gzipped_or_not(mnist_dir, gen):
