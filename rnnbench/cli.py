@@ -1,4 +1,9 @@
-"""The ``rnnbench`` command line."""
+"""The ``rnnbench`` command line.
+
+Only the standard library is imported at start-up: each command imports what it needs
+when it runs, so ``rnnbench --help`` and a mistyped option answer without loading torch
+(about 2 s on a small machine).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
-
-import torch
+from typing import TYPE_CHECKING, NoReturn
 
 from rnnbench import allocator
-from rnnbench.check import RUN_NOTE, run_checks, subjects
-from rnnbench.config import parse_sets
 from rnnbench.errors import UsageError
-from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
-from rnnbench.models import MODELS, display_name, model_order, resolve_model
-from rnnbench.models.user import entry_points, where
-from rnnbench.profiles import builtin_profiles, load_profile
-from rnnbench.report import report
-from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
-from rnnbench.results import append_record, environment
-from rnnbench.sweep import estimate, label, pending, records_path, sweep
-from rnnbench.tasks import TASKS, make_task
-from rnnbench.tasks.base import direction, higher_is_better
-from rnnbench.train import Cell, fit, generator, resolve_device
+
+if TYPE_CHECKING:
+    from rnnbench.train import Cell
 
 DEFAULT_OUT = Path("results/raw/runs.jsonl")
 
@@ -39,7 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _cell_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+    p.add_argument("--task", required=True, help="a task name (see rnnbench list tasks)")
     p.add_argument("--preset", help="a literature variant of the task (see rnnbench list)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                    help="override a task., model. or train. parameter, e.g. task.T=50 (repeatable)")
@@ -47,6 +40,12 @@ def _cell_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    from rnnbench.models import model_order, resolve_model
+    from rnnbench.models.user import entry_points
+    from rnnbench.profiles import builtin_profiles, load_profile
+    from rnnbench.tasks import TASKS
+    from rnnbench.tasks.base import direction
+
     if args.what in ("tasks", "all"):
         print("tasks (preset marked * is the default):")
         for name, cls in TASKS.items():
@@ -79,6 +78,9 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cell(args: argparse.Namespace) -> Cell:
+    from rnnbench.config import parse_sets
+    from rnnbench.train import Cell
+
     sets = parse_sets(args.set, ("task", "model", "train"))
     train = dict(sets["train"])
     for key in ("steps", "batch_size", "lr", "optimizer", "clip", "eval_every", "early_stop"):
@@ -91,6 +93,8 @@ def _cell(args: argparse.Namespace) -> Cell:
 
 
 def summary(record: dict) -> str:
+    from rnnbench.tasks.base import direction, higher_is_better
+
     task, model, m = record["task"], record["model"], record["metrics"]
     head = (f"{task['name']}/{task['preset']} {model.get('display', model['name'])}({model['implementation']}) "
             f"seed={record['train']['seed']}")
@@ -105,13 +109,36 @@ def summary(record: dict) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from rnnbench.results import append_record
+    from rnnbench.train import fit
+
     cell = _cell(args)
     record = fit(cell, args.device)
     append_record(args.out, record)
     print(f"{summary(record)} -> {args.out}")
+    warn_if_busy(record)
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    if n < 1:
+        raise UsageError(f"--threads {n} is impossible; give 1 or more")
+    torch.set_num_threads(n)
+
+
+def warn_if_busy(record: dict) -> None:
+    load = record.get("load") or {}
+    if load.get("busy"):
+        warnings.warn(f"the machine was busy during this measurement (1-minute load average {load['max']:.1f} on "
+                      f"{load['cores']} cores): its timing is not to be trusted; the record and tables say so")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    from rnnbench.config import parse_sets
+    from rnnbench.tasks import make_task
+    from rnnbench.train import generator
+
     sets = parse_sets(args.set, ("task",))
     if args.n < 1:
         raise UsageError(f"-n {args.n} is impossible; ask for 1 or more samples")
@@ -121,6 +148,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    from rnnbench.profiles import load_profile
+    from rnnbench.sweep import estimate, label, pending, records_path, sweep
+    from rnnbench.train import resolve_device
+
     if args.cell_timeout is not None and args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {args.cell_timeout:g} is impossible; give a positive number of seconds")
     profile = load_profile(args.profile)
@@ -140,6 +171,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_throughput(args: argparse.Namespace) -> None:
+    import torch
+
+    from rnnbench.config import parse_sets
+    from rnnbench.measure import Shape, ThroughputCell, bare_timer_check, measure
+    from rnnbench.models import display_name, resolve_model
+    from rnnbench.results import append_record, environment
+    from rnnbench.train import resolve_device
+
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
     impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
@@ -161,6 +200,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
                   f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}")
         if args.out:
             append_record(args.out, record)
+        warn_if_busy(record)
     if record["matmul"]:
         print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
               f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
@@ -177,6 +217,9 @@ def cmd_throughput(args: argparse.Namespace) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from rnnbench.check import RUN_NOTE, run_checks, subjects
+    from rnnbench.config import parse_sets
+
     failed, whole = 0, False
     values = parse_sets(args.set, ("model",))["model"]
     for label_, subject in subjects(args.model, args.impl, args.bidirectional, values):
@@ -194,8 +237,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from rnnbench.rerun import cell_from_record, compare_runs, env_differences, find_record
+    from rnnbench.results import append_record, environment
+    from rnnbench.train import fit, resolve_device
+
     record = find_record(args.records, args.run_id)
     cell = cell_from_record(record)
+    recorded = record.get("env", {}).get("threads")
+    if args.threads is None and recorded:  # CPU results are bit-identical only at the recorded thread count
+        set_threads(recorded)
     print(f"rerunning {record['run_id']}: {cell.task}/{cell.preset} {cell.model}({cell.impl}) seed={cell.train.get('seed')}")
     for key, old, new in env_differences(record["env"], environment(resolve_device(args.device))):
         print(f"  note: {key} was {old!r}, is now {new!r}")
@@ -216,6 +266,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from rnnbench.report import report
+
     written = report(args.results)
     if not written:
         raise UsageError(f"no records under {args.results / 'raw'}; run rnnbench sweep first")
@@ -236,7 +288,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("run", help="train one cell and append its record")
     _cell_args(p)
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}, or module:Name / file.py:Name")
+    p.add_argument("--model", required=True, help="a model name (see rnnbench list models), or module:Name / file.py:Name")
     p.add_argument("--impl", help="implementation (default: the model's fastest; see rnnbench list models)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available)")
     p.add_argument("--steps", type=int)
@@ -264,7 +316,7 @@ def build_parser() -> Parser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}, or module:Name / file.py:Name")
+    p.add_argument("--model", required=True, help="a model name (see rnnbench list models), or module:Name / file.py:Name")
     p.add_argument("--impl", help="comma-separated implementations (default: all the model has)")
     p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
                    help="a model parameter beyond --hidden/--layers (repeatable)")
@@ -306,6 +358,10 @@ def build_parser() -> Parser:
     p.add_argument("--profile", help="only this profile's records")
     p.set_defaults(func=cmd_compare)
 
+    for name in ("run", "sweep", "throughput", "rerun"):
+        sub.choices[name].add_argument(
+            "--threads", type=int, help="torch's intra-op threads (default: torch's, the cores; rerun: the record's). "
+            "CPU results are bit-identical only at the same count")
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     return parser
@@ -319,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     allocator.configure()
     try:
+        if getattr(args, "threads", None) is not None:
+            set_threads(args.threads)
         with warnings.catch_warnings():
             warnings.showwarning = _warning  # one line per warning (a corrupt record skipped, ...), no source dump
             return args.func(args) or 0
@@ -331,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an error in a user's model (or a bug): one line, the traceback behind --debug
         if args.debug:
             raise
+        from rnnbench.models.user import where
+
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"rnnbench: error: {type(exc).__name__}: {message}{where(exc)} (rerun with --debug for the traceback)",
               file=sys.stderr)

@@ -13,6 +13,7 @@ from rnnbench.errors import UsageError
 from rnnbench.figures import plot_curves, plot_gradient_flow, plot_retention, plot_throughput
 from rnnbench.models import model_rank
 from rnnbench.results import atomic_write, read_records
+from rnnbench.site import Table, write_site
 from rnnbench.stats import mean_ci
 from rnnbench.tasks import TASKS
 from rnnbench.tasks.base import direction, higher_is_better
@@ -337,7 +338,8 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
                 "model": r["model"].get("display", r["model"]["name"]), "impl": r["model"]["implementation"],
                 "params": {k: v for k, v in r["model"].get("params", {}).items() if k not in ("hidden_size", "num_layers")},
-                "threads": r["env"].get("threads"), "noisy": bool(m.get("noisy", False)), **r["shape"],
+                "threads": r["env"].get("threads"), "noisy": bool(m.get("noisy", False)),
+                "busy": bool((r.get("load") or {}).get("busy", False)), **r["shape"],
                 "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
                 "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"],
                 "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
@@ -361,12 +363,13 @@ def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
     """Model × implementation × shape rows; forward and forward+backward side by side."""
     keys = ["model", "impl", "variant", "threads", "batch", "seq_len", "input_size", "hidden_size", "num_layers"]
     wide = df.pivot_table(index=keys, columns="mode", values=["tokens_per_s", "gflop_per_s", "roofline", "median_ms",
-                                                              "iqr_ms", "memory_mb", "noisy"], aggfunc="first",
+                                                              "iqr_ms", "memory_mb", "noisy", "busy"], aggfunc="first",
                           sort=False)
     table = pd.DataFrame(index=wide.index)
     for mode, name in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-        table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f}){' noisy' if n else ''}" for m, i, n in
-                                     zip(wide["median_ms"][mode], wide["iqr_ms"][mode], wide["noisy"][mode])]
+        table[f"{name} ms (IQR)"] = [f"{m:.2f} ({i:.2f}){' noisy' if n else ''}{' busy' if b else ''}"
+                                     for m, i, n, b in zip(wide["median_ms"][mode], wide["iqr_ms"][mode],
+                                                           wide["noisy"][mode], wide["busy"][mode])]
         table[f"{name} tokens/s"] = wide["tokens_per_s"][mode].map(lambda v: f"{v:,.0f}")
         table[f"{name} GFLOP/s"] = wide["gflop_per_s"][mode].map(lambda v: f"{v:.1f}" if pd.notna(v) else "n/a")
         table[f"{name} roofline"] = wide["roofline"][mode].map(lambda v: f"{v:.0%}" if pd.notna(v) else "n/a")
@@ -405,6 +408,14 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
     records = read_records(results / "raw") if (results / "raw").exists() else []
     df = train_frame(records)
     written: list[Path] = []
+    page: list[Table] = []
+
+    def publish(profile: str, table: pd.DataFrame, stem: Path, title: str, caption: str, long_form: pd.DataFrame,
+                figures: list[Path]) -> list[Path]:
+        files = write_table(table, stem, title, caption, long_form)
+        page.append(Table(str(profile), title, caption, table, files, figures))
+        return files + figures
+
     for profile, pdf in (df.groupby("profile", sort=False) if not df.empty else []):
         directory = out / str(profile)
         acc = pdf[pdf["section"] == "accuracy"]
@@ -417,9 +428,9 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
                        f"baseline = memoryless predictor (chance or the majority class for accuracies). "
                        f"Source: {provenance(acc)}.")
             long_form = summary.assign(provenance=provenance(acc))
-            written += write_table(accuracy_table(summary), directory / "accuracy", f"rnnbench {profile}: accuracy",
-                                   caption, long_form)
-            written += plot_curves(acc, directory / "figures")
+            written += publish(profile, accuracy_table(summary), directory / "accuracy",
+                               f"rnnbench {profile}: accuracy", caption, long_form,
+                               plot_curves(acc, directory / "figures"))
         ret = pdf[(pdf["section"] == "retention") & (pdf["status"] != "failed") & (pdf["status"] != "timeout")]
         if not ret.empty:
             summary = retention_summary(ret)
@@ -427,19 +438,19 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
                        f"solving evaluation step), same model size and budget at every value; none = solved at no "
                        f"value; the CSV has metric/baseline per value as mean, std and 95% Student-t interval over "
                        f"seeds (1 = the memoryless predictor; {directions(ret['metric'])}). Source: {provenance(ret)}.")
-            written += write_table(retention_table(summary), directory / "retention",
-                                   f"rnnbench {profile}: retention", caption, summary.assign(provenance=provenance(ret)))
-            written += plot_retention(summary, directory / "figures")
+            written += publish(profile, retention_table(summary), directory / "retention",
+                               f"rnnbench {profile}: retention", caption, summary.assign(provenance=provenance(ret)),
+                               plot_retention(summary, directory / "figures"))
         gf = gradient_flow_frame(pdf[pdf["section"] == "gradient_flow"])
         if not gf.empty:
             src = pdf[pdf["section"] == "gradient_flow"]
             caption = (f"Per-step decay of the input-gradient norm, 10^slope of log10 ‖∂loss/∂x_t‖ against distance "
                        f"from the last step (1 = no decay), mean ± std [95% CI] (n seeds); {CI_NOTE}"
                        f"Source: {provenance(src)}.")
-            written += write_table(gradient_flow_table(gf), directory / "gradient_flow",
-                                   f"rnnbench {profile}: gradient flow", caption,
-                                   gf.drop(columns=["norms"]).assign(provenance=provenance(src)))
-            written += plot_gradient_flow(gf, directory / "figures")
+            written += publish(profile, gradient_flow_table(gf), directory / "gradient_flow",
+                               f"rnnbench {profile}: gradient flow", caption,
+                               gf.drop(columns=["norms"]).assign(provenance=provenance(src)),
+                               plot_gradient_flow(gf, directory / "figures"))
         comparison, citations = paper_comparison(pdf)
         if not comparison.empty:
             shown = comparison.copy()
@@ -452,27 +463,42 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
                        f"the memoryless baseline: 'at' is within ±10% of it; memory was used where a loss is 'below' "
                        f"it or an accuracy 'above' it ({directions(comparison['metric'])}). "
                        f"Source: {provenance(pdf)}.")
-            written += write_table(shown, directory / "paper_comparison", f"rnnbench {profile}: published vs ours",
-                                   caption, comparison.assign(provenance=provenance(pdf)))
+            written += publish(profile, shown, directory / "paper_comparison", f"rnnbench {profile}: published vs ours",
+                               caption, comparison.assign(provenance=provenance(pdf)), [])
     tp = throughput_frame(records)
     for profile, pdf in (tp.groupby("profile", sort=False) if not tp.empty else []):
         directory = out / str(profile)
         caption = (f"Median of timed runs (IQR) with torch.utils.benchmark on the stated threads; tokens/s = "
                    f"B·T/median; GFLOP/s from each architecture's own FLOP count; roofline = achieved FLOP/s over "
                    f"the architecture's reference matmul (classic: (B·T, I+H)@(I+H, G·H)) on the same device in "
-                   f"the same run; memory: "
+                   f"the same run; 'noisy': IQR above 20% of the median; 'busy': the machine's 1-minute load "
+                   f"average exceeded 1.5 × its cores during the measurement (another process competed); memory: "
                    f"{pdf['memory_method'].iloc[-1]}. Source: {provenance(pdf)}.")
-        written += write_table(throughput_table(pdf), directory / "throughput", f"rnnbench {profile}: throughput",
-                               caption, pdf.drop(columns=["env"]).assign(provenance=provenance(pdf)))
+        written += publish(profile, throughput_table(pdf), directory / "throughput", f"rnnbench {profile}: throughput",
+                           caption, pdf.drop(columns=["env"]).assign(provenance=provenance(pdf)),
+                           plot_throughput(pdf, directory / "figures"))
         ratios = speedup_table(pdf)
         if not ratios.empty:
             caption = (f"Time of the step-by-step reference ÷ time of each other implementation of the same model at "
                        f"the same shape, measured in the same run (> 1: faster than the reference). "
                        f"Source: {provenance(pdf)}.")
-            written += write_table(ratios, directory / "speedup", f"rnnbench {profile}: speed against the reference",
-                                   caption, ratios.assign(provenance=provenance(pdf)))
-        written += plot_throughput(pdf, directory / "figures")
+            written += publish(profile, ratios, directory / "speedup", f"rnnbench {profile}: speed against the reference",
+                               caption, ratios.assign(provenance=provenance(pdf)), [])
     if not written:
         return written
+    descriptions = {name: profile_description(name) for name in dict.fromkeys(t.profile for t in page)}
+    written.append(write_site(out, page, descriptions))
     atomic_write(out / "index.json", json.dumps(sorted(str(p.relative_to(out)) for p in written), indent=1) + "\n")
     return written
+
+
+def profile_description(name: str) -> str:
+    """A built-in profile's description ("" for others: their TOML may be anywhere)."""
+    from rnnbench.profiles import builtin_profiles, load_profile
+
+    try:
+        return load_profile(name).description if name in builtin_profiles() else ""
+    except UsageError:  # mnist without its files, say: its TOML still says what it is
+        import tomllib
+
+        return str(tomllib.loads(builtin_profiles()[name].read_text()).get("description", ""))

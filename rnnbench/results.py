@@ -39,7 +39,7 @@ def new_run_id() -> str:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def cell_key(config: dict[str, Any]) -> str:
@@ -64,7 +64,8 @@ def _git() -> dict[str, Any]:
         Path(rnnbench.__file__).resolve().relative_to(top)
         git("ls-files", "--error-unmatch", str(Path(rnnbench.__file__).resolve()))  # the package is tracked there
         commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        # results/ holds outputs (records, tables), not code: a sweep that rewrites them is not "dirty"
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results")
     except (OSError, ValueError, subprocess.SubprocessError):
         return unknown | {"code_source": f"installed package rnnbench {rnnbench.__version__} (not a git checkout)"}
     return {"git_commit": commit, "git_dirty": bool(dirty), "code_source": f"git checkout {top}"}
@@ -84,6 +85,28 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+BUSY_FACTOR = 1.5  # a 1-minute load average above 1.5 × the cores: something else was running
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def load_record(start: float | None, end: float | None) -> dict[str, Any]:
+    """The machine's load around a measurement. A run of its own keeps the load near its
+    thread count (at most the cores); above 1.5 × the cores another process was competing
+    for them and the timing is not to be trusted."""
+    cores = os.cpu_count() or 1
+    values = [v for v in (start, end) if v is not None]
+    peak = max(values) if values else None
+    return {"start": start, "end": end, "max": peak, "cores": cores,
+            "busy": peak is not None and peak > BUSY_FACTOR * cores}
 
 
 def environment(device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -7,6 +7,7 @@ import dataclasses
 import fcntl
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -179,8 +180,11 @@ def _sweep(
 ) -> dict[str, int]:
     todo, skipped = pending(profile, path, device, retry_failed)
     counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
-    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress, dynamic_ncols=True,
+    # a bar redrawn several times a second suits a terminal; a log (nox to a file, CI) gets one line per cell
+    lines = show_progress and not sys.stderr.isatty()
+    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
                bar_format="{desc} {bar:20}| {n:.1f}/{total} cells [{elapsed}<{remaining}]")
+    started = time.perf_counter()
     with bar:
         for i, pc in enumerate(todo):
             bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(pc)}")
@@ -190,11 +194,21 @@ def _sweep(
                     bar.n = base + step / steps
                     bar.refresh()
 
-            record = run_cell(pc, device, cell_timeout, progress)
+            record = run_cell(pc, device, cell_timeout, None if lines else progress)
             append_record(path, record)
             counts[record["status"]] += 1
             bar.n = i + 1
             bar.refresh()
+            if lines:
+                elapsed = time.perf_counter() - started
+                left = elapsed / (i + 1) * (len(todo) - i - 1)
+                print(f"{profile.name} {i + 1}/{len(todo)} {label(pc)}: {record['status']}{busy_note(record)} "
+                      f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
             if record["status"] in ("failed", "timeout"):
                 bar.write(f"{label(pc)}: {record['status']}: {record['error']}")
     return counts
+
+
+def busy_note(record: dict[str, Any]) -> str:
+    load = record.get("load")
+    return f" (machine busy: load {load['max']:.1f} on {load['cores']} cores)" if load and load.get("busy") else ""

@@ -199,8 +199,6 @@ def test_list_describes_a_plugin_class_by_its_constructor(monkeypatch, capsys):
     ep = importlib.metadata.EntryPoint(name="expanding", value="fixtures.user_models:Expanding", group="rnnbench.models")
     monkeypatch.setattr(user, "entry_points", lambda: {"expanding": ep})
     monkeypatch.setattr(models, "entry_points", lambda: {"expanding": ep})
-    import rnnbench.cli as cli
-    monkeypatch.setattr(cli, "entry_points", lambda: {"expanding": ep})
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
     assert "expanding" in out and "hidden_size=64, expansion_factor=1" in out

@@ -1,0 +1,131 @@
+"""README promises that no other test pinned: training defaults and the clipping order,
+the newest record of a cell wins even within one second, the roofline's matrix shape,
+``--compare-bare``, every asv benchmark runs, and the published tables are exactly what
+``rnnbench report`` rebuilds from ``results/raw``."""
+
+import dataclasses
+import importlib
+import inspect
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnbench.results import append_record, now, read_records
+from rnnbench.train import Cell, TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_training_defaults_are_the_documented_ones():
+    assert dataclasses.asdict(TrainConfig()) == {
+        "steps": 1000, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "clip": 1.0, "eval_every": 100,
+        "eval_size": 1000, "early_stop": False, "seed": 0, "deterministic": True}
+
+
+def test_gradients_are_clipped_after_backward_and_before_the_step(monkeypatch):
+    events = []
+    real_clip, real_step = torch.nn.utils.clip_grad_norm_, torch.optim.Adam.step
+
+    def clip(params, max_norm, *args, **kwargs):
+        params = list(params)
+        events.append(("clip", max_norm, all(p.grad is not None for p in params)))
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    def step(self, *args, **kwargs):
+        events.append(("step",))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
+             train={"steps": 3, "eval_size": 8}), "cpu")
+    assert events == [("clip", 1.0, True), ("step",)] * 3, "clip every step, grads present, before step()"
+    events.clear()
+    fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
+             train={"steps": 2, "eval_size": 8, "clip": 0}), "cpu")
+    assert events == [("step",)] * 2, "clip = 0 turns clipping off"
+
+
+def test_evaluation_cadence():
+    r = fit(Cell("copy", "rnn", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4},
+                 train={"steps": 25, "eval_every": 10, "eval_size": 8}), "cpu")
+    assert [h["step"] for h in r["history"]] == [0, 10, 20, 25]
+
+
+def test_created_at_tells_records_of_one_second_apart_and_ties_keep_file_order(tmp_path):
+    from rnnbench.report import train_frame
+
+    assert "." in now(), "created_at has sub-second resolution"
+    cell = Cell("copy", "rnn", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4},
+                train={"steps": 1, "eval_size": 8})
+    a = fit(cell, "cpu") | {"profile": "p", "section": "accuracy"}
+    b = dict(a, run_id="second", metrics=dict(a["metrics"], ce=123.0))
+    b["created_at"] = a["created_at"]  # a tie: the one appended later is the newer
+    path = tmp_path / "r.jsonl"
+    append_record(path, a)
+    append_record(path, b)
+    df = train_frame(read_records(path))
+    assert list(df["value"]) == [123.0]
+
+
+def test_roofline_reference_is_the_architectures_matrix_product():
+    from rnnbench.measure import Shape, ThroughputCell, measure
+
+    for model, gates in (("rnn", 1), ("gru", 3), ("lstm", 4)):
+        record = measure(ThroughputCell(model, "fused", Shape(2, 3, 5, 7, 1), 0.01), torch.device("cpu"))
+        assert record["matmul"]["shape"] == [[2 * 3, 5 + 7], [5 + 7, gates * 7]], model
+
+
+def test_compare_bare_prints_the_ratio(capsys):
+    from rnnbench.cli import main
+
+    assert main(["throughput", "--model", "lstm", "--impl", "fused", "--batch", "4", "--seq-len", "10",
+                 "--hidden", "16", "--min-run-time", "0.02", "--device", "cpu", "--compare-bare"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("harness vs a bare"))
+    ratio = float(line.rsplit("ratio ", 1)[1])
+    assert 0.2 < ratio < 5, line  # the same work timed twice: same order of magnitude (no timing target)
+
+
+def test_every_asv_benchmark_runs_once(monkeypatch):
+    """Each benchmark's setup and body once, at every parameter, as asv would call them;
+    the track_* trainings with their step counts cut to 2."""
+    bench = importlib.import_module("benchmarks.bench_models")
+    monkeypatch.setattr(bench, "TRACK", {name: dict(c, train=dict(c["train"], steps=2, eval_every=2)) if "train" in c
+                                         else c for name, c in bench.TRACK.items()})
+    ran = 0
+    for _, cls in inspect.getmembers(bench, inspect.isclass):
+        bodies = [n for n in dir(cls) if n.startswith(("time_", "peakmem_", "mem_", "track_"))]
+        if not bodies or cls.__module__ != bench.__name__:
+            continue
+        params = getattr(cls, "params", ())
+        grids = [] if not params else (params if isinstance(params[0], (list, tuple)) else [params])
+        for combo in itertools.product(*grids):
+            obj = cls()
+            obj.setup(*combo)
+            for name in bodies:
+                getattr(obj, name)(*combo)
+                ran += 1
+    for name, fn in inspect.getmembers(bench, inspect.isfunction):
+        if name.startswith("track_"):
+            assert isinstance(fn(), float)
+            ran += 1
+    assert ran >= 3 * len(bench.ARCHS)
+
+
+@pytest.mark.parametrize("profile", ["quick", "modern"])
+def test_published_tables_are_rebuilt_exactly_from_the_raw_records(profile, tmp_path):
+    from rnnbench.report import report
+
+    raw = ROOT / "results" / "raw" / f"{profile}.jsonl"
+    if not raw.exists():
+        pytest.skip(f"no published {profile} records")
+    (tmp_path / "raw").mkdir()
+    shutil.copy(raw, tmp_path / "raw")
+    report(tmp_path)
+    published = sorted((ROOT / "results" / profile).glob("*.md"))
+    assert published
+    for md in published:
+        assert (tmp_path / profile / md.name).read_text() == md.read_text(), f"{md} drifted from its records"
