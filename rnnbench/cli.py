@@ -148,17 +148,25 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    from rnnbench.executors import ExecutorSpec, default_threads, oversubscribed, parse_shard
     from rnnbench.profiles import load_profile
     from rnnbench.sweep import estimate, label, pending, records_path, sweep
     from rnnbench.train import resolve_device
 
     if args.cell_timeout is not None and args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {args.cell_timeout:g} is impossible; give a positive number of seconds")
+    spec = ExecutorSpec(args.executor, args.workers, args.scheduler, args.partition, args.time,
+                        args.out / "submitit", args.retries)
+    spec.validate()
+    shard = parse_shard(args.shard)
     profile = load_profile(args.profile)
     resolve_device(args.device)
     path = records_path(args.out, profile)
+    threads = args.threads or default_threads(spec)
+    if threads and (message := oversubscribed(spec, threads)):
+        warnings.warn(message)
     if args.dry_run:
-        todo, done = pending(profile, path, args.device, args.retry_failed)
+        todo, done = pending(profile, path, args.device, args.retry_failed, threads, shard)
         total = 0.0
         for pc in todo:
             cost = estimate(pc.cell)
@@ -166,7 +174,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             print(f"{pc.section:<10} {label(pc):<60} {cost['flops'] / 1e9:9.1f} GFLOP  ~{cost['seconds']:6.1f} s")
         print(f"{len(todo)} cells to run ({done} already in {path}), about {total / 60:.1f} min on a 2-core CPU")
         return
-    counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress)
+    counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress, spec,
+                   threads, shard)
     print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
 
 
@@ -276,6 +285,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     for path in written:
         if path.name == "paper_comparison.md":  # the published numbers beside ours, on the terminal too
             print("\n" + path.read_text())
+    page = args.results / "index.html"
+    if page in written:
+        print(f"web page: {page} (every table and figure; open it in a browser)")
 
 
 def build_parser() -> Parser:
@@ -313,6 +325,17 @@ def build_parser() -> Parser:
     p.add_argument("--cell-timeout", type=float, help="stop a cell after this many seconds (recorded as timeout)")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed or timeout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--executor", default="local", choices=["local", "dask", "slurm", "submitit-local"],
+                   help="where cells run: here one by one (default), on Dask workers, as SLURM jobs (submitit), or "
+                        "as local processes through submitit; this process alone writes the records")
+    p.add_argument("--workers", type=int, help="dask: start a local cluster of N worker processes; "
+                                               "submitit-local: N jobs at once (default: cores / 2)")
+    p.add_argument("--scheduler", help="dask: the address of a running cluster's scheduler, tcp://HOST:PORT")
+    p.add_argument("--partition", help="slurm: the partition to submit to")
+    p.add_argument("--time", type=int, default=60, help="slurm, submitit-local: minutes per job (default 60)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="a cell whose worker or job dies is run again this many times, then recorded as failed")
+    p.add_argument("--shard", metavar="i/n", help="run only the i-th of n disjoint slices of the profile (by cell key)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")

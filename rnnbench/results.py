@@ -137,10 +137,18 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
     }
 
 
-def same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two environments are the same machine, torch and rnnbench code (commit and dirty
-    flag): only then does a record stand for what a new run would give, so a sweep may skip it."""
-    return all(a.get(k) == b.get(k) for k in ("host", "device_name", "torch", "git_commit", "git_dirty"))
+def same_setup(a: dict[str, Any], b: dict[str, Any], kind: str = "train") -> bool:
+    """Whether a record from environment ``a`` stands for what a new run in ``b`` would
+    give, so that a sweep may skip its cell: the same device model, torch and rnnbench code
+    (commit and dirty flag), and on a CPU the same intra-op thread count (CPU weights are
+    bit-identical only at equal counts). A training record from another host with the
+    same device is the same measurement; a throughput record must come from this host."""
+    keys = ["device_name", "torch", "git_commit", "git_dirty"]
+    if str(b.get("device", "cpu")).startswith("cpu"):
+        keys.append("threads")
+    if kind != "train":
+        keys.append("host")
+    return all(a.get(k) == b.get(k) for k in keys)
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

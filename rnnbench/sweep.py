@@ -8,6 +8,7 @@ import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from rnnbench.errors import UsageError
+from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
 from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import display_name, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
@@ -92,7 +94,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def pending(
-    profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False
+    profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False, threads: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[list[PlannedCell], int]:
     """The profile's cells that have no record from this setup yet in ``path``, and how many do.
 
@@ -101,15 +104,16 @@ def pending(
     """
     dev = resolve_device(device)
     device = str(dev)
-    here = environment(dev)
+    here = environment(dev) | ({"threads": threads} if threads else {})
     done_status = ("ok", "diverged") if retry_failed else STATUSES
     done = {
         (r.get("section"), r.get("cell_key"))
         for r in (read_records(path) if path.exists() else [])
-        if r.get("status") in done_status and same_setup(r.get("env", {}), here)
+        if r.get("status") in done_status and same_setup(r.get("env", {}), here, r.get("kind", "train"))
     }
-    todo = [pc for pc in profile.cells if (pc.section, pc.key(device)) not in done]
-    return todo, len(profile.cells) - len(todo)
+    mine = [pc for pc in profile.cells if in_shard(pc.key(device), shard)]
+    todo = [pc for pc in mine if (pc.section, pc.key(device)) not in done]
+    return todo, len(mine) - len(todo)
 
 
 def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
@@ -128,9 +132,17 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
 
 
 def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress: Any = None) -> dict[str, Any]:
+    """Run one planned cell; never raises for the cell's own errors (they are recorded).
+
+    ``cell_timeout`` stops the cell with SIGALRM in a process's main thread; in a worker
+    thread (Dask runs cells in threads) a training stops at its next step instead, and a
+    throughput measurement, bounded by its ``min_run_time``, runs to its end."""
     start = time.perf_counter()
+    main = threading.current_thread() is threading.main_thread()
+    if cell_timeout and not main:
+        progress = deadline_progress(start + cell_timeout, cell_timeout, progress)
     try:
-        with time_limit(cell_timeout):
+        with time_limit(cell_timeout if main else None):
             if isinstance(pc.cell, ThroughputCell):
                 record = measure(pc.cell, resolve_device(device))
             else:
@@ -146,19 +158,81 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
     return record
 
 
+def deadline_progress(deadline: float, limit: float, inner: Any) -> Any:
+    def progress(step: int, steps: int) -> None:
+        if time.perf_counter() > deadline:
+            raise CellTimeout(f"exceeded the per-cell limit of {limit:g} s")
+        if inner is not None:
+            inner(step, steps)
+    return progress
+
+
 def sweep(
     profile: Profile, out: Path, device: str = "auto", cell_timeout: float | None = None,
-    retry_failed: bool = False, show_progress: bool = True,
+    retry_failed: bool = False, show_progress: bool = True, executor: ExecutorSpec | None = None,
+    threads: int | None = None, shard: tuple[int, int] | None = None,
 ) -> dict[str, int]:
-    """Run every pending cell of ``profile``, appending one record per cell.
+    """Run every pending cell of ``profile`` (of its ``shard``), appending one record per cell.
 
-    A lock file beside the records keeps a second sweep of the same profile into the
-    same directory from running the same cells at once; it is refused with a clear error.
+    Cells run here one after another, or on ``executor``'s workers with ``threads`` torch
+    threads each; either way this process alone appends the records. A lock file beside
+    the records keeps a second sweep of the same profile into the same directory from
+    running the same cells at once; it is refused with a clear error.
     """
     path = records_path(out, profile)
+    executor = executor or ExecutorSpec()
     with exclusive(path.with_suffix(".lock"), f"another sweep of profile {profile.name!r} is writing to {path}; "
                    "wait for it to finish or sweep into another --out directory"):
-        return _sweep(profile, path, device, cell_timeout, retry_failed, show_progress)
+        threads = threads or default_threads(executor) or torch.get_num_threads()
+        todo, skipped = pending(profile, path, device, retry_failed, threads, shard)
+        counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
+        if executor.kind == "local":
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                return _sweep(profile, path, todo, counts, device, cell_timeout, show_progress)
+            finally:
+                torch.set_num_threads(before)
+        return _sweep_on(executor, threads, profile, path, todo, counts, str(resolve_device(device)), cell_timeout,
+                         show_progress)
+
+
+def _sweep_on(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: list[PlannedCell],
+              counts: dict[str, int], device: str, cell_timeout: float | None, show_progress: bool) -> dict[str, int]:
+    """The cells on an executor's workers; records appended here as they come back."""
+    lines = show_progress and not sys.stderr.isatty()
+    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
+               bar_format="{desc} {bar:20}| {n}/{total} cells [{elapsed}<{remaining}]{postfix}")
+    started, finished = time.perf_counter(), 0
+    with make_pool(spec, threads) as pool, bar:
+        bar.set_description(f"{profile.name} on {spec.kind} ({threads} thread{'s' if threads > 1 else ''} per worker)")
+        try:
+            for i, record, error in pool.run(todo, device, cell_timeout):
+                pc = todo[i]
+                if record is None:
+                    record = failure(pc, "failed", error or "lost", device, 0.0)
+                    record["profile"], record["section"] = pc.profile, pc.section
+                    record["executor"] = pool.info
+                    if pc.axis:
+                        record["axis"] = pc.axis
+                append_record(path, record)
+                counts[record["status"]] += 1
+                finished += 1
+                bar.update(1)
+                bar.set_postfix_str(f"running {pool.running()}")
+                if lines:
+                    elapsed = time.perf_counter() - started
+                    left = elapsed / finished * (len(todo) - finished)
+                    print(f"{profile.name} {finished}/{len(todo)} {label(pc)}: {record['status']}{busy_note(record)} "
+                          f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
+                if record["status"] in ("failed", "timeout"):
+                    bar.write(f"{label(pc)}: {record['status']}: {record.get('error')}")
+        except KeyboardInterrupt:
+            pool.cancel()
+            print(f"\nrnnbench: interrupted: {finished} of {len(todo)} cells recorded in {path}; the others were "
+                  "cancelled. Run the same command again to resume.", file=sys.stderr)
+            raise
+    return counts
 
 
 @contextlib.contextmanager
@@ -176,10 +250,9 @@ def exclusive(lock: Path, message: str) -> Iterator[None]:
 
 
 def _sweep(
-    profile: Profile, path: Path, device: str, cell_timeout: float | None, retry_failed: bool, show_progress: bool
+    profile: Profile, path: Path, todo: list[PlannedCell], counts: dict[str, int], device: str,
+    cell_timeout: float | None, show_progress: bool
 ) -> dict[str, int]:
-    todo, skipped = pending(profile, path, device, retry_failed)
-    counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
     # a bar redrawn several times a second suits a terminal; a log (nox to a file, CI) gets one line per cell
     lines = show_progress and not sys.stderr.isatty()
     bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
@@ -195,6 +268,7 @@ def _sweep(
                     bar.refresh()
 
             record = run_cell(pc, device, cell_timeout, None if lines else progress)
+            record["executor"] = {"kind": "local"}
             append_record(path, record)
             counts[record["status"]] += 1
             bar.n = i + 1

@@ -181,18 +181,39 @@ def test_retention_entries_must_sweep_their_axis(tmp_path):
         load_profile(str(path))
 
 
-def test_records_from_another_machine_do_not_count_as_done(tiny, tmp_path):
+def test_the_same_setup_rule_for_resuming(tiny, tmp_path):
+    """A training record from another host with the same CPU model, torch, commit and thread
+    count is the same measurement; another CPU model or thread count is not, and a throughput
+    record must come from this very host."""
     import json
+    from rnnbench.results import same_setup
     profile = load_profile(str(tiny()))
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
     raw = records_path(tmp_path, profile)
-    lines = []
-    for line in raw.read_text().splitlines():  # as if the file came from another machine, in a clone
-        record = json.loads(line)
-        record["env"]["host"] = "elsewhere"
-        lines.append(json.dumps(record))
-    raw.write_text("\n".join(lines) + "\n")
+    original = raw.read_text()
+
+    def rewrite(**env):
+        lines = []
+        for line in original.splitlines():
+            record = json.loads(line)
+            record["env"].update(env)
+            lines.append(json.dumps(record))
+        raw.write_text("\n".join(lines) + "\n")
+
+    rewrite(host="elsewhere")
+    assert pending(profile, raw, "cpu")[0] == [], "another host, same CPU model: done"
+    rewrite(device_name="another CPU")
     assert len(pending(profile, raw, "cpu")[0]) == 8
+    threads = json.loads(original.splitlines()[0])["env"]["threads"]
+    rewrite(threads=threads + 1)
+    assert len(pending(profile, raw, "cpu")[0]) == 8
+    assert pending(profile, raw, "cpu", threads=threads + 1)[0] == [], "the thread count asked for decides"
+    here = json.loads(original.splitlines()[0])["env"]
+    assert same_setup(here | {"host": "elsewhere"}, here, "train")
+    assert not same_setup(here | {"host": "elsewhere"}, here, "throughput")
+    for key in ("torch", "git_commit", "git_dirty", "device_name", "threads"):
+        assert not same_setup(here | {key: "other"}, here, "train"), key
+    rewrite(device_name="another CPU")
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
     assert pending(profile, raw, "cpu")[0] == []
 
