@@ -8,6 +8,7 @@ a commit that lacks one (or predates the model contract, whose API is used as a 
 skips it, so ``asv continuous`` can compare any two commits.
 """
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -30,6 +31,21 @@ except ImportError:  # commits before the model contract
     from rnnbench.models import MODELS, model_params
 
     build_core, ARCHS = None, list(MODELS)
+# One thread count for every benchmark of every commit (RNNBENCH_ASV_THREADS, default all
+# cores), recorded by track_torch_threads: timings at different counts do not compare.
+torch.set_num_threads(int(os.environ.get("RNNBENCH_ASV_THREADS", "0")) or os.cpu_count() or 1)
+
+
+class Timed:
+    """asv's sampling for every timing here: at least 10 samples in each of 2 rounds,
+    interleaved with the other benchmarks' rounds (so that a slow minute of the machine
+    does not land on one row only), at most 5 s of samples per round."""
+
+    rounds = 2
+    repeat = (10, 20, 5.0)
+    warmup_time = 0.2
+
+
 # (batch, seq_len, input/hidden size): a small and a medium CPU shape
 SHAPES = ["16x50x64", "32x100x128"]
 TRACK = tomllib.loads((Path(__file__).parent / "track.toml").read_text())
@@ -48,7 +64,7 @@ def _core(model, shape, impl=None):
     return core, x
 
 
-class Forward:
+class Forward(Timed):
     """Inference forward pass of the core's default (fastest) implementation."""
 
     params = (ARCHS, SHAPES)
@@ -68,7 +84,7 @@ class Forward:
             self.core(self.x)
 
 
-class ForwardBackward:
+class ForwardBackward(Timed):
     """Training step (forward and backward to the parameters) of the default implementation."""
 
     params = (ARCHS, SHAPES)
@@ -91,7 +107,7 @@ class ForwardBackward:
         torch.autograd.grad(y, self.params, self.grad)
 
 
-class ReferenceForward:
+class ReferenceForward(Timed):
     """The step-by-step reference implementation, to watch the Python loop's cost."""
 
     params = (ARCHS,)
@@ -113,6 +129,14 @@ def _train(name):
     cell = Cell(c["task"], c["model"], task_params=c["task_params"], model_params=c["model_params"],
                 train=c["train"])
     return fit(cell, "cpu")["metrics"][c["metric"]]
+
+
+def track_torch_threads():
+    """The intra-op thread count the benchmarks ran with."""
+    return torch.get_num_threads()
+
+
+track_torch_threads.unit = "threads"
 
 
 def track_adding_mse():

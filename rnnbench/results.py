@@ -124,6 +124,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch picked (AVX2, AVX512, ...)
         "allocator": allocator.setting(),
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
@@ -145,7 +146,7 @@ def same_setup(a: dict[str, Any], b: dict[str, Any], kind: str = "train") -> boo
     same device is the same measurement; a throughput record must come from this host."""
     keys = ["device_name", "torch", "git_commit", "git_dirty"]
     if str(b.get("device", "cpu")).startswith("cpu"):
-        keys.append("threads")
+        keys += ["threads", "cpu_capability"]  # one CPU model name can cover several instruction sets
     if kind != "train":
         keys.append("host")
     return all(a.get(k) == b.get(k) for k in keys)

@@ -57,10 +57,18 @@ def test_whole_model_needs_no_edit_and_check_says_run_will_not_train_it(capsys):
 @pytest.mark.parametrize("name, probe, fragment", [
     ("MeanPool", "order sensitivity", "ignores order"),
     ("Peeking", "causality", "see the future"),
+    ("LastStepOnly", "shape contract", "a core must return y of shape (B, T, features)"),
+    ("Forgetful", "state carry-over", "the returned state must continue the sequence"),
+    ("Truncated", "gradient reach", "no gradient with respect to the first input step"),
+    ("Unseeded", "seeded determinism", "two builds from the same seed gave different outputs"),
 ])
 def test_broken_models_fail_the_right_probe(name, probe, fragment):
+    """One defective core per probe: a probe that always passed would fail here."""
     r = results(name)
     assert r[probe].status == "FAIL" and fragment in r[probe].detail
+    others = [n for n, v in r.items() if v.status == "FAIL" and n != probe]
+    if name in ("Forgetful", "Truncated", "Unseeded"):  # otherwise sound GRUs: one defect, one failing probe
+        assert not others, f"{name} should fail only {probe}, also failed {others}"
 
 
 def test_peeking_model_passes_causality_when_declared_bidirectional():

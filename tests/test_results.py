@@ -53,6 +53,32 @@ def test_concurrent_writers_do_not_interleave(tmp_path):
     assert len(records) == 600 and len({r["run_id"] for r in records}) == 600
 
 
+def test_a_writer_waits_for_the_lock_and_syncs_its_line(tmp_path, monkeypatch):
+    """While another process holds the file's lock, append_record waits (without the flock
+    it would write at once); it writes after the lock is released, and fsyncs the line."""
+    import fcntl
+    import os
+    import time
+
+    path = tmp_path / "runs.jsonl"
+    path.write_text("")
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    child = mp.get_context("fork").Process(target=append_record, args=(path, {"run_id": "waiting"}))
+    child.start()
+    time.sleep(1.0)
+    assert child.is_alive() and path.read_text() == "", "the writer must wait for the lock"
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    child.join(10)
+    assert child.exitcode == 0 and [json.loads(line)["run_id"] for line in path.read_text().splitlines()] == ["waiting"]
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda f: (synced.append(os.fstat(f).st_size), real(f)))
+    append_record(path, {"run_id": "second"})
+    assert synced == [path.stat().st_size], "fsync once, after the whole line is written"
+
+
 def test_non_finite_numbers_are_refused(tmp_path):
     with pytest.raises(ValueError):
         append_record(tmp_path / "r.jsonl", rec(0, value=float("nan")))

@@ -132,20 +132,31 @@ def test_a_cell_over_its_time_limit_is_recorded_as_timeout(tiny, tmp_path):
 
 
 def test_killed_sweep_resumes_without_duplicates(tiny, tmp_path):
-    """SIGKILL a running sweep several times, then finish it: every cell exactly once."""
+    """SIGKILL a running sweep at points the test knows (after 1, 3 and 5 records), then
+    finish it: the last run skips exactly the cells recorded before it, and every cell is
+    recorded once."""
     path = tiny(steps=60)
     out = tmp_path / "res"
     cmd = [sys.executable, "-m", "rnnbench", "sweep", str(path), "--out", str(out), "--device", "cpu", "--no-progress"]
     raw = out / "raw" / "tiny.jsonl"
-    for delay in (1.5, 2.0, 2.5, 3.0, 3.5):  # five kills at different points
+
+    def complete_lines():
+        return raw.read_bytes().count(b"\n") if raw.exists() else 0
+
+    for target in (1, 3, 5):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        deadline = time.time() + 120
+        while complete_lines() < target and time.time() < deadline:
+            time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert complete_lines() >= target, "the sweep got that far before the kill"
+    before = {r["cell_key"] for r in read_records(raw)}
+    assert 5 <= len(before) < 8
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    records = read_records(raw)
-    keys = Counter(r["cell_key"] for r in records)
+    assert f"sweep tiny: {len(before)} skipped, {8 - len(before)} ok" in done.stdout
+    keys = Counter(r["cell_key"] for r in read_records(raw))
     assert len(keys) == 8 and set(keys.values()) == {1}
 
 
@@ -211,7 +222,7 @@ def test_the_same_setup_rule_for_resuming(tiny, tmp_path):
     here = json.loads(original.splitlines()[0])["env"]
     assert same_setup(here | {"host": "elsewhere"}, here, "train")
     assert not same_setup(here | {"host": "elsewhere"}, here, "throughput")
-    for key in ("torch", "git_commit", "git_dirty", "device_name", "threads"):
+    for key in ("torch", "git_commit", "git_dirty", "device_name", "threads", "cpu_capability"):
         assert not same_setup(here | {key: "other"}, here, "train"), key
     rewrite(device_name="another CPU")
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
