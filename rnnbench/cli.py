@@ -130,8 +130,10 @@ def set_threads(n: int) -> None:
 def warn_if_busy(record: dict) -> None:
     load = record.get("load") or {}
     if load.get("busy"):
-        warnings.warn(f"the machine was busy during this measurement (1-minute load average {load['max']:.1f} on "
-                      f"{load['cores']} cores): its timing is not to be trusted; the record and tables say so")
+        from rnnbench.results import busy_text
+
+        warnings.warn(f"the machine was busy during this measurement ({busy_text(load)}): its timing is not to be "
+                      "trusted; the record and tables say so")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

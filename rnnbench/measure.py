@@ -25,7 +25,7 @@ from torch.utils import benchmark
 from rnnbench.config import require
 from rnnbench.models import display_name, resolve_model
 from rnnbench.models.user import source_hash
-from rnnbench.results import SCHEMA_VERSION, cell_key, environment, load_average, load_record, new_run_id, now
+from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
 from rnnbench.train import derive_seed
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     arch = resolve_model(cell.model)
     params = cell.params()
     flops = forward_flops(cell, core)
-    load_start = load_average()
+    meter = LoadMeter()
     timings = {mode: time_it(fn, cell.min_run_time) for mode, fn in step_functions(core, x).items()}
     matmul_record: dict[str, Any] = {}
     if flops is not None:  # the roofline reference: the architecture's matrix product, e.g. (B·T, I+H) @ (I+H, G·H)
@@ -225,7 +225,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         "min_run_time": cell.min_run_time,
         "matmul": matmul_record,
         "results": results,
-        "load": load_record(load_start, load_average()),
+        "load": meter.record(),
         "env": environment(device),
     }
 

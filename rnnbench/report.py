@@ -471,8 +471,8 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
         caption = (f"Median of timed runs (IQR) with torch.utils.benchmark on the stated threads; tokens/s = "
                    f"B·T/median; GFLOP/s from each architecture's own FLOP count; roofline = achieved FLOP/s over "
                    f"the architecture's reference matmul (classic: (B·T, I+H)@(I+H, G·H)) on the same device in "
-                   f"the same run; 'noisy': IQR above 20% of the median; 'busy': the machine's 1-minute load "
-                   f"average exceeded 1.5 × its cores during the measurement (another process competed); memory: "
+                   f"the same run; 'noisy': IQR above 20% of the median; 'busy': other processes used more than "
+                   f"25% of the machine's CPU time during the measurement; memory: "
                    f"{pdf['memory_method'].iloc[-1]}. Source: {provenance(pdf)}.")
         written += publish(profile, throughput_table(pdf), directory / "throughput", f"rnnbench {profile}: throughput",
                            caption, pdf.drop(columns=["env"]).assign(provenance=provenance(pdf)),

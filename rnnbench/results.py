@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -87,7 +88,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-BUSY_FACTOR = 1.5  # a 1-minute load average above 1.5 × the cores: something else was running
+BUSY_SHARE = 0.25  # other processes used more than a quarter of the machine's CPU time
+BUSY_FACTOR = 1.5  # without /proc/stat: a 1-minute load average above 1.5 × the cores
 
 
 def load_average() -> float | None:
@@ -98,15 +100,49 @@ def load_average() -> float | None:
         return None
 
 
-def load_record(start: float | None, end: float | None) -> dict[str, Any]:
-    """The machine's load around a measurement. A run of its own keeps the load near its
-    thread count (at most the cores); above 1.5 × the cores another process was competing
-    for them and the timing is not to be trusted."""
-    cores = os.cpu_count() or 1
-    values = [v for v in (start, end) if v is not None]
-    peak = max(values) if values else None
-    return {"start": start, "end": end, "max": peak, "cores": cores,
-            "busy": peak is not None and peak > BUSY_FACTOR * cores}
+def cpu_times() -> tuple[float, float] | None:
+    """(seconds all CPUs spent busy, seconds this process spent), from /proc/stat (Linux;
+    None elsewhere). Busy includes steal time: a neighbour on the same host competes too."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle, iowait
+    mine = os.times()
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), mine.user + mine.system
+
+
+class LoadMeter:
+    """How busy the machine was with other work while a measurement ran: the share of all
+    cores' time that other processes used (the CPUs' busy time minus this process's own),
+    and the 1-minute load average at both ends. The load average lags by a minute, so the
+    share decides: above 25%, another process competed and the timing is not to be trusted."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu, self.loadavg = time.perf_counter(), cpu_times(), load_average()
+
+    def record(self) -> dict[str, Any]:
+        cores = os.cpu_count() or 1
+        wall, cpu, loadavg = time.perf_counter() - self.wall, cpu_times(), load_average()
+        share = None
+        if self.cpu and cpu and wall > 0:
+            share = max(0.0, ((cpu[0] - self.cpu[0]) - (cpu[1] - self.cpu[1])) / (wall * cores))
+        return busy_record(share, self.loadavg, loadavg, cores)
+
+
+def busy_record(share: float | None, load_start: float | None, load_end: float | None, cores: int) -> dict[str, Any]:
+    peak = max((v for v in (load_start, load_end) if v is not None), default=None)
+    busy = share > BUSY_SHARE if share is not None else (peak is not None and peak > BUSY_FACTOR * cores)
+    return {"others_cpu_share": share, "loadavg_start": load_start, "loadavg_end": load_end, "cores": cores,
+            "busy": busy}
+
+
+def busy_text(load: dict[str, Any]) -> str:
+    """"other processes used 61% of 2 cores" (or the load average where no share was measured)."""
+    if load.get("others_cpu_share") is not None:
+        return f"other processes used {load['others_cpu_share']:.0%} of its {load['cores']} cores"
+    return f"1-minute load average {max(load.get('loadavg_start') or 0, load.get('loadavg_end') or 0):.1f} on {load['cores']} cores"
 
 
 def environment(device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -23,7 +23,7 @@ from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_poo
 from rnnbench.measure import ThroughputCell, forward_flops, measure
 from rnnbench.models import display_name, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
-from rnnbench.results import SCHEMA_VERSION, STATUSES, append_record, environment, new_run_id, now, read_records, same_setup
+from rnnbench.results import SCHEMA_VERSION, STATUSES, append_record, busy_text, environment, new_run_id, now, read_records, same_setup
 from rnnbench.train import Cell, failed_record, fit, resolve_device
 
 # Cost model for --dry-run, fitted to fused runs on a 2-core Xeon (torch 2.13): a fixed
@@ -285,4 +285,4 @@ def _sweep(
 
 def busy_note(record: dict[str, Any]) -> str:
     load = record.get("load")
-    return f" (machine busy: load {load['max']:.1f} on {load['cores']} cores)" if load and load.get("busy") else ""
+    return f" (machine busy: {busy_text(load)})" if load and load.get("busy") else ""

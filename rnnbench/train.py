@@ -19,7 +19,7 @@ from rnnbench.errors import UsageError
 from rnnbench.models import build_model, display_name, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
-from rnnbench.results import SCHEMA_VERSION, cell_key, environment, load_average, load_record, new_run_id, now
+from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
 from rnnbench.tasks import Task, make_task
 from rnnbench.tasks.base import Batch, higher_is_better
 
@@ -178,7 +178,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         return metrics
 
     probes = {name: {"init": PROBES.get(name).measure(model, task, dev)} for name in cell.probes}
-    load_start = load_average()
+    meter = LoadMeter()
     history: list[dict[str, Any]] = []
     status, diverged_at, steps_to_solve = "ok", None, None
     losses: list[torch.Tensor] = []  # kept on the device: no host sync per step, one per evaluation
@@ -237,7 +237,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         "history": history,
         **({"probes": probes} if probes else {}),
         "timing": {"train_seconds": train_seconds, "steps_per_second": step / train_seconds if train_seconds else None},
-        "load": load_record(load_start, load_average()),
+        "load": meter.record(),
         "env": environment(dev),
         "weights_sha256": weights_hash(model),
     }

@@ -12,7 +12,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnbench.models import MODELS, build_core, model_order
-from rnnbench.results import load_record, read_records
+from rnnbench.results import busy_record, read_records
 
 
 class ElementCounter(TorchDispatchMode):
@@ -108,12 +108,35 @@ def test_threads_are_applied_recorded_and_reapplied_by_rerun(tmp_path):
     assert bad.returncode == 2 and "--threads 0 is impossible" in bad.stderr
 
 
-def test_load_record_flags_a_machine_busier_than_its_cores():
-    cores = load_record(0.0, 0.0)["cores"]
-    assert not load_record(cores * 1.0, cores * 1.2)["busy"], "our own threads keep the load near the cores"
-    busy = load_record(0.5, cores * 2.0)
-    assert busy["busy"] and busy["max"] == cores * 2.0
-    assert not load_record(None, None)["busy"]
+def test_busy_rule():
+    """Other processes' share of the CPU decides; the lagging load average only where no
+    share could be measured."""
+    assert busy_record(0.6, 0.1, 0.2, 2)["busy"] and not busy_record(0.1, 9.0, 9.0, 2)["busy"]
+    assert busy_record(None, 1.0, 3.5, 2)["busy"] and not busy_record(None, 1.0, 2.5, 2)["busy"]
+    assert not busy_record(None, None, None, 2)["busy"]
+
+
+def test_load_meter_sees_another_process_competing():
+    """A process spinning on every core while we wait shows as a share near 100%; alone, near 0."""
+    import os
+    import time
+
+    from rnnbench.results import LoadMeter, cpu_times
+    if cpu_times() is None:
+        pytest.skip("no /proc/stat")
+    meter = LoadMeter()
+    time.sleep(0.5)
+    quiet = meter.record()
+    spinners = [subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
+                for _ in range(os.cpu_count() or 1)]
+    time.sleep(0.5)
+    meter = LoadMeter()
+    time.sleep(1.5)
+    loud = meter.record()
+    for p in spinners:
+        p.wait()
+    assert loud["busy"] and loud["others_cpu_share"] > 0.5
+    assert quiet["others_cpu_share"] < loud["others_cpu_share"]
 
 
 def test_a_busy_measurement_is_flagged_in_the_record_the_warning_and_the_table(tmp_path, monkeypatch, capsys):
@@ -121,7 +144,8 @@ def test_a_busy_measurement_is_flagged_in_the_record_the_warning_and_the_table(t
     from rnnbench.cli import main
     from rnnbench.report import throughput_frame, throughput_table
 
-    monkeypatch.setattr(measure, "load_average", lambda: 64.0)
+    busy = {"others_cpu_share": 0.9, "loadavg_start": 0.5, "loadavg_end": 3.0, "cores": 2, "busy": True}
+    monkeypatch.setattr(measure.LoadMeter, "record", lambda self: busy)
     out = tmp_path / "t.jsonl"
     assert main(["throughput", "--model", "rnn", "--impl", "fused", "--batch", "2", "--seq-len", "5", "--hidden", "8",
                  "--min-run-time", "0.01", "--device", "cpu", "--out", str(out)]) == 0
@@ -130,7 +154,7 @@ def test_a_busy_measurement_is_flagged_in_the_record_the_warning_and_the_table(t
     assert record["load"]["busy"] is True
     table = throughput_table(throughput_frame([record]))
     assert table["fwd ms (IQR)"].str.contains("busy").all()
-    monkeypatch.setattr(measure, "load_average", lambda: 0.0)
+    monkeypatch.setattr(measure.LoadMeter, "record", lambda self: dict(busy, others_cpu_share=0.0, busy=False))
     quiet = measure.measure(measure.ThroughputCell("rnn", "fused", measure.Shape(2, 5, 8, 8, 1), 0.01), torch.device("cpu"))
     assert not throughput_table(throughput_frame([quiet]))["fwd ms (IQR)"].str.contains("busy").any()
 
