@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rnnbench.models import MODELS, build_core, model_order
+from rnnbench.models import build_core, model_order
 from rnnbench.results import busy_record, read_records
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnbench.config import require
-from rnnbench.tasks.base import Batch, IOSpec, SolvedRule, Task, masked_ce, masked_scores
+from rnnbench.tasks.base import Batch, IOSpec, MaskedTokenTask
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,12 @@ class MQARParams:
         require(self.embed_dim >= 1, f"task.embed_dim={self.embed_dim} is impossible; use 1 or more")
 
 
-class MQARTask(Task):
+class MQARTask(MaskedTokenTask):
     name = "mqar"
     version = 1
     Params = MQARParams
     presets = {"arora2023": "V=8192, T=256, 16 key-value pairs, power-law query gaps a=0.01 (Arora et al. 2023, Zoology)"}
     default_preset = "arora2023"
-    primary_metric = "acc"
-    rule = SolvedRule("acc", ">=", 0.99)
 
     @property
     def spec(self) -> IOSpec:
@@ -94,12 +92,6 @@ class MQARTask(Task):
         y = torch.zeros_like(x).scatter_(1, queries, values)
         mask = torch.zeros_like(x, dtype=torch.bool).scatter_(1, queries, True)
         return Batch(x, y, mask=mask)
-
-    def loss(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return masked_ce(output, batch.y, batch.mask)
-
-    def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
-        return masked_scores(output, batch.y, batch.mask)
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         return {"baseline": 2 / self.params.V, "chance_ce": math.log(self.params.V // 2)}

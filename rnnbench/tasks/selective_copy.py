@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from rnnbench.config import require
-from rnnbench.tasks.base import Batch, IOSpec, SolvedRule, Task, masked_ce, masked_scores
+from rnnbench.tasks.base import Batch, IOSpec, MaskedTokenTask
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,12 @@ class SelectiveCopyParams:
                              "at least one data token (A >= 3)")
 
 
-class SelectiveCopyTask(Task):
+class SelectiveCopyTask(MaskedTokenTask):
     name = "selective_copy"
     version = 1
     Params = SelectiveCopyParams
     presets = {"gu2023": "K=16 tokens at random positions among T=4096 noise, alphabet 16 (Gu & Dao 2023, Mamba)"}
     default_preset = "gu2023"
-    primary_metric = "acc"
-    rule = SolvedRule("acc", ">=", 0.99)
 
     @property
     def length(self) -> int:
@@ -76,12 +74,6 @@ class SelectiveCopyTask(Task):
         mask = torch.zeros_like(x, dtype=torch.bool)
         mask[:, T + K:] = True
         return Batch(x, y, mask=mask)
-
-    def loss(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return masked_ce(output, batch.y, batch.mask)
-
-    def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
-        return masked_scores(output, batch.y, batch.mask)
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         n = self.params.A - 2
