@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,9 +96,15 @@ def test_bad_input_one_line_exit_2_no_record(argv, fragment, tmp_path, capsys):
 
 
 def test_console_entry_point_and_module_exit_status():
-    proc = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--task", "nosuch", "--model", "lstm"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    """The installed ``rnnbench`` script (pyproject's [project.scripts]) and ``python -m rnnbench``."""
+    script = Path(sys.executable).parent / "rnnbench"
+    assert script.exists(), "the console script is installed beside this Python"
+    for cmd in ([str(script)], [sys.executable, "-m", "rnnbench"]):
+        proc = subprocess.run([*cmd, "run", "--task", "nosuch", "--model", "lstm"], capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert "unknown task 'nosuch'" in proc.stderr
+        ok = subprocess.run([*cmd, "--help"], capture_output=True, text=True)
+        assert ok.returncode == 0 and "sweep" in ok.stdout
 
 
 def test_sweep_with_a_broken_profile_file(tmp_path, capsys):

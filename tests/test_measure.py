@@ -34,8 +34,12 @@ def test_timed_statements_call_the_core_once_and_compute_real_gradients():
 
 
 def test_time_it_takes_at_least_the_minimum_number_of_runs():
+    import time
+
     m = time_it(lambda: torch.ones(3).sum(), min_run_time=0.01, min_runs=5)
     assert len(m.times) >= 5 and m.median > 0
+    slept = time_it(lambda: time.sleep(0.005), min_run_time=0.01, min_runs=5)
+    assert len(slept.times) >= 5 and 0.005 <= slept.median < 0.5, "it measures seconds per call"
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])

@@ -92,7 +92,7 @@ def test_unknown_profile_name():
         load_profile("nosuch")
 
 
-def test_sweep_skips_finished_cells_and_records_failures(tiny, tmp_path, monkeypatch):
+def test_sweep_skips_finished_cells(tiny, tmp_path, monkeypatch):
     profile = load_profile(str(tiny()))
     counts = sweep(profile, tmp_path, "cpu", show_progress=False)
     assert counts["ok"] == 8 and counts["skipped"] == 0
