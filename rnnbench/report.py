@@ -61,6 +61,8 @@ def variants(df: pd.DataFrame) -> pd.DataFrame:
     - a parameter swept within a model (two values for the same model and implementation)
       labels the row, ``row_variant`` (hidden_size, lr, ...), or the column when only some
       models have it (a ``[model.NAME]`` sweep);
+    - a parameter constant within each task row but different between rows (a task's own
+      budget, say ``steps``) labels the rows where it is not the usual value;
     - a parameter constant within each model but different between models labels the column,
       ``col_variant`` (a model's own setting, such as its state size).
     """
@@ -69,21 +71,26 @@ def variants(df: pd.DataFrame) -> pd.DataFrame:
     for _, part in df.groupby(["profile", "section"], sort=False):
         configs = list(zip(part.index, zip(part["group"], part["model"], part["impl"]), part["config"]))
         keys = sorted({k for *_, c in configs for k in c})
-        row_keys, col_keys, usual = [], [], {}
+        row_keys, task_keys, col_keys, usual = [], [], [], {}
         for k in keys:
             having = [(cell, json.dumps(c[k], default=str)) for _, cell, c in configs if k in c]
             values = [v for _, v in having]
             if len(set(values)) < 2:
                 continue
+            common = max(set(values), key=values.count)
+            usual[k] = common if values.count(common) > len(values) / 2 else None
             swept = any(len({v for c2, v in having if c2 == cell}) > 1 for cell, _ in having)
+            per_task = all(len({v for c2, v in having if c2[0] == cell[0]}) == 1 for cell, _ in having)
             if swept and len(having) == len(configs):
                 row_keys.append(k)
+            elif per_task and len(having) == len(configs):  # a task's own setting: on its rows, where unusual
+                task_keys.append(k)
             else:  # a model's own setting: shown on the columns where it is not the usual value
                 col_keys.append(k)
-                usual[k] = max(set(values), key=values.count) if values.count(max(set(values), key=values.count)) \
-                    > len(values) / 2 else None
         for i, _, c in configs:
-            df.at[i, "row_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in row_keys)
+            df.at[i, "row_variant"] = ", ".join(
+                [f"{k.split('.', 1)[1]}={c[k]}" for k in row_keys]
+                + [f"{k.split('.', 1)[1]}={c[k]}" for k in task_keys if json.dumps(c[k], default=str) != usual[k]])
             df.at[i, "col_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in col_keys
                                                 if k in c and json.dumps(c[k], default=str) != usual[k])
     df["row"] = [t if not v else f"{t} [{v}]" for t, v in zip(df["task"], df["row_variant"])]
