@@ -9,6 +9,11 @@ from __future__ import annotations
 import nox
 
 TORCH = "torch==2.13.0"
+# asv flags a timing only beyond this ratio. Measured on this 2-core VM between two commits
+# that do not touch the models (a902c79 -> 77ff46b, default session, 10+ samples in 2
+# interleaved rounds): the millisecond timings moved by 0.64x to 1.75x. A quieter or larger
+# machine can ask for less: nox -s asv -- A B --factor 1.1
+ASV_FACTOR = "1.8"
 
 nox.options.default_venv_backend = "virtualenv"  # pip, which honours this machine's pip configuration
 nox.options.reuse_existing_virtualenvs = True
@@ -76,6 +81,6 @@ def asv(session: nox.Session) -> None:
     if len(commits) != 2:
         session.error("give two commits, e.g. nox -s asv -- main HEAD")
     session.run("asv", "machine", "--yes")
-    session.run("asv", "continuous", "--factor", "1.1", "--show-stderr", *args, success_codes=[0, 1])
+    session.run("asv", "continuous", "--factor", ASV_FACTOR, "--show-stderr", *args, success_codes=[0, 1])
     session.run("asv", "publish")
     session.log("asv site written to .asv/html; view it with: asv preview")
