@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -202,7 +201,6 @@ class SubmititPool(Pool):
             self.window = spec.slots()
         self.info = {"kind": spec.kind}
         self.jobs: dict[int, Any] = {}
-        self.lock = threading.Lock()
 
     def run(self, cells, device, cell_timeout):
         from submitit.core.utils import FailedJobError, UncompletedJobError

@@ -81,23 +81,27 @@ class PixelTask(Task):
             splits = {k: Split(s.images[:, order], s.labels) for k, s in splits.items()}
         return splits
 
-    def _batch(self, split: Split, index: torch.Tensor, device: torch.device | str) -> Batch:
-        x = split.images[index].to(device=device, dtype=torch.float32) / self.max_pixel  # (B, T)
-        return Batch(x.unsqueeze(-1), split.labels[index].to(device))
+    @functools.lru_cache(maxsize=4)  # noqa: B019  (one task object per run; its splits moved once per device)
+    def _on(self, device: str) -> dict[str, Split]:
+        return {k: Split(s.images.to(device), s.labels.to(device)) for k, s in self._data.items()}
+
+    def _batch(self, split: Split, index: torch.Tensor) -> Batch:
+        x = split.images[index].float() / self.max_pixel  # (B, T), on the split's device
+        return Batch(x.unsqueeze(-1), split.labels[index])
 
     def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
                split: str = "train") -> Batch:
-        data = self._data[split]
-        index = torch.randint(0, len(data.labels), (batch_size,), generator=generator, device=generator.device)
-        return self._batch(data, index.cpu(), device)
+        data = self._on(str(torch.device(device)))[split]  # uint8 on the device: no host copy per step
+        index = torch.randint(0, len(data.labels), (batch_size,), generator=generator, device=data.labels.device)
+        return self._batch(data, index)
 
     def evaluation(self, size: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
-        test = self._data["test"]
+        test = self._on(str(torch.device(device)))["test"]
         n = len(test.labels)
         if size >= n:
-            return self._batch(test, torch.arange(n), device)
+            return self._batch(test, torch.arange(n, device=test.labels.device))
         order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
-        return self._batch(test, order[:size].sort().values, device)
+        return self._batch(test, order[:size].sort().values.to(test.labels.device))
 
     def evaluation_note(self, size: int) -> str:
         n = len(self._data["test"].labels)
