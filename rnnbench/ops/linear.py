@@ -1,0 +1,181 @@
+"""``linear_recurrence``: the diagonal linear recurrence h_t = a_t ⊙ h_{t−1} + b_t.
+
+minGRU and minLSTM (a = 1 − z, b = z ⊙ h̃), the LRU (a = λ complex and time-invariant,
+b = γ ⊙ B u) and Griffin's RG-LRU are this recurrence with different a and b.
+
+Forms:
+
+- ``"recurrent"``: one step at a time, the reference;
+- ``"chunk"`` (default): the blocked scan of :mod:`rnnbench.ops.chunked` as one autograd
+  node whose backward is the same scan run in reverse, with a shifted by one step:
+  δ_t = g_t + ā_{t+1} δ_{t+1}, ∂b_t = δ_t, ∂a_t = δ_t h̄_{t−1}, ∂h_0 = ā_1 δ_1 (bars:
+  complex conjugates), ∂a reduced to a's shape when it broadcasts;
+- ``"log_scan"``: the minGRU paper's own form for a, b > 0 (Heinsen 2023):
+  a*_t = Σ_{s≤t} log a_s, log h_t = a*_t + logcumsumexp_t(log b_t − a*_t).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rnnbench.errors import UsageError
+from rnnbench.ops import chunked
+from rnnbench.ops.base import (Op, OpParams, check_form, chunk_size, register, require_broadcast, require_same_kind,
+                               require_tensor)
+
+FORMS = ("recurrent", "chunk", "log_scan")
+NAME = "linear_recurrence"
+
+
+def linear_recurrence(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None, *, form: str = "chunk",
+                      chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """h_t = a_t ⊙ h_{t−1} + b_t along axis 1.
+
+    Args:
+        a: the decays, broadcastable against ``b`` (e.g. ``(N,)`` for a time-invariant λ).
+        b: the inputs, ``(B, T, ...)``.
+        h0: the state before the first step, ``(B, ...)`` (zero when None).
+        form: ``"chunk"`` (default), ``"recurrent"`` or ``"log_scan"`` (a, b, h0 > 0, real).
+        chunk_size: the chunk length of ``"chunk"`` (default about √(T/3)).
+
+    Returns:
+        ``(h, h_T)``: every state ``(B, T, ...)`` and the last ``(B, ...)``. Real or complex.
+    """
+    check_form(NAME, form, FORMS)
+    b = require_tensor(NAME, "b", b, meaning="(B, T, ...)")
+    if b.dim() < 2:
+        raise UsageError(f"{NAME}: b has shape {tuple(b.shape)}; expected (B, T, ...), at least 2 dimensions")
+    a = require_tensor(NAME, "a", a)
+    require_broadcast(NAME, "a", a, b.shape, "(the decays must broadcast against b's (B, T, ...))")
+    if h0 is not None:
+        require_tensor(NAME, "h0", h0, shape=(b.shape[0], *b.shape[2:]), meaning="(B, ...), b without its time axis")
+    require_same_kind(NAME, {"a": a, "b": b, "h0": h0})
+    B, T, rest = b.shape[0], b.shape[1], b.shape[2:]
+    if T == 0:
+        raise UsageError(f"{NAME}: b has no time steps (shape {tuple(b.shape)}); give T >= 1")
+    if form == "recurrent":
+        return _recurrent(a, b, h0)
+    if form == "log_scan":
+        if a.is_complex():
+            raise UsageError(f"{NAME}: form 'log_scan' takes positive real a and b, not complex ones; use 'chunk'")
+        h = log_scan(a.log().expand_as(b), b.log(), None if h0 is None else h0.log())
+        return h, h[:, -1]
+    F = math.prod(rest)
+    C = _chunk(T, chunk_size)
+    h = _Chunk.apply(_as3(a, b.shape, F), b.reshape(B, T, F), None if h0 is None else h0.reshape(B, F), C)
+    h = h.view(B, T, *rest)
+    return h, h[:, -1]
+
+
+def _chunk(T: int, given: int | None) -> int:
+    return chunk_size(T, given, NAME)
+
+
+def _as3(a: torch.Tensor, target: torch.Size, F: int) -> torch.Tensor:
+    """a as ``(Ba, Ta, F)`` with Ba ∈ {1, B}, Ta ∈ {1, T}, broadcasting within the rest."""
+    a = a.reshape((1,) * (len(target) - a.dim()) + tuple(a.shape))
+    Ba, Ta = a.shape[0], a.shape[1]
+    return a.expand(Ba, Ta, *target[2:]).reshape(Ba, Ta, F)
+
+
+def _recurrent(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    h = h0 if h0 is not None else torch.zeros_like(b[:, 0])
+    out = []
+    for a_t, b_t in zip(a.expand_as(b).unbind(1), b.unbind(1)):  # unbind, not b[:, t]: a backward linear in T
+        h = a_t * h + b_t
+        out.append(h)
+    return torch.stack(out, 1), h
+
+
+class _Chunk(torch.autograd.Function):
+    """The chunk form as one autograd node: a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)``."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, C: int) -> torch.Tensor:
+        B, T, F = b.shape
+        invariant = a.shape[1] == 1
+        A = a if invariant else chunked.to_chunks(a.expand(B, T, F), C, fill=1.0)  # (C, B, n, F)
+        H = chunked.scan(A, chunked.to_chunks(b, C), h0)  # (C, B, n, F)
+        ctx.save_for_backward(A, H, h0)
+        ctx.shape, ctx.a_shape = (B, T, F, C), a.shape
+        return chunked.from_chunks(H, T)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        A, H, h0 = ctx.saved_tensors
+        B, T, F, C = ctx.shape
+        Ba, Ta, _ = ctx.a_shape
+        invariant = Ta == 1
+        if A.is_complex():  # the backward multiplies by conjugates
+            A, H = A.conj().resolve_conj(), H.conj().resolve_conj()
+            h0 = None if h0 is None else h0.conj()
+        G = chunked.to_chunks(g, C)
+        # δ_t = g_t + ā_{t+1} δ_{t+1}: the decay of step j is a's at step j + 1
+        a_next = chunked.decays(A, C) if invariant else (*A.unbind(0)[1:], chunked.next_first(A))
+        g_steps = G.unbind(0)
+        e, p = chunked.local(a_next, g_steps, invariant, reverse=True)
+        entering = chunked.carry(e, p, None, invariant, reverse=True)
+        D = torch.empty_like(G)  # δ
+        want_a = ctx.needs_input_grad[0]
+        h_prev = (chunked.prev_last(H, h0), *H.unbind(0)[:-1]) if want_a else ()
+        acc = torch.zeros_like(e) if want_a and invariant else None
+
+        def grad_a_step(j: int, delta: torch.Tensor) -> None:  # ∂a_t = δ_t h̄_{t−1}, while δ_t is in cache
+            if acc is not None:
+                acc.addcmul_(delta, h_prev[j])
+            else:
+                torch.mul(delta, h_prev[j], out=g_steps[j])  # g_j is no longer needed: its slab takes ∂a_j
+
+        chunked.rerun(a_next, g_steps, entering, D.unbind(0), reverse=True, after=grad_a_step if want_a else None)
+        grad_b = chunked.from_chunks(D, T) if ctx.needs_input_grad[1] else None
+        grad_a = grad_h0 = None
+        if want_a:
+            if invariant:
+                grad_a = acc.sum(1, keepdim=True)  # (B, 1, F)
+                if Ba == 1:
+                    grad_a = grad_a.sum(0, keepdim=True)
+            else:
+                grad_a = chunked.from_chunks(G, T)
+                if Ba == 1:
+                    grad_a = grad_a.sum(0, keepdim=True)
+        if h0 is not None and ctx.needs_input_grad[2]:
+            first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
+            grad_h0 = first * D[0, :, 0]
+        return grad_a, grad_b, grad_h0, None
+
+
+def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | None = None) -> torch.Tensor:
+    """The log-space scan (Heinsen 2023): h ``(B, T, ...)`` from log a and log b of the same
+    shape and log h_0 ``(B, ...)`` or None (h_0 = 0); exact for a, b > 0."""
+    a_star = log_a.cumsum(1)  # (B, T, ...)
+    terms = log_b - a_star
+    if log_h0 is not None:
+        terms = torch.cat([log_h0.unsqueeze(1), terms], 1)  # h_0 is the term before b_1
+        return (a_star + torch.logcumsumexp(terms, 1)[:, 1:]).exp()
+    return (a_star + torch.logcumsumexp(terms, 1)).exp()
+
+
+@dataclass(frozen=True)
+class Params(OpParams):
+    complex: bool = False  # complex a and b (the LRU)
+    invariant: bool = False  # a time-invariant decay (N,) (the LRU's λ)
+
+
+def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
+            dtype: torch.dtype) -> dict[str, Any]:
+    shape = (hidden,) if p.invariant else (batch, seq_len, hidden)
+    a = torch.rand(shape, generator=generator, dtype=dtype) * 0.5 + 0.5  # decays in [0.5, 1)
+    b = torch.randn(batch, seq_len, hidden, generator=generator, dtype=dtype)
+    if p.complex:
+        phase = torch.rand(shape, generator=generator, dtype=dtype) * 2 * math.pi
+        a = torch.polar(a, phase)
+        b = torch.complex(b, torch.randn(b.shape, generator=generator, dtype=dtype))
+    return {"a": a, "b": b}
+
+
+register(Op(NAME, linear_recurrence, FORMS, Params, example,
+            "h_t = a_t ⊙ h_{t−1} + b_t", "Blelloch (1990); Heinsen (2023), arXiv:2311.06281 (log_scan)"))
