@@ -40,6 +40,8 @@ def _cell_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from rnnbench.models import model_order, resolve_model
     from rnnbench.models.user import entry_points
     from rnnbench.profiles import builtin_profiles, load_profile
@@ -54,7 +56,8 @@ def cmd_list(args: argparse.Namespace) -> None:
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
     if args.what in ("models", "all"):
-        print("models (implementations, the default first; parameters with their defaults, set with --set model.NAME=VALUE):")
+        print("models (implementations and the default on each device; parameters with their defaults, set with "
+              "--set model.NAME=VALUE):")
         for name in [*model_order(), *sorted(entry_points())]:
             try:
                 arch = resolve_model(name)
@@ -62,10 +65,19 @@ def cmd_list(args: argparse.Namespace) -> None:
                 print(f"  {name:<8} plugin that failed to load: {exc}")
                 continue
             params = arch.describe() or "its constructor's keyword arguments"
-            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}]")
+            defaults = ", ".join(f"{d}: {arch.default_for(d)}" for d in ("cpu", "cuda"))
+            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}; default {defaults}]")
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
+    if args.what in ("ops", "all"):
+        from rnnbench.ops import OPS
+
+        print("ops (rnnbench.ops; forms, the default first among the fast ones; rnnbench throughput --op NAME):")
+        for name, op in OPS.items():
+            shape = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(op.Params))
+            print(f"  {name:<18} [{', '.join(op.forms)}]  {op.equations}")
+            print(f"  {'':<18}   {op.citation}" + (f"; shape parameters (--set op.NAME=VALUE): {shape}" if shape else ""))
     if args.what in ("profiles", "all"):
         print("profiles (rnnbench sweep NAME, or the path of your own TOML file):")
         for name in builtin_profiles():
@@ -181,6 +193,59 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
 
 
+def seq_lens(text: str) -> list[int]:
+    """``--seq-len 64,256,1024`` -> [64, 256, 1024]."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--seq-len {text!r} is not a list of integers, e.g. 1024 or 64,256,1024") from None
+    if not values:
+        raise UsageError("--seq-len names no length; give e.g. 1024 or 64,256,1024")
+    return values
+
+
+def cmd_throughput_op(args: argparse.Namespace) -> None:
+    import torch
+
+    from rnnbench.config import parse_sets
+    from rnnbench.measure_ops import measure_op, op_cells
+    from rnnbench.results import append_record, environment
+    from rnnbench.train import resolve_device
+
+    if args.impl or args.compare_bare or args.layers != 1 or args.input:
+        raise UsageError("--op times an op alone: use --form (not --impl), and --batch, --seq-len, --hidden, "
+                         "--set op.NAME=VALUE; --input, --layers and --compare-bare are for --model")
+    device = resolve_device(args.device)
+    sets = parse_sets(args.set, ("op",))["op"]
+    cells = op_cells(args.op, args.form, args.batch, seq_lens(args.seq_len), args.hidden, sets, args.dtype,
+                     args.min_run_time)
+    print(f"op {args.op} B={args.batch} width={args.hidden} {args.dtype} on {device} "
+          f"({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
+    print(f"{'form':<10} {'T':>6} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>12} {'GB/s':>7} "
+          f"{'roofline':>8} {'saved MB':>9}")
+    medians: dict[tuple[int, str, str], float] = {}
+    for cell in cells:
+        record = measure_op(cell, device)
+        for mode, r in record["results"].items():
+            medians[(cell.seq_len, cell.form, mode)] = r["median_s"]
+            print(f"{cell.form:<10} {cell.seq_len:>6} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
+                  f"{r['tokens_per_s']:>12,.0f} {r['bytes_per_s'] / 1e9:>7.2f} {r['roofline']:>8.1%} "
+                  f"{record['memory']['bytes'] / 2**20:>9.1f}")
+        if args.out:
+            append_record(args.out, record)
+        warn_if_busy(record)
+    forms = list(dict.fromkeys(c.form for c in cells))
+    base = "recurrent" if "recurrent" in forms else forms[0]
+    for T in dict.fromkeys(c.seq_len for c in cells):
+        for form in forms:
+            if form != base:
+                ratios = ", ".join(f"{mode} {medians[(T, base, mode)] / medians[(T, form, mode)]:.2f}x"
+                                   for mode in ("fwd", "fwdbwd"))
+                print(f"T={T}: {form} is {ratios} as fast as {base} ({base} time / {form} time)")
+    print(f"copy bandwidth (the roofline): {record['copy']['bytes_per_s'] / 1e9:.1f} GB/s; "
+          f"memory: {record['memory']['method']}")
+
+
 def cmd_throughput(args: argparse.Namespace) -> None:
     import torch
 
@@ -190,10 +255,19 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     from rnnbench.results import append_record, environment
     from rnnbench.train import resolve_device
 
+    if (args.model is None) == (args.op is None):
+        raise UsageError("give --model NAME (an architecture) or --op NAME (an op of rnnbench.ops), not both")
+    if args.op is not None:
+        return cmd_throughput_op(args)
+    if args.form or args.dtype != "float32":
+        raise UsageError("--form and --dtype are for --op; a model's implementations are chosen with --impl")
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
     impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
-    shape = Shape(args.batch, args.seq_len, args.input or args.hidden, args.hidden, args.layers)
+    lengths = seq_lens(args.seq_len)
+    if len(lengths) > 1:
+        raise UsageError("--model takes one --seq-len; list several lengths with --op, or run once per length")
+    shape = Shape(args.batch, lengths[0], args.input or args.hidden, args.hidden, args.layers)
     extra = parse_sets(args.set, ("model",))["model"]
     cells = [ThroughputCell(args.model, impl, shape, args.min_run_time, extra) for impl in impls]
     for cell in cells:
@@ -297,7 +371,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("list", help="show tasks with their presets and models with their implementations")
-    p.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "models", "profiles"])
+    p.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "models", "ops", "profiles"])
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="train one cell and append its record")
@@ -340,13 +414,17 @@ def build_parser() -> Parser:
     p.add_argument("--shard", metavar="i/n", help="run only the i-th of n disjoint slices of the profile (by cell key)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture")
-    p.add_argument("--model", required=True, help="a model name (see rnnbench list models), or module:Name / file.py:Name")
+    p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture, or of one op alone")
+    p.add_argument("--model", help="a model name (see rnnbench list models), or module:Name / file.py:Name")
+    p.add_argument("--op", help="an op of rnnbench.ops instead (see rnnbench list ops), timed alone")
     p.add_argument("--impl", help="comma-separated implementations (default: all the model has)")
+    p.add_argument("--form", help="--op: comma-separated forms (default: all the op has), e.g. chunk,recurrent")
+    p.add_argument("--dtype", default="float32", help="--op: float32 (default) or float64")
     p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
-                   help="a model parameter beyond --hidden/--layers (repeatable)")
+                   help="a model parameter beyond --hidden/--layers, or with --op an op parameter op.NAME=VALUE "
+                        "(repeatable)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--seq-len", default="100", help="the length T (--op: a comma-separated list, e.g. 64,256,1024)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--input", type=int, help="input size (default: the hidden size)")
     p.add_argument("--layers", type=int, default=1)

@@ -52,9 +52,9 @@ class ThroughputCell:
     min_run_time: float = 0.5
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)  # beyond hidden_size/num_layers
 
-    def __post_init__(self) -> None:
-        if not self.impl:
-            object.__setattr__(self, "impl", resolve_model(self.model).default_impl)
+    def on(self, device: str | torch.device = "cpu") -> ThroughputCell:
+        """This cell with its implementation named: the architecture's default on ``device`` if none was."""
+        return self if self.impl else dataclasses.replace(self, impl=resolve_model(self.model).default_for(device))
 
     def params(self) -> Any:
         """The architecture's parameters: the shape's hidden size and layers, then ``model_params``."""
@@ -69,7 +69,8 @@ class ThroughputCell:
 
     def validate(self) -> None:
         arch = resolve_model(self.model)
-        arch.check_impl(self.impl)
+        if self.impl:
+            arch.check_impl(self.impl)
         self.shape.validate()
         self.params()
         require(self.min_run_time > 0, f"min-run-time={self.min_run_time} is impossible; use a positive number")
@@ -78,7 +79,8 @@ class ThroughputCell:
         arch = resolve_model(self.model)
         extra = [dict(sorted(self.model_params.items()))] if self.model_params else []
         source = [source_hash(arch.source_files)] if arch.user else []
-        return cell_key({"throughput": [self.model, self.impl, dataclasses.asdict(self.shape), device, *extra, *source]})
+        impl = self.on(device).impl
+        return cell_key({"throughput": [self.model, impl, dataclasses.asdict(self.shape), device, *extra, *source]})
 
 
 def _constructor_names(arch: Any) -> set[str]:
@@ -174,6 +176,7 @@ def memory_bytes(core: torch.nn.Module, x: torch.Tensor, mode: str) -> tuple[int
 
 def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     """Time forward and forward+backward of one cell; return a throughput record."""
+    cell = cell.on(device)
     cell.validate()
     s = cell.shape
     core, x = build(cell, device)
@@ -217,7 +220,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         "created_at": now(),
         "status": "ok",
         "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
-                  "default_implementation": arch.default_impl,
+                  "default_implementation": arch.default_for(device),
                   "params": dataclasses.asdict(params), "bidirectional": arch.bidirectional,
                   "state_size": arch.state_numbers(params, core),
                   **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
@@ -235,6 +238,7 @@ def bare_timer_check(cell: ThroughputCell, device: torch.device, rounds: int = 3
     core's call in the same process (same thread count); the ratio shows the harness's own
     cost. The two alternate for ``rounds`` rounds and the median of each side is kept, so
     that drift in the machine's speed does not land on one side only."""
+    cell = cell.on(device)
     min_run_time = cell.min_run_time
     core, x = build(cell, device)
     timer = benchmark.Timer(stmt="with torch.no_grad(): core(x)", globals={"core": core, "x": x, "torch": torch},

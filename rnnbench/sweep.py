@@ -44,7 +44,7 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
     arch = resolve_model(cell.model)
     D = 2 if arch.bidirectional else 1
-    step_seconds = arch.step_seconds * (1 if cell.impl == arch.default_impl else SLOWER_IMPL)
+    step_seconds = arch.step_seconds * (1 if cell.impl in (None, arch.default_impl) else SLOWER_IMPL)
     if isinstance(cell, ThroughputCell):  # three timed phases, plus warm-up and memory calls
         recurrent = cell.shape.seq_len * cell.shape.num_layers * D
         flops = forward_flops(cell) or 0
@@ -65,9 +65,10 @@ def label(pc: PlannedCell) -> str:
     c = pc.cell
     if isinstance(c, ThroughputCell):
         s = c.shape
-        return f"throughput {display_name(resolve_model(c.model))}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
+        return f"throughput {display_name(resolve_model(c.model))}({c.impl or 'default'}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
     params = ",".join(f"{k}={v}" for k, v in sorted(c.task_params.items()))
-    return f"{c.task}/{c.preset or 'default'}[{params}] {display_name(resolve_model(c.model))}({c.impl}) seed={c.train['seed']}"
+    return (f"{c.task}/{c.preset or 'default'}[{params}] {display_name(resolve_model(c.model))}({c.impl or 'default'}) "
+            f"seed={c.train['seed']}")
 
 
 class CellTimeout(Exception):
@@ -125,7 +126,7 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
         "schema_version": SCHEMA_VERSION, "kind": "throughput", "run_id": new_run_id(),
         "cell_key": pc.cell.key(str(dev)), "created_at": now(), "status": status, "error": error,
         "model": {"name": pc.cell.model, "display": display_name(resolve_model(pc.cell.model)),
-                  "implementation": pc.cell.impl},
+                  "implementation": pc.cell.on(dev).impl},
         "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
         "env": environment(dev),
     }

@@ -116,20 +116,21 @@ class Cell:
     model: str
     preset: str | None = None
     task_params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    impl: str | None = None  # None: the architecture's default (fastest) implementation
+    impl: str | None = None  # None: the architecture's default implementation on the device it runs on
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     probes: tuple[str, ...] = ()  # measurements taken at initialisation and after training
 
-    def __post_init__(self) -> None:
-        if not self.impl:
-            object.__setattr__(self, "impl", resolve_model(self.model).default_impl)
+    def on(self, device: str | torch.device = "cpu") -> Cell:
+        """This cell with its implementation named: the architecture's default on ``device`` if none was."""
+        return self if self.impl else dataclasses.replace(self, impl=resolve_model(self.model).default_for(device))
 
     def resolved(self) -> tuple[Task, Any, TrainConfig]:
         """Validate every name and value; raises UsageError."""
         task = make_task(self.task, self.preset, self.task_params)
         arch = resolve_model(self.model)
-        arch.check_impl(self.impl)
+        if self.impl:
+            arch.check_impl(self.impl)
         require(not (arch.bidirectional and task.variable_length),
                 f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
                 f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
@@ -138,13 +139,15 @@ class Cell:
             PROBES.get(probe).check(task, arch)
         return task, arch.params(self.model_params), train_config(self.train)
 
-    def key(self) -> str:
-        task, mparams, cfg = self.resolved()
+    def key(self, device: str | torch.device = "cpu") -> str:
+        """The cell's identity, its implementation named as it runs on ``device``."""
+        cell = self.on(device)
+        task, mparams, cfg = cell.resolved()
         arch = resolve_model(self.model)
         source = [source_hash(arch.source_files)] if arch.user else []
         return cell_key({
             "task": [task.name, task.version, task.preset, task.identity()],
-            "model": [self.model, self.impl, dataclasses.asdict(mparams), *source],
+            "model": [self.model, cell.impl, dataclasses.asdict(mparams), *source],
             "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
             **({"probes": list(self.probes)} if self.probes else {}),
         })
@@ -157,6 +160,7 @@ def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> d
     """Train one cell and return its run record (status ok or diverged)."""
     task, mparams, cfg = cell.resolved()
     dev = resolve_device(device)
+    cell = cell.on(dev)
     with determinism(dev, cfg.deterministic):
         return _fit(cell, task, mparams, cfg, dev, progress)
 
@@ -228,7 +232,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         final.update(baselines)
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
-    record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
+    record = record_head(cell, status, task, mparams, dev) | {"diverged_at": diverged_at}
     record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
     return record | {
         "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
@@ -280,20 +284,22 @@ def make_optimizer(model: torch.nn.Module, arch: Any, mparams: Any, cfg: TrainCo
     return optimizer, described
 
 
-def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, Any]:
-    """The fields every training record starts with: identity, task, model and the cell itself."""
+def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch.device) -> dict[str, Any]:
+    """The fields every training record starts with: identity, task, model and the cell itself
+    (its implementation named as it ran on ``device``)."""
     arch = resolve_model(cell.model)
+    cell = cell.on(device)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "train",
         "run_id": new_run_id(),
-        "cell_key": cell.key(),
+        "cell_key": cell.key(device),
         "created_at": now(),
         "status": status,
         "task": task.describe() | {"solved_rule": str(task.rule), "metric": task.primary_metric,
                                    "higher_is_better": higher_is_better(task.primary_metric)},
         "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
-                  "default_implementation": arch.default_impl,
+                  "default_implementation": arch.default_for(device),
                   "params": dataclasses.asdict(mparams), "citation": arch.citation, "encoder": task.spec.encoder,
                   **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
         "cell": dataclasses.asdict(cell),
@@ -303,7 +309,7 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any) -> dict[str, 
 def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
     """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
     task, mparams, cfg = cell.resolved()
-    return record_head(cell, status, task, mparams) | {
+    return record_head(cell, status, task, mparams, resolve_device(device)) | {
         "error": error,
         "train": dataclasses.asdict(cfg),
         "metrics": {},

@@ -7,8 +7,9 @@ batch-first ``x`` ``(B, T, I)`` and ``y`` ``(B, T, F)``. It declares, in one pla
 - a frozen parameter dataclass (``hidden_size``, ``num_layers`` and its own fields),
   validated with one-line errors;
 - its implementations by name: ``reference`` always (one time step at a time, as the
-  paper writes the recurrence), plus fast ones (``fused``, ``scan``, ...), which share
-  parameter names so ``load_state_dict`` works between them;
+  paper writes the recurrence), plus fast ones (``fused``, ``chunk``, ...), which share
+  parameter names so ``load_state_dict`` works between them, and the default one per
+  device type (``defaults``: the CPU's and CUDA's may differ);
 - its initialisation from a ``torch.Generator`` (never the global RNG);
 - its forward FLOPs for (batch, length, input size) and its state size per sequence;
 - optional training rules: parameter groups with their own learning rate, and a
@@ -61,6 +62,7 @@ class Architecture:
     citation: str
     Params: type
     implementations: Mapping[str, Factory]
+    defaults: Mapping[str, str] = field(default_factory=dict)  # device type -> implementation; else the first
     init: Init | None = None  # None: the factory's own init, under a global RNG seeded from the generator
     flops: Flops | None = None
     state_size: Callable[[Any], int] | None = None
@@ -78,11 +80,20 @@ class Architecture:
     def __post_init__(self) -> None:
         if "reference" not in self.implementations and not self.user:
             raise ValueError(f"architecture {self.name!r} declares no 'reference' implementation")
+        for device, impl in self.defaults.items():
+            if impl not in self.implementations:
+                raise ValueError(f"architecture {self.name!r}: default {impl!r} for {device} is not an implementation")
+
+    def default_for(self, device: str | torch.device = "cpu") -> str:
+        """The implementation used on ``device`` when none is named: the declared default for its
+        type (``cpu``, ``cuda``), else the first implementation."""
+        kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
+        return self.defaults.get(kind) or next(iter(self.implementations))
 
     @property
     def default_impl(self) -> str:
-        """The implementation used when none is named: the first declared (the fastest on a CPU)."""
-        return next(iter(self.implementations))
+        """The CPU's default implementation (what tables label as a model's plain column)."""
+        return self.default_for("cpu")
 
     def params(self, values: Mapping[str, Any] | None = None) -> Any:
         """The validated parameter dataclass; unknown names and bad values raise UsageError."""
@@ -97,9 +108,11 @@ class Architecture:
                              f"{', '.join(self.implementations)}")
         return impl
 
-    def build(self, impl: str | None, input_size: int, params: Any, generator: torch.Generator | None = None) -> nn.Module:
-        """The core, its weights drawn from ``generator`` (seed 0 when none is given)."""
-        impl = self.check_impl(impl or self.default_impl)
+    def build(self, impl: str | None, input_size: int, params: Any, generator: torch.Generator | None = None,
+              device: str | torch.device = "cpu") -> nn.Module:
+        """The core, its weights drawn from ``generator`` (seed 0 when none is given); without
+        ``impl``, the default implementation for ``device``."""
+        impl = self.check_impl(impl or self.default_for(device))
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         with torch.random.fork_rng(devices=[]):  # nothing here touches the caller's global RNG
             if self.init is None:

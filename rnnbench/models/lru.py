@@ -13,11 +13,11 @@ One layer is linear in its input up to its output nonlinearity, so it cannot gat
 stores on what it reads (the adding problem needs value × marker before the sum): use
 ``num_layers`` ≥ 2 for such tasks, as the paper's deep models do.
 
-``reference`` runs the recurrence one step at a time. ``scan`` runs it with the chunked
-Hillis–Steele scan (:func:`rnnbench.models.scan.linear_scan`): λ is complex, so the
-log-space scan does not apply, and doubling needs only products and sums of λ (|λ| < 1),
-so nothing over- or underflows. Parameters are real tensors (the real and imaginary parts
-of B and C), so float64 runs compute in complex128.
+The recurrence is :func:`rnnbench.ops.linear_recurrence` with the time-invariant complex
+a = λ: ``reference`` runs it one step at a time, ``chunk`` (the default) with the blocked
+scan (only products and sums of λ, |λ| < 1, so nothing over- or underflows; λ's gradient
+is reduced over batch and time inside the op). Parameters are real tensors (the real and
+imaginary parts of B and C), so float64 runs compute in complex128.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
-from rnnbench.models.scan import linear_scan
-from rnnbench.models.stack import Stack, step_loop
+from rnnbench.models.stack import Stack
+from rnnbench.ops import linear_recurrence
 
 Recurrence = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -54,13 +54,9 @@ class Params(ArchParams):
         require(self.max_phase > 0, f"model.max_phase={self.max_phase} is impossible; use a positive number")
 
 
-def recurrence_reference(lam: torch.Tensor, bu: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
-    x = x0 if x0 is not None else torch.zeros_like(bu[:, 0])
-    return step_loop(lambda x, b: lam * x + b, x, bu)[0]
-
-
-def recurrence_scan(lam: torch.Tensor, bu: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
-    return linear_scan(lam, bu, x0)
+def recurrence(form: str) -> Recurrence:
+    """x_t = λ ⊙ x_{t−1} + γ ⊙ B u_t through the op's ``form``."""
+    return lambda lam, bu, x0: linear_recurrence(lam, bu, x0, form=form)[0]
 
 
 class LRULayer(nn.Module):
@@ -132,8 +128,8 @@ ARCH = register(Architecture(
     title="LRU (linear recurrent unit)",
     citation="Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), ICML",
     Params=Params,
-    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
-    implementations={"reference": build(recurrence_reference), "scan": build(recurrence_scan)},
+    implementations={"reference": build(recurrence("recurrent")), "chunk": build(recurrence("chunk"))},
+    defaults={"cpu": "chunk", "cuda": "chunk"},
     init=init,
     flops=flops,
     state_size=lambda p: p.num_layers * 2 * p.d_state,  # N complex numbers per layer

@@ -14,11 +14,10 @@ Initialisation as the reference code: Δ's bias so that softplus(bias) is log-un
 [dt_min, dt_max], dt_proj's weight U(±R^-½), A_log = log(1..N) per channel, D = 1, the
 conv and the linear maps PyTorch's defaults (drawn from the run's generator).
 
-``reference`` is the sequential selective scan, one step at a time, as
-``selective_scan_ref`` writes it. ``scan`` computes the same recurrence with the chunked
-Hillis–Steele scan (:func:`rnnbench.models.scan.linear_scan`): B_t x_t is signed, so the
-log-space scan does not apply; doubling uses only products of exp(Δ A) ≤ 1 and sums.
-Both materialise exp(Δ A) and Δ B x, (B, T, E·D, N): the state is E·D·N numbers per
+The scan is :func:`rnnbench.ops.selective_scan`: ``reference`` runs it one step at a time
+as ``selective_scan_ref`` writes it (materialising exp(Δ A) and Δ B x, (B, T, E·D, N));
+``chunk`` (the default) with the blocked scan, which builds them per chunk step and keeps
+only each chunk's entering state for its backward. The state is E·D·N numbers per
 sequence, E·N = 32 times minGRU's at the same width, which is what its cost is made of.
 """
 
@@ -34,8 +33,8 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
-from rnnbench.models.scan import linear_scan
 from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.ops import selective_scan
 
 Scan = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -60,25 +59,9 @@ class Params(ArchParams):
         return math.ceil(self.hidden_size / 16)
 
 
-def selective_scan_reference(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
-                             Cm: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """y ``(B, T, E·D)`` and the final h ``(B, E·D, N)``, one step at a time."""
-    dA = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, ED, N)
-    dBx = delta.unsqueeze(-1) * Bm.unsqueeze(2) * x.unsqueeze(-1)  # (B, T, ED, N)
-    h = h0 if h0 is not None else x.new_zeros(x.shape[0], *A.shape)
-    ys = []
-    for dA_t, dBx_t, C_t in zip(dA.unbind(1), dBx.unbind(1), Cm.unbind(1)):
-        h = dA_t * h + dBx_t
-        ys.append((h * C_t.unsqueeze(1)).sum(-1))  # (B, ED)
-    return torch.stack(ys, 1), h
-
-
-def selective_scan_parallel(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
-                            Cm: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    dA = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, ED, N)
-    dBx = delta.unsqueeze(-1) * Bm.unsqueeze(2) * x.unsqueeze(-1)
-    h = linear_scan(dA, dBx, h0)  # (B, T, ED, N)
-    return torch.einsum("btdn,btn->btd", h, Cm), h[:, -1]
+def scan(form: str) -> Scan:
+    """The selective scan through the op's ``form``: (x, Δ, A, B, C, h0) -> (y, h_T)."""
+    return lambda x, delta, A, Bm, Cm, h0: selective_scan(x, delta, A, Bm, Cm, h0, form=form)
 
 
 class MambaLayer(nn.Module):
@@ -156,8 +139,8 @@ ARCH = register(Architecture(
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
-    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
-    implementations={"reference": build(selective_scan_reference), "scan": build(selective_scan_parallel)},
+    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk"))},
+    defaults={"cpu": "chunk", "cuda": "chunk"},
     init=init,
     flops=flops,
     state_size=lambda p: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),

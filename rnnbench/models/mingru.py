@@ -4,15 +4,18 @@ arXiv:2410.01201):
 z_t = σ(W_z x_t + b_z),  h̃_t = g(W_h x_t + b_h),  h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t,
 g(v) = v + 0.5 for v ≥ 0, σ(v) otherwise (positive, for the log-space scan).
 
-Implementations: ``reference`` is the recurrence one step at a time; ``scan`` is the
-paper's parallel form, the log-space scan of Heinsen (2023) with log(1 − z) = −softplus(k),
-log z = −softplus(−k), log h̃ = log g(v) (:func:`rnnbench.models.scan.log_scan`), chosen
-because it is the paper's own and it is exact for positive a and b. A carried state h_0
-must be positive for the scan (every state minGRU produces from h_0 = 0 is).
+Implementations (the recurrence is :func:`rnnbench.ops.linear_recurrence` with
+a = 1 − z, b = z ⊙ h̃): ``reference`` runs it one step at a time (form ``recurrent``);
+``chunk`` (the default on CPU and CUDA) with the blocked scan and its hand-written
+backward (form ``chunk``); ``log_scan`` is the paper's own parallel form, the log-space
+scan of Heinsen (2023) with log(1 − z) = −softplus(k), log z = −softplus(−k),
+log h̃ = log g(v), exact for positive a and b (a carried state h_0 must be positive, as
+every state minGRU produces from h_0 = 0 is).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,18 +23,22 @@ import torch.nn.functional as F
 
 from rnnbench.models import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
-from rnnbench.models.scan import log_scan
-from rnnbench.models.stack import step_loop
+from rnnbench.ops import linear_recurrence
+from rnnbench.ops.linear import log_scan
 
 
-def mix_reference(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
-    k, v = parts
-    z, h_tilde = torch.sigmoid(k), minrnn.g(v)  # (B, T, H) each
-    h = h0 if h0 is not None else torch.zeros_like(k[:, 0])
-    return step_loop(lambda h, z, h_tilde: (1 - z) * h + z * h_tilde, h, z, h_tilde)[0]
+def mix(form: str) -> Callable[[tuple[torch.Tensor, ...], torch.Tensor | None], torch.Tensor]:
+    """h from the gate pre-activations (k, v) through the op's ``form``."""
+
+    def run(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
+        k, v = parts
+        z = torch.sigmoid(k)  # (B, T, H)
+        return linear_recurrence(1 - z, z * minrnn.g(v), h0, form=form)[0]
+
+    return run
 
 
-def mix_scan(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
+def mix_log_scan(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
     k, v = parts
     log_a = -F.softplus(k)  # log(1 − z)
     log_b = -F.softplus(-k) + minrnn.log_g(v)  # log z + log h̃
@@ -48,8 +55,11 @@ ARCH = register(Architecture(
     title="minGRU",
     citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
     Params=Params,
-    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
-    implementations={"reference": minrnn.factory(2, mix_reference), "scan": minrnn.factory(2, mix_scan)},
+    implementations={"reference": minrnn.factory(2, mix("recurrent")), "chunk": minrnn.factory(2, mix("chunk")),
+                     "log_scan": minrnn.factory(2, mix_log_scan)},
+    # chunk: the fastest here at every T (README, "What the modern profile shows"); on CUDA the
+    # same algorithm, so numbers on both compare (log_scan launches fewer kernels: worth timing)
+    defaults={"cpu": "chunk", "cuda": "chunk"},
     init=minrnn.init,
     flops=minrnn.flops(2, 6),  # σ, g, 1 − z, two products, a sum
     state_size=lambda p: p.num_layers * p.hidden_size,

@@ -4,13 +4,15 @@ arXiv:2410.01201):
 f_t = σ(W_f x_t + b_f), i_t = σ(W_i x_t + b_i), h̃_t = g(W_h x_t + b_h);
 f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t);  h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t.
 
-``reference`` is the recurrence one step at a time; ``scan`` is the paper's log-space
-form: with d = softplus(−k_f) − softplus(−k_i) (= log i − log f), log f' = −softplus(d)
-and log i' = −softplus(−d), then the Heinsen scan (:func:`rnnbench.models.scan.log_scan`).
+The recurrence is :func:`rnnbench.ops.linear_recurrence` with a = f', b = i' ⊙ h̃:
+``reference`` one step at a time, ``chunk`` (the default) the blocked scan;
+``log_scan`` is the paper's log-space form: with d = softplus(−k_f) − softplus(−k_i)
+(= log i − log f), log f' = −softplus(d) and log i' = −softplus(−d), then the Heinsen scan.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,19 +20,23 @@ import torch.nn.functional as F
 
 from rnnbench.models import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
-from rnnbench.models.scan import log_scan
-from rnnbench.models.stack import step_loop
+from rnnbench.ops import linear_recurrence
+from rnnbench.ops.linear import log_scan
 
 
-def mix_reference(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
-    kf, ki, v = parts
-    f, i, h_tilde = torch.sigmoid(kf), torch.sigmoid(ki), minrnn.g(v)  # (B, T, H) each
-    f_n, i_n = f / (f + i), i / (f + i)  # f', i'
-    h = h0 if h0 is not None else torch.zeros_like(kf[:, 0])
-    return step_loop(lambda h, f_n, i_n, h_tilde: f_n * h + i_n * h_tilde, h, f_n, i_n, h_tilde)[0]
+def mix(form: str) -> Callable[[tuple[torch.Tensor, ...], torch.Tensor | None], torch.Tensor]:
+    """h from the gate pre-activations (k_f, k_i, v) through the op's ``form``."""
+
+    def run(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
+        kf, ki, v = parts
+        f, i = torch.sigmoid(kf), torch.sigmoid(ki)  # (B, T, H) each
+        total = f + i
+        return linear_recurrence(f / total, i / total * minrnn.g(v), h0, form=form)[0]
+
+    return run
 
 
-def mix_scan(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
+def mix_log_scan(parts: tuple[torch.Tensor, ...], h0: torch.Tensor | None) -> torch.Tensor:
     kf, ki, v = parts
     d = F.softplus(-kf) - F.softplus(-ki)  # log i − log f
     log_f, log_i = -F.softplus(d), -F.softplus(-d)
@@ -47,8 +53,9 @@ ARCH = register(Architecture(
     title="minLSTM",
     citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
     Params=Params,
-    # the loop first, so it is the default: on a CPU it is the faster one (README, "Modern recurrences")
-    implementations={"reference": minrnn.factory(3, mix_reference), "scan": minrnn.factory(3, mix_scan)},
+    implementations={"reference": minrnn.factory(3, mix("recurrent")), "chunk": minrnn.factory(3, mix("chunk")),
+                     "log_scan": minrnn.factory(3, mix_log_scan)},
+    defaults={"cpu": "chunk", "cuda": "chunk"},
     init=minrnn.init,
     flops=minrnn.flops(3, 10),  # 2 σ, g, f + i, 2 divisions, two products, a sum
     state_size=lambda p: p.num_layers * p.hidden_size,

@@ -44,7 +44,7 @@ class PlannedCell:
     axis: str | None = None  # retention: the task parameter swept as the dependency length
 
     def key(self, device: str) -> str:
-        return self.cell.key(device) if isinstance(self.cell, ThroughputCell) else self.cell.key()
+        return self.cell.key(device)
 
 
 @dataclass
