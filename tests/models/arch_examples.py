@@ -1,0 +1,228 @@
+"""The worked examples: tiny inputs and fixed weights, one or more per registered architecture.
+
+This module needs only NumPy, so the scripts that ran the authors' reference code (outside
+the repository) could import exactly these inputs and weights. Weights are named as the
+``reference`` core names its parameters (``core.state_dict()`` keys) and loaded by name.
+
+Fixed numbers are written with :func:`pattern`: the k-th number of a tensor (C order) is
+``scale·(((7k + 13·seed) mod 17) − 8) + offset``, multiples of ``scale`` in
+[−8·scale, 8·scale] that no two tensors share the order of, and that a person can list by hand.
+Values that must sit in a range (LRU's ν, θ, γ; Mamba's A_log) are written as literals.
+
+Where the expected numbers come from is the example's ``source``: ``"paper"`` means
+:mod:`paper_equations` computes them in plain NumPy from the paper's equations; anything
+else names the authors' code and :mod:`authors_numbers` holds what it printed.
+
+To add an architecture: add an :class:`Example` to :data:`EXAMPLES` (and, if its numbers
+come from its authors' code, their output to ``authors_numbers.NUMBERS``); see
+docs/worked_examples.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def pattern(shape: tuple[int, ...], seed: int, scale: float = 0.1, offset: float = 0.0) -> np.ndarray:
+    """Fixed float64 numbers: the k-th is scale·(((7k + 13·seed) mod 17) − 8) + offset."""
+    n = int(np.prod(shape)) if shape else 1
+    k = np.arange(n)
+    return (scale * (((7 * k + 13 * seed) % 17) - 8) + offset).reshape(shape).astype(np.float64)
+
+
+def loss_weights(shape: tuple[int, ...]) -> np.ndarray:
+    """w in the gradient's loss L = Σ y⊙w + Σ (every number of the final state)."""
+    return pattern(shape, 99, scale=0.125)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One worked example: ``model`` built with ``params`` and ``input_size``, every parameter
+    of its ``reference`` core set from ``weights`` by name, run in float64 on ``x``
+    ``(B, T, I)`` from ``state0`` (None: the core's zero state; else the state's nested tuple
+    of arrays). Compared with the expected output, final state and, when ``grad``, the
+    gradient of L = Σ y⊙w + Σ state (w = :func:`loss_weights`) with respect to the input
+    and every parameter."""
+
+    id: str
+    model: str
+    params: dict[str, Any]
+    x: np.ndarray
+    weights: dict[str, np.ndarray]
+    source: str  # "paper", or the authors' repository, file and commit that produced the numbers
+    state0: Any = None
+    grad: bool = False
+    note: str = ""
+    tolerance: dict[str, float] = field(default_factory=dict)  # overrides of pinning.TOLERANCE
+
+    @property
+    def input_size(self) -> int:
+        return int(self.x.shape[-1])
+
+
+def _x(B: int, T: int, I: int, seed: int = 1, scale: float = 0.25) -> np.ndarray:
+    return pattern((B, T, I), seed, scale)
+
+
+def classic_weights(gates: int, I: int, H: int, layers: int, bidirectional: bool, seed: int = 2,
+                    scale: float = 0.1) -> dict[str, np.ndarray]:
+    """torch.nn.RNN/LSTM/GRU's parameter names and shapes (the reference core uses them too)."""
+    D = 2 if bidirectional else 1
+    out: dict[str, np.ndarray] = {}
+    for layer in range(layers):
+        in_size = I if layer == 0 else H * D
+        for suffix in (["", "_reverse"] if bidirectional else [""]):
+            name = f"l{layer}{suffix}"
+            shapes = {"weight_ih": (gates * H, in_size), "weight_hh": (gates * H, H),
+                      "bias_ih": (gates * H,), "bias_hh": (gates * H,)}
+            for kind, shape in shapes.items():
+                out[f"{kind}_{name}"] = pattern(shape, seed, scale)
+                seed += 1
+    return out
+
+
+# relu is not analytic: its gradients come from central differences (paper_equations.gradient)
+FINITE_DIFFERENCES = {"grad_rtol": 1e-6, "grad_atol": 1e-8}
+
+# ---- the classic families: numbers from the paper's equations (paper_equations.py) -----------
+
+CLASSIC = [
+    Example("rnn-tanh-1layer", "rnn", {"hidden_size": 3, "num_layers": 1}, _x(2, 3, 2),
+            classic_weights(1, 2, 3, 1, False, scale=0.2), "paper", grad=True),
+    Example("rnn-relu-2layers-h0", "rnn", {"hidden_size": 3, "num_layers": 2, "nonlinearity": "relu"}, _x(2, 3, 2),
+            classic_weights(1, 2, 3, 2, False, seed=5, scale=0.2), "paper",
+            state0=pattern((2, 2, 3), 40, 0.1), grad=True, tolerance=FINITE_DIFFERENCES),
+    Example("birnn-tanh-2layers", "birnn", {"hidden_size": 2, "num_layers": 2}, _x(2, 3, 2),
+            classic_weights(1, 2, 2, 2, True, scale=0.2), "paper", grad=True),
+    Example("lstm-1layer-h0c0", "lstm", {"hidden_size": 2, "num_layers": 1}, _x(2, 3, 2),
+            classic_weights(4, 2, 2, 1, False, scale=0.15), "paper",
+            state0=(pattern((1, 2, 2), 41, 0.1), pattern((1, 2, 2), 42, 0.2)), grad=True),
+    Example("lstm-2layers", "lstm", {"hidden_size": 3, "num_layers": 2}, _x(2, 4, 2),
+            classic_weights(4, 2, 3, 2, False, seed=7, scale=0.15), "paper"),
+    Example("bilstm-2layers", "bilstm", {"hidden_size": 2, "num_layers": 2}, _x(2, 3, 2),
+            classic_weights(4, 2, 2, 2, True, scale=0.15), "paper", grad=True),
+    Example("gru-1layer-h0", "gru", {"hidden_size": 3, "num_layers": 1}, _x(2, 3, 2),
+            classic_weights(3, 2, 3, 1, False, scale=0.15), "paper",
+            state0=pattern((1, 2, 3), 43, 0.2), grad=True),
+    Example("gru-2layers", "gru", {"hidden_size": 2, "num_layers": 2}, _x(2, 4, 2),
+            classic_weights(3, 2, 2, 2, False, seed=9, scale=0.15), "paper"),
+    Example("bigru-2layers", "bigru", {"hidden_size": 2, "num_layers": 2}, _x(2, 3, 2),
+            classic_weights(3, 2, 2, 2, True, scale=0.15), "paper", grad=True),
+    # IRNN: the relu Elman equations with weights away from the identity init (the init is
+    # checked in test_init_distributions.py)
+    Example("irnn-2layers", "irnn", {"hidden_size": 3, "num_layers": 2}, _x(2, 3, 2),
+            classic_weights(1, 2, 3, 2, False, seed=11, scale=0.2), "paper", grad=True, tolerance=FINITE_DIFFERENCES),
+]
+
+
+# ---- IndRNN, expRNN: numbers from the authors' code (authors_numbers.py) ----------------------
+
+INDRNN = Example(
+    "indrnn-2layers", "indrnn", {"hidden_size": 3, "num_layers": 2}, _x(2, 3, 2),
+    {"layers.0.weight_ih": pattern((3, 2), 3, 0.2), "layers.0.bias": pattern((3,), 4, 0.1),
+     "layers.0.weight_hh": np.array([0.5, -0.3, 1.2]),
+     "layers.1.weight_ih": pattern((3, 3), 5, 0.2), "layers.1.bias": pattern((3,), 6, 0.1, 0.2),
+     "layers.1.weight_hh": np.array([0.9, 1.1, -0.6])},
+    "Sunnydreamrain/IndRNN_pytorch IndRNN_onlyrecurrent.py @ 9b9cb4cd6b42bfedb90605b51a962ea44443efdd",
+    grad=True,
+)
+
+EXPRNN = Example(
+    "exprnn-2layers", "exprnn", {"hidden_size": 3, "num_layers": 2}, _x(2, 3, 2),
+    {"layers.0.weight_ih": pattern((3, 2), 3, 0.3), "layers.0.log_recurrent": pattern((3, 3), 4, 0.3),
+     "layers.0.bias": pattern((3,), 5, 0.05),
+     "layers.1.weight_ih": pattern((3, 3), 6, 0.3), "layers.1.log_recurrent": pattern((3, 3), 7, 0.3),
+     "layers.1.bias": pattern((3,), 8, 0.05)},
+    "Lezcano/expRNN orthogonal.py (OrthogonalRNN), trivializations.py (expm) @ "
+    "830ec836521d0c295436dcafc3f0b3deea36c83c",
+    grad=True,
+    note="rnnbench writes B h as the paper does (h @ B.T); the authors multiply row vectors, h @ B, "
+         "so their A is the negative of rnnbench's log_recurrent (expm(-S) = expm(S)ᵀ).",
+    # the authors' expm32 is a Padé approximant tuned for float32: on these A it differs from
+    # torch.linalg.matrix_exp by up to 6e-10, which moves the outputs by up to ~1e-8 relative
+    tolerance={"rtol": 1e-7, "atol": 1e-9, "grad_rtol": 1e-6, "grad_atol": 1e-8},
+)
+
+
+# ---- minGRU, minLSTM ----------------------------------------------------------------------------
+
+def _min_weights(gates: int, I: int, H: int, seed: int) -> dict[str, np.ndarray]:
+    return {"layers.0.proj.weight": pattern((gates * H, I), seed, 0.3), "layers.0.proj.bias": pattern((gates * H,), seed + 1, 0.1),
+            "layers.1.proj.weight": pattern((gates * H, H), seed + 2, 0.3), "layers.1.proj.bias": pattern((gates * H,), seed + 3, 0.1)}
+
+
+MINRNNS_SOURCE = ("BorealisAI/minRNNs models/minRNNs.py and models/associative_scan.py @ "
+                  "ff52e9de9b470ad750fcf09d3c140a6ae29aa1ce")
+MINGRU = Example("mingru-2layers", "mingru", {"hidden_size": 3, "num_layers": 2}, _x(2, 3, 2, scale=0.5),
+                 _min_weights(2, 2, 3, 3), MINRNNS_SOURCE, grad=True,
+                 note="layer 2 adds its input back (rnnbench's stacking, minrnn.py); each layer's recurrence is "
+                      "the authors' minGRU with expansion 1 and to_out the identity")
+MINLSTM = Example("minlstm-2layers", "minlstm", {"hidden_size": 3, "num_layers": 2}, _x(2, 3, 2, scale=0.5),
+                  _min_weights(3, 2, 3, 8), MINRNNS_SOURCE, grad=True,
+                  note="as minGRU; the authors' minLSTM with use_coeff_norm=True (f' = f/(f+i), i' = i/(f+i))")
+
+
+# ---- LRU --------------------------------------------------------------------------------------
+
+def _lru_layer(prefix: str, H: int, moduli: list[float], phases: list[float], seed: int) -> dict[str, np.ndarray]:
+    r = np.array(moduli)
+    return {
+        f"{prefix}.norm.weight": pattern((H,), seed, 0.1, 1.0), f"{prefix}.norm.bias": pattern((H,), seed + 1, 0.1),
+        f"{prefix}.nu_log": np.log(-np.log(r)), f"{prefix}.theta_log": np.log(np.array(phases)),
+        f"{prefix}.gamma_log": np.log(np.sqrt(1 - r**2)) + pattern((len(r),), seed + 2, 0.05),
+        f"{prefix}.B_re": pattern((len(r), H), seed + 3, 0.2), f"{prefix}.B_im": pattern((len(r), H), seed + 4, 0.2),
+        f"{prefix}.C_re": pattern((H, len(r)), seed + 5, 0.2), f"{prefix}.C_im": pattern((H, len(r)), seed + 6, 0.2),
+        f"{prefix}.D": pattern((H,), seed + 7, 0.2),
+        f"{prefix}.out1.weight": pattern((H, H), seed + 8, 0.2), f"{prefix}.out1.bias": pattern((H,), seed + 9, 0.1),
+        f"{prefix}.out2.weight": pattern((H, H), seed + 10, 0.2), f"{prefix}.out2.bias": pattern((H,), seed + 11, 0.1),
+    }
+
+
+LRU = Example(
+    "lru-2layers", "lru", {"hidden_size": 2, "num_layers": 2, "d_state": 2}, _x(2, 3, 2, scale=0.5),
+    {"encoder.weight": pattern((2, 2), 3, 0.3), "encoder.bias": pattern((2,), 4, 0.1),
+     **_lru_layer("layers.0", 2, [0.6, 0.95], [0.4, 2.5], 10),
+     **_lru_layer("layers.1", 2, [0.8, 0.3], [1.3, 0.2], 30)},
+    "NicolasZucchet/minimal-LRU lru/model.py (StackedEncoderModel, prenorm, layer norm) @ "
+    "bbd71b1104c399ec0d13819527d791949e66f599",
+    grad=True,
+    note="run in float64 with flax's LayerNorm epsilon set to PyTorch's 1e-5 and flax's GELU made exact "
+         "(approximate=False): the two places where rnnbench's LRU layer differs from the authors' code",
+)
+
+
+# ---- Mamba ------------------------------------------------------------------------------------
+
+def _mamba_layer(prefix: str, D: int, E: int, N: int, K: int, seed: int) -> dict[str, np.ndarray]:
+    ED, R = E * D, math.ceil(D / 16)
+    return {
+        f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
+        f"{prefix}.in_proj.weight": pattern((2 * ED, D), seed + 1, 0.2),
+        f"{prefix}.conv.weight": pattern((ED, 1, K), seed + 2, 0.2), f"{prefix}.conv.bias": pattern((ED,), seed + 3, 0.1),
+        f"{prefix}.x_proj.weight": pattern((R + 2 * N, ED), seed + 4, 0.2),
+        f"{prefix}.dt_proj.weight": pattern((ED, R), seed + 5, 0.2), f"{prefix}.dt_proj.bias": pattern((ED,), seed + 6, 0.2, -0.5),
+        f"{prefix}.A_log": np.log(np.arange(1, N + 1, dtype=np.float64))[None, :] + pattern((ED, N), seed + 7, 0.05),
+        f"{prefix}.D": pattern((ED,), seed + 8, 0.1, 1.0),
+        f"{prefix}.out_proj.weight": pattern((D, ED), seed + 9, 0.2),
+    }
+
+
+MAMBA = Example(
+    "mamba-2layers", "mamba", {"hidden_size": 2, "num_layers": 2, "d_state": 2, "expand": 2, "d_conv": 3},
+    _x(2, 4, 2, scale=0.5),
+    {"encoder.weight": pattern((2, 2), 3, 0.3), "encoder.bias": pattern((2,), 4, 0.1),
+     **_mamba_layer("layers.0", 2, 2, 2, 3, 10), **_mamba_layer("layers.1", 2, 2, 2, 3, 30),
+     "final.weight": pattern((2,), 50, 0.1, 1.0)},
+    "state-spaces/mamba mamba_ssm/modules/mamba_simple.py (Mamba, use_fast_path=False) with "
+    "mamba_ssm/ops/selective_scan_interface.py (selective_scan_ref) @ e9594ce1c732d97440f0332fdc43170a2294dbfa",
+    grad=True,
+    note="the mixer is the authors' Mamba module; the encoder, the pre-norm residual blocks (mamba_ssm/modules/"
+         "block.py) and the final RMSNorm (eps 1e-5, mixer_seq_simple.py) written in the script around it",
+)
+
+
+EXAMPLES: list[Example] = [*CLASSIC, INDRNN, EXPRNN, MINGRU, MINLSTM, LRU, MAMBA]
