@@ -184,13 +184,22 @@ def provenance(df: pd.DataFrame) -> str:
             return "?"
         return ", ".join(sorted({str(v) for v in envs[col].dropna()})) or "?"
 
-    commits = sorted({f"{str(c)[:10]}{'+dirty' if d else ''}" for c, d in zip(envs.get("git_commit", []), envs.get("git_dirty", []))})
+    commits = sorted({commit_text(env) for env in df["env"]})
     dates = sorted(df["created_at"].dropna())
     return (
         f"rnnbench {values('rnnbench')} (commit {', '.join(commits) or '?'}), torch {values('torch')}, "
         f"python {values('python')}, device {values('device_name')}, CPU {values('cpu')}, "
         f"{values('threads')} threads; runs {dates[0][:10] if dates else '?'} to {dates[-1][:10] if dates else '?'}"
     )
+
+
+def commit_text(env: dict[str, Any]) -> str:
+    """``a902c79f13``, ``a902c79f13+dirty``, or for a copied working tree whose commit was stated
+    (RNNBENCH_SOURCE_COMMIT) ``a902c79f13 as stated, package tree 76c4ec4938``."""
+    commit = f"{str(env.get('git_commit'))[:10]}{'+dirty' if env.get('git_dirty') else ''}"
+    if env.get("commit_stated"):
+        return f"{commit} as stated, package tree {str(env.get('source_tree'))[:10]}"
+    return commit
 
 
 def column_rank(label: str) -> tuple[int, str]:

@@ -9,10 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from rnnbench.report.formats import ci_text, fmt
+from rnnbench.report import latex
+from rnnbench.report.formats import fmt, interval_text
 from rnnbench.report.labels import directions
 from rnnbench.report.section import Frame, Inputs
-from rnnbench.stats import mean_ci
+from rnnbench.stats import methods_text, summarise
+from rnnbench.tasks.base import direction, metric_bounds
+
+RAW = ["ours ci95_low", "ours ci95_high", "ours interval_low", "ours interval_high", "ours interval_method"]  # CSV only
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BASELINE_BAND = 0.1  # within ±10% of the memoryless baseline counts as "at" it
@@ -28,7 +32,7 @@ def frame(inputs: Inputs) -> Frame | None:
 
 
 def table(f: Frame) -> pd.DataFrame:
-    shown = f.data.copy()
+    shown = f.data.drop(columns=RAW)
     for col in ("paper", "ours", "ours std", "baseline"):
         shown[col] = shown[col].map(fmt)
     shown["ratio ours/paper"] = shown["ratio ours/paper"].map(lambda v: f"{v:.3g}")
@@ -71,17 +75,44 @@ def paper_comparison(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                              & (ok["T"] == row["T"]) & (ok["model"] == model)]
                 for (variant, column), ours in matched.groupby(["row_variant", "column"], sort=False):
                     mean, baseline, paper = ours["value"].mean(), ours["baseline"].iloc[0], row[model]
-                    low, high = mean_ci(list(ours["value"]))
+                    st = summarise(list(ours["value"]), metric_bounds(str(row["metric"])))
                     rows.append({
                         "task": f"{row['task']}/{row['preset']} (T={row['T']})" + (f" [{variant}]" if variant else ""),
                         "metric": row["metric"], "model": column,
                         "size (paper)": row["size"], "n_params (ours)": int(ours["n_params"].iloc[0]),
                         "steps (ours)": int(ours["steps"].iloc[0]), "paper": paper, "ours": mean,
-                        "ours std": ours["value"].std(), "ours 95% CI": ci_text(low, high), "n seeds": len(ours),
+                        "ours std": ours["value"].std(),
+                        "ours interval": interval_text(st.low, st.high, st.method) or "–", "n seeds": len(ours),
                         "ratio ours/paper": mean / paper, "baseline": baseline,
                         "paper vs baseline": side(paper, baseline), "ours vs baseline": side(mean, baseline),
                         "same side": "yes" if side(paper, baseline) == side(mean, baseline) else "no",
+                        "ours ci95_low": st.t_low, "ours ci95_high": st.t_high, "ours interval_low": st.low,
+                        "ours interval_high": st.high, "ours interval_method": st.method,
                     })
                 if table["citation"] not in citations:
                     citations.append(table["citation"])
     return pd.DataFrame(rows), citations
+
+
+def paper(f: Frame) -> latex.Paper:
+    """Task (by letter), model, the published number, ours, our seeds, and whether both are on the
+    same side of the memoryless baseline; the citations and the tasks in full in the notes."""
+    d = f.data
+    tasks = list(dict.fromkeys(d["task"]))
+    letter = {t: chr(ord("a") + i) for i, t in enumerate(tasks)}
+    pub, ours = latex.numbers(list(d["paper"])), latex.numbers(list(d["ours"]))
+    spec = ["l", "l", pub.spec(marked=False), ours.spec(marked=False), "c", "c"]
+    header = ["task", "model", latex.header("published"), latex.header("ours"), "seeds", "same side"]
+    rows = [[rf"{latex.tex(r['task'].split('/')[0])}\textsuperscript{{{letter[r['task']]}}}", latex.tex(r["model"]),
+             pub.fmt(r["paper"]), ours.fmt(r["ours"]), str(r["n seeds"]), latex.tex(r["same side"])]
+            for _, r in d.iterrows()]
+    caption = ("Published results beside ours for the same task, metric and model size, our number being the "
+               "mean over seeds after the training steps in the notes. Each is set against the memoryless "
+               "baseline (at: within 10\\%), and `same side' says whether both used memory or both did not.")
+    notes = ["; ".join(rf"\textsuperscript{{{letter[t]}}}{latex.tex(t)}, {latex.tex(m)} "
+                       rf"({latex.tex(direction(m))}), baseline {latex.num(b)}, {s} steps"
+                       for t, m, b, s in d.groupby("task", sort=False)[["metric", "baseline", "steps (ours)"]]
+                       .first().itertuples()) + "."]
+    notes += [latex.tex("Published: " + c) for c in f.notes["citations"]]
+    notes.append(latex.tex("Intervals (in the CSV): " + methods_text(d["ours interval_method"]) + "."))
+    return latex.Paper(spec, header, rows, caption, notes)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from rnnbench.models import model_rank
+from rnnbench.report import latex
 from rnnbench.report.section import Frame, Inputs
 
 
@@ -51,3 +53,27 @@ def speedup_table(df: pd.DataFrame) -> pd.DataFrame:
     table = table[sorted(table.columns, key=lambda c: (c.startswith("fwd+bwd"), int(c.rsplit("=", 1)[1])))]
     table = table.map(lambda v: f"{v:.2f}×" if pd.notna(v) else "–").reset_index()
     return table.sort_values("model", key=lambda c: c.map(model_rank), kind="stable").reset_index(drop=True)
+
+
+def paper(f: Frame) -> latex.Paper:
+    """One row per model, implementation and size; one column per mode and sequence length."""
+    d = f.data
+    keys = ["model", "impl", "batch", "hidden_size", "num_layers"]
+    ratios = [c for c in d.columns if c not in keys]
+    varying = [k for k in ("batch", "hidden_size", "num_layers") if d[k].nunique() > 1]
+    value = {c: [float(v.rstrip("×")) if v != "–" else float("nan") for v in d[c]] for c in ratios}
+    formats = {c: latex.fixed(2, [v for v in value[c] if v == v]) for c in ratios}
+    names = {"batch": "$B$", "hidden_size": "$H$", "num_layers": "layers"}
+    spec = ["l", "l"] + ["r"] * len(varying) + [formats[c].spec(marked=False) for c in ratios]
+    header = (["model", "impl."] + [names[k] for k in varying]
+              + [latex.header(re.sub(r"T=(\d+)", r"$T=\1$", latex.tex(c))) for c in ratios])
+    rows = [[latex.tex(r["model"]), latex.tex(r["impl"])] + [str(r[k]) for k in varying]
+            + [formats[c].fmt(value[c][i]) if value[c][i] == value[c][i] else latex.plain("--") for c in ratios]
+            for i, (_, r) in enumerate(d.iterrows())]
+    fixed = ", ".join(f"{names[k]} = {d[k].iloc[0]}" for k in ("batch", "hidden_size", "num_layers")
+                      if k not in varying)
+    caption = ("Time of the step-by-step reference implementation divided by the time of each other "
+               "implementation of the same model at the same shape, measured in the same run (above 1: faster "
+               f"than the reference). Columns are the forward pass (fwd) and the training step (fwd+bwd) at each "
+               f"sequence length $T${'; ' + fixed if fixed else ''}.")
+    return latex.Paper(spec, header, rows, caption, [])

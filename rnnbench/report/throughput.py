@@ -8,6 +8,7 @@ import pandas as pd
 
 from rnnbench.figures import plot_throughput
 from rnnbench.models import model_rank
+from rnnbench.report import latex
 from rnnbench.report.section import Frame, Inputs
 
 
@@ -54,3 +55,37 @@ def throughput_table(df: pd.DataFrame) -> pd.DataFrame:
         table = table.drop(columns="variant")
     return table.sort_values(["model", "impl", "hidden_size", "seq_len", "batch"],
                              key=lambda c: c.map(model_rank) if c.name == "model" else c).reset_index(drop=True)
+
+
+def paper(f: Frame) -> latex.Paper:
+    """Training-step throughput (forward and backward, thousands of tokens per second) per model
+    and implementation at the most common batch and the largest hidden size, one column per
+    sequence length; every other shape and mode is in the CSV."""
+    df = f.data[f.data["mode"] == "fwdbwd"]
+    batch = df["batch"].mode().iloc[0]
+    df = df[df["batch"] == batch]
+    hidden = df["hidden_size"].max()
+    df = df[df["hidden_size"] == hidden]
+    lengths = sorted(df["seq_len"].unique())
+    keys = sorted(dict.fromkeys(zip(df["model"], df["impl"], df["variant"])),
+                  key=lambda k: (model_rank(k[0]), k[1], k[2]))
+    value = {(r["model"], r["impl"], r["variant"], r["seq_len"]): r["tokens_per_s"] / 1e3 for _, r in df.iterrows()}
+    formats = {t: latex.numbers([value[k + (t,)] for k in keys if k + (t,) in value]) for t in lengths}
+    variants = any(v for _, _, v in keys)
+    spec = ["l", "l"] + (["l"] if variants else []) + [formats[t].spec(marked=False) for t in lengths]
+    header = ["model", "impl."] + (["variant"] if variants else []) + [latex.header(f"$T={t}$") for t in lengths]
+    rows = [[latex.tex(m), latex.tex(i)] + ([latex.tex(v)] if variants else [])
+            + [formats[t].fmt(value[(m, i, v, t)]) if (m, i, v, t) in value else latex.plain("--") for t in lengths]
+            for m, i, v in keys]
+    threads = ", ".join(str(t) for t in sorted(df["threads"].dropna().unique()))
+    device = ", ".join(sorted(df["device"].dropna().unique()))
+    caption = (f"Training-step throughput (forward and backward) in thousands of tokens per second, the median of "
+               f"timed runs at batch {batch} and hidden size {hidden}, for each sequence length $T$. Measured with "
+               f"torch.utils.benchmark on {latex.tex(device)} with {threads} threads; the CSV has every shape, the "
+               f"forward pass alone, the spread and the memory.")
+    notes = [latex.tex(f"Memory: {f.rows['memory_method'].iloc[-1]}.")]
+    flagged = df[df["noisy"] | df["busy"]]
+    if not flagged.empty:
+        notes.append(latex.tex(f"{len(flagged)} of these {len(df)} timings were noisy (IQR above 20% of the median) "
+                               f"or taken while other processes used more than 25% of the CPU time."))
+    return latex.Paper(spec, header, rows, caption, notes)
