@@ -30,7 +30,7 @@ METHODS = {
     "t-cut": "95% Student-t interval of the mean cut at the metric's bounds (a value on the bound leaves no "
              "log scale)",
     "t": "95% Student-t interval of the mean",
-    "range": "the lowest and highest seed (2 seeds are too few for a confidence interval)",
+    "range": "the lowest and highest seed, 2 seeds being too few for a confidence interval",
     "single": "one run, no interval",
     "none": "no ok run",
 }

@@ -120,3 +120,39 @@ def test_numbers_share_one_notation_per_column():
     sci = numbers([0.392, 3.4e-05])
     assert [sci.fmt(v) for v in (0.392, 3.4e-05)] == ["3.92e-1", "3.40e-5"] and sci.table_format == "1.2e-1"
     assert bounds(0.3911, 0.3935) == r"\scriptsize[\num{0.391}, \num{0.394}]"  # digits enough to tell them apart
+
+
+def test_a_constructed_table_with_bold_daggers_and_intervals_compiles(tmp_path):
+    """What the published tables lack today: significant leads (a dagger after a bold number in an
+    S column), t intervals on both scales, an accuracy at exactly 1, a value in scientific notation."""
+    import random
+
+    from rnnbench.report.build import build
+    from rnnbench.results import append_record
+
+    rng = random.Random(0)
+    env = {"rnnbench": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False, "torch": "2.13.0",
+           "device_name": "cpu-x", "cpu": "cpu-x", "threads": 2, "python": "3.11"}
+    for task, metric, centres in (("adding", "mse", {"gru": 3e-5, "lstm": 0.02, "rnn": 0.15}),
+                                  ("mqar", "acc", {"gru": 1.0, "lstm": 0.6, "rnn": 0.1})):
+        for model, centre in centres.items():
+            for seed in range(4):
+                value = min(1.0, centre * (1 + 0.03 * rng.gauss(0, 1))) if metric == "acc" else centre * (
+                    1 + 0.1 * rng.gauss(0, 1))
+                value = 1.0 if centre == 1.0 and seed < 2 else value
+                append_record(tmp_path / "raw" / "made.jsonl", {
+                    "schema_version": 2, "kind": "train", "profile": "made", "section": "accuracy", "status": "ok",
+                    "created_at": f"2026-01-01T00:00:00.{seed:06d}", "run_id": f"{task}{model}{seed}",
+                    "task": {"name": task, "preset": "arjovsky2016", "params": {"T": 10}, "version": 1, "metric": metric},
+                    "model": {"name": model, "implementation": "fused", "default_implementation": "fused",
+                              "display": model, "params": {"hidden_size": 8}, "n_params": 100},
+                    "train": {"seed": seed, "steps": 10, "batch_size": 4},
+                    "metrics": {metric: value, "baseline": 0.2, "solved": False},
+                    "history": [{"step": 10, metric: value}], "env": env})
+    build(tmp_path)
+    table = tmp_path / "made" / "accuracy.tex"
+    source = table.read_text()
+    # both leads significant (a dagger after a bold number), gru's mse in e-notation
+    assert len(re.findall(r"\\bfseries [0-9.e-]+\{\$\^\\dagger\$\}", source)) == 2 and "e-5" in source
+    (tmp_path / "build").mkdir()
+    check_compiles_and_shows_its_rows(table, tmp_path / "build")

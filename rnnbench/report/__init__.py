@@ -3,8 +3,9 @@
 The sections are registered in ``rnnbench.sections``; each lives in its own module here
 (``accuracy``, ``retention``, ``gradient_flow``, ``paper``, ``throughput``, ``speedup``). The
 shared parts are split by concern: ``labels`` (one row per record, the cells a table groups by,
-row and column labels, provenance), ``rnnbench.stats`` (intervals and tests), ``formats``
-(Markdown, CSV and LaTeX) and ``build`` (the ``report`` command itself).
+row and column labels, provenance), ``rnnbench.stats`` (intervals and tests) with ``best`` (the
+best entry of a row and whether its lead is significant), ``formats`` (Markdown and CSV) with
+``latex`` (the tables for papers), and ``build`` (the ``report`` command itself and its manifest).
 """
 
 from rnnbench.report.build import report

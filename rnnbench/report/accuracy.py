@@ -158,7 +158,8 @@ def paper(f: Frame) -> latex.Paper:
                 bounds.append("")
                 continue
             text = formats[i].fmt(r["mean"])
-            means.append((r"\bfseries " if r["best"] else "") + text + ("{" + latex.DAGGER + "}" if r["significant"] else ""))
+            mark = "{" + latex.DAGGER + "}" if r["significant"] else ""
+            means.append((r"\bfseries " if r["best"] else "") + text + mark)
             bounds.append(latex.plain(latex.bounds(r["interval_low"], r["interval_high"]))
                           if pd.notna(r["interval_low"]) else "")
         rows.append(means)
@@ -166,7 +167,7 @@ def paper(f: Frame) -> latex.Paper:
             rows.append(bounds)
         gaps.append(len(rows) - 1)
     methods = [m for m in ("range", "t-log", "t-arcsine", "t-cut", "t") if m in set(s["interval_method"])]
-    spread = " or ".join(SHORT_METHODS[m] for m in methods)
+    spread = latex.tex(" or ".join(SHORT_METHODS[m] for m in methods))
     first = (f"Held-out metric of each model after the full training budget: the mean over seeds"
              + (f", with {spread} beneath it." if spread else " (one run per cell, no interval)."))
     k = int(s["tested"].iloc[0]) if len(s) else 0

@@ -67,7 +67,8 @@ def gradient_flow_table(gf: pd.DataFrame) -> pd.DataFrame:
     for _, r in stage_summary(gf).iterrows():
         bounds = interval_text(r["interval_low"], r["interval_high"], r["interval_method"])
         cells[(r["group"], r["model"], r["stage"])] = (
-            f"{r['mean']:.3f} ± {r['std']:.3f} {bounds} (n={r['n']})" if r["n"] >= 2 else f"{r['mean']:.3f} (n={r['n']})")
+            f"{r['mean']:.3f} ± {r['std']:.3f} {bounds} (n={r['n']})" if r["n"] >= 2
+            else f"{r['mean']:.3f} (n={r['n']})")
     table = pd.Series(cells).unstack(-1).rename(columns={"init": "decay per step at init",
                                                           "trained": "decay per step trained"})
     table = table.rename_axis(["group", "model"]).reset_index()
@@ -101,7 +102,7 @@ def paper(f: Frame) -> latex.Paper:
             rows.append(bounds)
         gaps.append(len(rows) - 1)
     methods = [m for m in ("range", "t-log", "t-arcsine", "t-cut", "t") if m in set(s["interval_method"])]
-    spread = " or ".join(SHORT_METHODS[m] for m in methods)
+    spread = latex.tex(" or ".join(SHORT_METHODS[m] for m in methods))
     caption = ("Per-step decay factor of the input-gradient norm, $10^{\\mathrm{slope}}$ of "
                "$\\log_{10}\\|\\partial \\mathrm{loss}/\\partial x_t\\|$ against the distance from the last step "
                "(1: no decay), at initialisation and after training. Mean over seeds"

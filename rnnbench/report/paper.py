@@ -40,10 +40,11 @@ def table(f: Frame) -> pd.DataFrame:
 
 
 def caption(f: Frame) -> str:
-    return (f"Published: {' '.join(f.notes['citations'])} Ours: held-out metric, mean over seeds with its 95% "
-            f"Student-t interval, after the steps shown "
-            f"(see the profile for the budget and the deviations from the paper's). Each is compared with "
-            f"the memoryless baseline: 'at' is within ±10% of it; memory was used where a loss is 'below' "
+    methods = set(f.data["ours interval_method"]) - {"single", "none"}
+    spread = (f"with its interval ({methods_text(sorted(methods))})" if methods else "(one run each, so no interval)")
+    return (f"Published: {' '.join(f.notes['citations'])} Ours: held-out metric, mean over seeds {spread}, "
+            f"after the steps shown (see the profile for the budget and the deviations from the paper's). Each is "
+            f"compared with the memoryless baseline: 'at' is within ±10% of it; memory was used where a loss is 'below' "
             f"it or an accuracy 'above' it ({directions(f.data['metric'])}).")
 
 
