@@ -8,7 +8,14 @@ the module that builds it. The module defines four functions (see ``rnnbench.rep
   CSV); ``None`` or an empty frame publishes nothing for that profile;
 - ``table(frame) -> DataFrame``: the cells the Markdown table and the web page show;
 - ``caption(frame) -> str``: what the numbers are (the provenance is added after it);
-- ``figures(frame, directory) -> list[Path]``: the figures it draws (none: ``[]``).
+- ``figures(frame, directory) -> list[Path]``: the figures it draws (none: ``[]``);
+
+and may define two more:
+
+- ``paper(frame) -> rnnbench.report.latex.Paper``: its LaTeX table for papers (without it, the
+  table above, every cell as text);
+- ``marks(frame, table) -> {(row, column): "best" | "significant"}``: entries shown in bold (and
+  with a dagger) in Markdown and on the page.
 
 Adding a kind of table is one new module and one ``SECTIONS.add`` line below: the profiles, the
 report, the page and the manifest all read this registry. This module imports nothing heavy, so

@@ -270,7 +270,6 @@ def test_a_two_seed_report_stays_in_range_and_marks_the_best(tmp_path):
                    for lo, hi, m in zip(csv["ci95_low"], csv["ci95_high"], csv["metric"])]
     assert all(raw_outside)  # the raw Student-t bounds (kept in the CSV) leave the range; the tables do not
     assert check_tables_in_range(tmp_path) >= 4 * 3  # every cell, in Markdown, LaTeX and the page
-    md = (tmp_path / "two" / "accuracy.md").read_text()
     header, rows = rows_of_markdown(tmp_path / "two" / "accuracy.md")
     for task in ("copy", "mqar"):  # gru is the better of the two on both (lower ce, higher acc)
         [row] = [r for r in rows if r[0].startswith(f"{task}/")]

@@ -31,6 +31,14 @@ from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
 TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput"}
+
+
+def __getattr__(name: str) -> Any:
+    """``SECTIONS``: the [[entry]] kinds a profile may hold, read from the report sections' registry
+    each time (``rnnbench.sections``), so that a section registered later is one too."""
+    if name == "SECTIONS":
+        return trained_sections()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl", "axis"}
 THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 

@@ -168,7 +168,7 @@ def paper(f: Frame) -> latex.Paper:
         gaps.append(len(rows) - 1)
     methods = [m for m in ("range", "t-log", "t-arcsine", "t-cut", "t") if m in set(s["interval_method"])]
     spread = latex.tex(" or ".join(SHORT_METHODS[m] for m in methods))
-    first = (f"Held-out metric of each model after the full training budget: the mean over seeds"
+    first = ("Held-out metric of each model after the full training budget: the mean over seeds"
              + (f", with {spread} beneath it." if spread else " (one run per cell, no interval)."))
     k = int(s["tested"].iloc[0]) if len(s) else 0
     second = (r"Bold marks the best model on each task" + (
