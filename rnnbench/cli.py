@@ -347,17 +347,20 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> None:
     from rnnbench.compare import compare, render
 
-    print(render(compare(args.results, args.a, args.b, args.by, args.profile), args.a, args.b))
+    print(render(compare(args.results, args.a, args.b, args.by, args.profile, args.correction), args.a, args.b))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from rnnbench.report import report
+    from rnnbench.report.build import build
 
-    written = report(args.results)
+    outputs = build(args.results)
+    written = outputs.written
     if not written:
         raise UsageError(f"no records under {args.results / 'raw'}; run rnnbench sweep first")
     for path in written:
         print(path)
+    for path in outputs.removed:
+        print(f"removed {path} (an earlier report wrote it; this one no longer does)")
     for path in written:
         if path.name == "paper_comparison.md":  # the published numbers beside ours, on the terminal too
             print("\n" + path.read_text())
@@ -459,6 +462,9 @@ def build_parser() -> Parser:
     p.add_argument("--b", required=True, help="the second")
     p.add_argument("--by", default="model", choices=["model", "impl", "commit"], help="what --a and --b name")
     p.add_argument("--profile", help="only this profile's records")
+    p.add_argument("--correction", default="holm", choices=["holm", "bh", "none"],
+                   help="for testing many cells together: holm (family-wise error, default), bh (Benjamini-Hochberg "
+                        "false-discovery rate) or none")
     p.set_defaults(func=cmd_compare)
 
     for name in ("run", "sweep", "throughput", "rerun"):

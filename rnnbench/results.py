@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 import uuid
@@ -72,9 +73,69 @@ def _git() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(dirty), "code_source": f"git checkout {top}"}
 
 
+SOURCE_COMMIT = "RNNBENCH_SOURCE_COMMIT"  # the commit a copied working tree came from, stated by whoever copied it
+SKIP = ("__pycache__",)  # what Python writes beside the sources: never part of a commit
+
+
+def tree_id(directory: Path) -> str | None:
+    """Git's tree id of ``directory`` as it is on disk, so that ``git rev-parse COMMIT:rnnbench``
+    prints the same id exactly when the package that ran is that commit's (``None`` for a folder
+    git would not store: one with no files). Bytecode (``__pycache__``, ``*.pyc``) is left out."""
+    entries = []
+    for child in directory.iterdir():
+        if child.name in SKIP or child.suffix == ".pyc" or child.name.endswith(".egg-info"):
+            continue
+        if child.is_symlink():
+            mode, sha = b"120000", _object(b"blob", os.readlink(child).encode())
+        elif child.is_dir():
+            sub = tree_id(child)
+            if sub is None:
+                continue
+            mode, sha = b"40000", bytes.fromhex(sub)
+        else:
+            mode = b"100755" if child.stat().st_mode & 0o100 else b"100644"
+            sha = _object(b"blob", child.read_bytes())
+        # git orders a tree's entries by name, a folder's name as if it ended in "/"
+        entries.append((child.name.encode() + (b"/" if mode == b"40000" else b""), mode, child.name.encode(), sha))
+    if not entries:
+        return None
+    body = b"".join(mode + b" " + name + b"\0" + sha for _, mode, name, sha in sorted(entries))
+    return _object(b"tree", body).hex()
+
+
+def _object(kind: bytes, data: bytes) -> bytes:
+    return hashlib.sha1(kind + b" %d\0" % len(data) + data).digest()
+
+
+def _code() -> dict[str, Any]:
+    """The commit (``_git``) and the package's tree id; with ``RNNBENCH_SOURCE_COMMIT`` set (a run
+    on a copy of a working tree, which has no history or another one), the stated commit, marked
+    as stated, beside the tree id of the code that actually ran."""
+    info = _git()
+    try:
+        info["source_tree"] = tree_id(Path(rnnbench.__file__).resolve().parent)
+    except OSError:
+        info["source_tree"] = None
+    stated = os.environ.get(SOURCE_COMMIT, "").strip().lower()
+    if not stated:
+        return info
+    if not re.fullmatch(r"[0-9a-f]{7,40}", stated):
+        warnings.warn(f"ignoring {SOURCE_COMMIT}={stated!r}: not a commit id (7 to 40 hexadecimal digits)",
+                      stacklevel=2)
+        return info
+    checkout = info.get("git_commit")
+    same = bool(checkout) and str(checkout).startswith(stated)
+    return info | {
+        "git_commit": checkout if same else stated, "git_dirty": info.get("git_dirty") if same else None,
+        "commit_stated": True, **({"checkout_commit": checkout} if checkout and not same else {}),
+        "code_source": f"copy of a working tree of commit {stated} (stated by {SOURCE_COMMIT}); "
+                       f"package tree {info['source_tree']}",
+    }
+
+
 # The commit of the code this process imported, read once at import: edits made to the
 # tree while a long sweep runs must not be attributed to the records it writes.
-GIT = _git()
+GIT = _code()
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,6 +242,8 @@ def same_setup(a: dict[str, Any], b: dict[str, Any], kind: str = "train") -> boo
     bit-identical only at equal counts). A training record from another host with the
     same device is the same measurement; a throughput record must come from this host."""
     keys = ["device_name", "torch", "git_commit", "git_dirty"]
+    if a.get("commit_stated") or b.get("commit_stated"):  # a copied tree: its commit is a claim, its tree is not
+        keys += ["commit_stated", "source_tree"]
     if str(b.get("device", "cpu")).startswith("cpu"):
         keys += ["threads", "cpu_capability"]  # one CPU model name can cover several instruction sets
     if kind != "train":

@@ -38,6 +38,7 @@ class Table:
     table: pd.DataFrame
     files: list[Path]
     figures: list[Path] = field(default_factory=list)
+    marks: dict[tuple[int, str], str] = field(default_factory=dict)  # (row, column) -> "best" / "significant"
 
 
 def column(label: str) -> dict[str, str]:
@@ -58,24 +59,28 @@ def write_site(out: Path, tables: list[Table], descriptions: dict[str, str]) -> 
     rel = lambda p: Path(os.path.relpath(p, out)).as_posix()  # noqa: E731
     profiles: dict[str, dict[str, Any]] = {}
     values: dict[str, set[str]] = {"task": set(), "model": set(), "impl": set(), "metric": set()}
-    for i, t in enumerate(tables):
+    for t in tables:
         cols = [column(str(c)) for c in t.table.columns]
-        rows = [[cell_text(v) for v in row] for row in t.table.itertuples(index=False)]
+        names = [str(c) for c in t.table.columns]
+        rows = [[{"text": cell_text(v), "mark": t.marks.get((r, name), "")} for v, name in zip(row, names)]
+                for r, row in enumerate(t.table.itertuples(index=False))]
         for c, col in enumerate(cols):
             if col["role"] in values:
                 for row in rows:
                     # tasks and models by name alone (rows say "copy/bai2018 (T=100)", "lstm [hidden_size=56]")
-                    values[col["role"]].add(row[c].split("/")[0].split(" ")[0] if col["role"] in ("task", "model")
-                                            else row[c])
+                    text = row[c]["text"]
+                    values[col["role"]].add(text.split("/")[0].split(" ")[0] if col["role"] in ("task", "model")
+                                            else text)
             if col["role"] == "modelcol":
                 values["model"].add(col["model"])
                 values["impl"].add(col["impl"])
         page = profiles.setdefault(t.profile, {"name": t.profile, "id": f"profile-{t.profile}",
                                                "description": descriptions.get(t.profile, ""), "tables": []})
         page["tables"].append({
-            "id": f"{t.profile}-{t.files[0].stem}-{i}", "title": t.title, "caption": t.caption, "columns": cols,
+            "id": f"{t.profile}-{t.files[0].stem}", "title": t.title, "caption": t.caption, "columns": cols,
             "rows": rows, "files": [(FORMATS.get(p.suffix, p.suffix), rel(p)) for p in t.files],
             "figures": [(p.stem.replace("_", " "), rel(p)) for p in t.figures if p.suffix == ".svg"],
+            "marked": bool(t.marks),
         })
     asv = out.resolve().parent / ".asv" / "html" / "index.html"
     tasks = [{"name": name, "metric": cls.primary_metric, "direction": direction(cls.primary_metric),

@@ -67,8 +67,16 @@ def test_means_carry_a_student_t_interval_over_seeds(tmp_path):
     half = stats.t.ppf(0.975, 2) * sem
     assert row["n"] == 3 and row["ci95_low"] == pytest.approx(mean - half) and row["ci95_high"] == pytest.approx(
         mean + half)
-    assert "95% Student-t interval of the mean over seeds" in (tmp_path / "four" / "accuracy.md").read_text()
-    assert all(math.isnan(v) for v in mean_ci([1.0]))  # one value: no interval, stated as [n<2] in the tables
+    # the tables show the interval on the log scale (an MSE is positive): exp(mean ± t·sem of log values)
+    logs = [math.log(v) for v in values]
+    log_half = stats.t.ppf(0.975, 2) * stats.sem(logs)
+    assert row["interval_method"] == "t-log"
+    assert row["interval_low"] == pytest.approx(math.exp(sum(logs) / 3 - log_half))
+    assert row["interval_high"] == pytest.approx(math.exp(sum(logs) / 3 + log_half))
+    md = (tmp_path / "four" / "accuracy.md").read_text()
+    assert "95% Student-t interval on the log scale" in md
+    assert f"[{row['interval_low']:.3g}, {row['interval_high']:.3g}]" in md
+    assert all(math.isnan(v) for v in mean_ci([1.0]))  # one value: no interval, and none in the tables
 
 
 COMPARE = """

@@ -25,11 +25,20 @@ from rnnbench.errors import UsageError, choices
 from rnnbench.measure import Shape, ThroughputCell
 from rnnbench.models import model_order, resolve_model
 from rnnbench.models.user import is_reference
+from rnnbench.sections import SECTIONS as REPORT_SECTIONS
+from rnnbench.sections import trained_sections
 from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
-SECTIONS = ("accuracy", "retention", "gradient_flow")
-TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput", *SECTIONS}
+TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput"}
+
+
+def __getattr__(name: str) -> Any:
+    """``SECTIONS``: the [[entry]] kinds a profile may hold, read from the report sections' registry
+    each time (``rnnbench.sections``), so that a section registered later is one too."""
+    if name == "SECTIONS":
+        return trained_sections()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl", "axis"}
 THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 
@@ -120,10 +129,11 @@ def load_profile(name_or_path: str) -> Profile:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"profile {path} is not valid TOML: {exc}") from None
-    _check_keys(f"profile {path}", data, TOP_KEYS)
+    sections = trained_sections()  # the [[entry]] kinds: report sections whose cells train (rnnbench.sections)
+    _check_keys(f"profile {path}", data, TOP_KEYS | set(sections))
     name = str(data.get("name", path.stem))
     cells: list[PlannedCell] = []
-    for section in SECTIONS:
+    for section in sections:
         entries = data.get(section, [])
         if not isinstance(entries, list):
             raise UsageError(f"profile {path}: [{section}] must be a list of tables, written [[{section}]]")
@@ -139,13 +149,15 @@ def load_profile(name_or_path: str) -> Profile:
             if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
                 raise UsageError(f"{where}: seeds must be a list of integers, e.g. seeds = [0, 1]")
             model_impls = [(m, i) for m in models for i in implementations(m, impls, where)]
-            axis = entry.get("axis", "T") if section == "retention" else None
-            if "axis" in entry and section != "retention":
-                raise UsageError(f"{where}: axis applies to [[retention]] entries only")
+            spec = REPORT_SECTIONS.get(section)
+            axis = entry.get("axis", spec.axis) if spec.axis else None
+            if "axis" in entry and not spec.axis:
+                swept = ", ".join(f"[[{s}]]" for s in sections if REPORT_SECTIONS.get(s).axis)
+                raise UsageError(f"{where}: axis applies to {swept} entries only")
             if axis is not None and not isinstance(entry.get("params", {}).get(axis), list):
                 raise UsageError(f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, "
                                  f"e.g. {axis} = [10, 20, 50]")
-            probes = ("gradient_flow",) if section == "gradient_flow" else ()
+            probes = spec.probes
             train_base = {**data.get("train", {}), **entry.get("train", {})}
             shared, per_model = split_model_params({**data.get("model", {}), **entry.get("model", {})}, models, where)
             for tparams, train, (model, impl), seed in itertools.product(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -52,6 +53,19 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "ce": False, "mse": False, "nmse": False,
     "acc": True, "recall_acc": True, "frac_within_0.04": True,
 }
+
+
+# Each metric's possible values: tables never show an interval outside them. A metric not
+# listed here is taken as unbounded.
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    "ce": (0.0, math.inf), "mse": (0.0, math.inf), "nmse": (0.0, math.inf),
+    "acc": (0.0, 1.0), "recall_acc": (0.0, 1.0), "frac_within_0.04": (0.0, 1.0),
+}
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The smallest and largest value ``metric`` can take (accuracies [0, 1], losses [0, inf))."""
+    return METRIC_BOUNDS.get(metric, (-math.inf, math.inf))
 
 
 def higher_is_better(metric: str) -> bool:
