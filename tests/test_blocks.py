@@ -148,10 +148,12 @@ def test_width_arg_names_a_width_rnnbench_does_not_guess(capsys):
     assert "takes no argument 'dim'; it takes: embed_dim" in capsys.readouterr().err
 
 
-def test_the_width_given_twice_is_refused(capsys):
+def test_the_width_given_twice_and_a_layer_index_are_refused(capsys):
     code = main(["run", "--task", "adding", "--model", ref("DimGLU"), "--set", "model.dim=8",
                  "--set", "model.hidden_size=8", "--steps", "1"])
     assert code == 2 and "model.hidden_size and model.dim both given" in capsys.readouterr().err
+    code = main(["run", "--task", "adding", "--model", ref("RetentionLayer"), "--set", "model.layer_idx=3", "--steps", "1"])
+    assert code == 2 and "model.layer_idx is given by rnnbench" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name, fragment", [

@@ -110,6 +110,10 @@ def block_fields(name: str, lay: Layout, fields: dict[str, tuple[Any, Any]],
     and ``num_layers`` are rnnbench's names for them and are accepted for the block's own."""
     fields = {k: v for k, v in fields.items() if k not in HARNESS_GIVEN}
     values = dict(values)
+    for key in HARNESS_GIVEN:
+        if key in values:
+            raise UsageError(f"model {name!r}: model.{key} is given by rnnbench (each block's index in the stack); "
+                             "leave it out")
     for alias, own in (("hidden_size", lay.width_arg), ("num_layers", lay.depth_arg)):
         if own is not None and own != alias and alias in values:
             if own in values:
