@@ -430,10 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an error in a user's model (or a bug): one line, the traceback behind --debug
         if args.debug:
             raise
+        import torch
+
         from rnnbench.models.blocks import cuda_requirement, needs_cuda_message
         from rnnbench.models.user import where
-
-        import torch
 
         device = getattr(args, "device", "cpu")
         on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())

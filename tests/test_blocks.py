@@ -73,7 +73,8 @@ def test_each_style_through_check_run_and_throughput(name, tmp_path):
     p = cli("throughput", "--model", ref(name), "--batch", "2", "--seq-len", "4", "--hidden", "8", "--input", "3",
             "--device", "cpu", "--min-run-time", "0.01", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    assert any(l.split()[:2] == ["user", "fwdbwd"] for l in p.stdout.splitlines()), p.stdout
+    row = next(l.split() for l in p.stdout.splitlines() if l.split()[:2] == ["user", "fwd"])
+    assert (row[5] != "n/a") == (name == "PrevStateMinGRU"), p.stdout  # the one that declares flops(batch, length, width)
     assert f"block of width 8 ({width_arg}), 1 layer, pre-norm residual; encoder Linear(3, 8) added: 32 parameters, " \
            f"{2 * 2 * 4 * 3 * 8:,} FLOP of each forward" in p.stdout  # 2·B·T·I·W
 

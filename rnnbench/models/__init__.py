@@ -13,9 +13,8 @@ Public API::
 
 from __future__ import annotations
 
-from typing import Any
-
 import dataclasses
+from typing import Any
 
 import torch
 
