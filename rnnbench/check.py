@@ -1,9 +1,11 @@
 """``rnnbench check``: quick probes of a recurrent model's contract on random input.
 
 A *core* follows ``forward(x, state=None) -> (y, state)``; a *whole model* maps a
-batch-first input ``(B, T, F)`` to a tensor. Probes that cannot apply (causality
-for a bidirectional model or one that returns only the last step, state carry-over
-for a whole model) are reported as n/a with the reason.
+batch-first input ``(B, T, F)`` to a tensor; a *block* (``dim``/``d_model``, no
+``input_size``) is probed as rnnbench runs it, behind its encoder from F features.
+Probes that cannot apply (causality for a bidirectional model or one that returns
+only the last step, state carry-over for a whole model or a block that takes no
+state) are reported as n/a with the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from rnnbench.errors import UsageError
-from rnnbench.models import resolve_model
+from rnnbench.models import blocks, resolve_model
 from rnnbench.models.user import constructor_fields, where
 
 B, T, F, H = 3, 7, 5, 8  # B != T != F, so an axis mix-up cannot hide behind equal sizes
@@ -29,7 +31,7 @@ CRASH_HINT = ("this is the batch/time mix-up: {modules} with batch_first=False (
               "batch-first input (B={B}, T={T}, F={F}) as time and axis 1 as the batch, so a state built from "
               "x.size(0) holds B={B} sequences where the layer expects T={T}; use batch_first=True")
 # constructor arguments a whole model's probes fill in when the user gives none (a small output)
-OUTPUT_ARGS = ("output_size", "num_classes", "n_classes", "num_outputs", "output_dim", "out_features", "n_outputs")
+OUTPUT_ARGS = blocks.OUTPUT_ARGS
 RUN_NOTE = ("rnnbench run and sweep train cores, forward(x, state=None) -> (y, state), and add the task's encoder "
             "and readout; this whole model can be checked but not trained by them")
 
@@ -51,10 +53,23 @@ class Subject:
         self.error: str | None = None
         try:
             out = self.module(randn(0))
+        except (blocks.ConventionError, blocks.NeedsCUDA):  # one line, nothing can be probed
+            raise
         except Exception as exc:  # reported by the shape probe, with the user's file:line
             self.error = crash_explanation(self.module, exc)
             out = None
         self.is_core = isinstance(out, tuple)
+
+    @property
+    def block(self) -> blocks.BlockCore | None:
+        """The harness's wrapper when the model is a user's block."""
+        return self.module if isinstance(self.module, blocks.BlockCore) else None
+
+    def kind(self) -> str:
+        """``core``, ``whole model``, ``did not run``, or a block's description."""
+        if self.block is not None:
+            return f"{self.block.describe()}; the probes feed it F={F} features"
+        return "core" if self.is_core else ("did not run" if self.error else "whole model")
 
     def build(self, seed: int) -> nn.Module:
         """The model with weights drawn from ``seed`` (and the global RNG forked around it)."""
@@ -78,6 +93,8 @@ def crash_explanation(module: nn.Module, exc: Exception) -> str:
     """The exception in one line with the user's file:line, and the batch/time mix-up named
     when a sequence-first recurrent layer is inside."""
     text = f"raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where(exc)}"
+    if (reason := blocks.cuda_requirement(exc)) is not None:
+        text += f"; it needs a CUDA device: {reason}"
     seq_first = sorted({type(m).__name__ for m in module.modules()
                         if isinstance(m, nn.RNNBase) and not m.batch_first})
     if seq_first:
@@ -149,16 +166,53 @@ def _carry_over(sub: Subject) -> ProbeResult:
         return ProbeResult("state carry-over", "n/a", "a whole model takes no state")
     if sub.bidirectional:
         return ProbeResult("state carry-over", "n/a", "bidirectional model")
+    block = sub.block
+    if block is not None and not block.takes_state:
+        return ProbeResult("state carry-over", "n/a", "not applicable: the block takes no state (its forward has none "
+                           f"of the keywords {', '.join(blocks.STATE_KEYWORDS)})")
     x = randn(6)
     y, _ = sub.run(x)
     k = 4
     y1, s = sub.run(x[:, :k])
-    y2, _ = sub.run(x[:, k:], s)
-    diff = (torch.cat([y1, y2], 1) - y).abs().max().item()
+    if block is not None and all(v is None for v in s):
+        return ProbeResult("state carry-over", "n/a", f"not applicable: the block takes {block.convention.state_keyword}= "
+                           "but returned no state to hand over (y alone, or None in its place)")
+    if block is None:
+        y2, _ = sub.run(x[:, k:], s)
+        diff = (torch.cat([y1, y2], 1) - y).abs().max().item()
+        if diff > ATOL:
+            return ProbeResult("state carry-over", "FAIL", f"two chunks with the state handed over differ from one pass by "
+                               f"{diff:.2g}; the returned state must continue the sequence")
+        return ProbeResult("state carry-over", "pass")
+    return _block_carry_over(sub, x, y, k, y1, s)
+
+
+def _block_carry_over(sub: Subject, x: torch.Tensor, y: torch.Tensor, k: int, y1: torch.Tensor, s: Any) -> ProbeResult:
+    """A block's state continues the sequence in a chunk, or else one step at a time after a
+    chunk, as decoding hands it over (mamba_ssm's layers take their state one step at a time
+    only, and the minGRU authors' layer a longer chunk only for a batch of one)."""
+    try:
+        y2, _ = sub.run(x[:, k:], s)
+        diff = (torch.cat([y1, y2], 1) - y).abs().max().item()
+        chunk = None if diff <= ATOL else f"it differs from one pass by {diff:.2g}"
+    except (blocks.ConventionError, blocks.NeedsCUDA):
+        raise
+    except Exception as exc:
+        chunk = crash_explanation(sub.module, exc)
+    if chunk is None:
+        return ProbeResult("state carry-over", "pass", f"a chunk of {T - k} steps after one of {k}, its state handed over")
+    outputs, (y1, s) = [], sub.run(x[:, :k])  # afresh: a cache object may have been changed in place
+    outputs.append(y1)
+    for t in range(k, T):
+        y_t, s = sub.run(x[:, t:t + 1], s)
+        outputs.append(y_t)
+    diff = (torch.cat(outputs, 1) - y).abs().max().item()
     if diff > ATOL:
-        return ProbeResult("state carry-over", "FAIL", f"two chunks with the state handed over differ from one pass by "
-                           f"{diff:.2g}; the returned state must continue the sequence")
-    return ProbeResult("state carry-over", "pass")
+        return ProbeResult("state carry-over", "FAIL", f"{k} steps then one at a time, the state handed over, differ from "
+                           f"one pass by {diff:.2g} (a chunk of {T - k} after {k}: {chunk}); the returned state must "
+                           "continue the sequence")
+    return ProbeResult("state carry-over", "pass", f"one step at a time after a chunk of {k} steps, as decoding; a chunk "
+                       f"of {T - k} steps after the state did not continue it: {chunk}")
 
 
 def _gradient_reach(sub: Subject) -> ProbeResult:
@@ -194,6 +248,8 @@ def run_checks(sub: Subject) -> list[ProbeResult]:
     for probe in PROBES:
         try:
             results.append(probe(sub))
+        except (blocks.ConventionError, blocks.NeedsCUDA):  # one line, at the CLI exit status 2
+            raise
         except Exception as exc:  # a probe that crashes is a failure of the contract, reported, not raised
             name = probe.__name__.strip("_").replace("_", " ")
             results.append(ProbeResult(name, "FAIL", crash_explanation(sub.module, exc)))
@@ -210,7 +266,11 @@ def subjects(name: str, impl: str | None, bidirectional: bool,
     arch = resolve_model(name)
     values = dict(values or {})
     factory = getattr(arch, "factory", None)
-    if factory is not None:
+    lay = blocks.layout(name, factory, values.get("width_arg")) if factory is not None else None
+    if lay is not None:  # a small width, unless given by its own name or as hidden_size
+        if lay.width_arg not in values and "hidden_size" not in values:
+            values[lay.width_arg] = H
+    elif factory is not None:
         fields, _, _ = constructor_fields(factory)
         if "hidden_size" in fields:
             values.setdefault("hidden_size", H)
@@ -229,6 +289,8 @@ def subjects(name: str, impl: str | None, bidirectional: bool,
         except UsageError:
             raise
         except Exception as exc:  # the constructor itself raised
+            if (reason := blocks.cuda_requirement(exc)) is not None:
+                raise UsageError(blocks.needs_cuda_message(name, reason)) from None
             raise UsageError(f"model {name!r} could not be built: {type(exc).__name__}: {exc}{where(exc)}") from None
     return out
 

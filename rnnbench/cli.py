@@ -120,6 +120,18 @@ def summary(record: dict) -> str:
             f"{record['timing']['train_seconds']:.1f} s")
 
 
+def block_note(model: dict) -> str:
+    """``minGRU: block of width 32 (dim), 1 layer, pre-norm residual; encoder Linear(2, 32) added: 96 of 3,361
+    parameters`` for a record of a user's block."""
+    stack, encoder = model["stack"], model["encoder"]
+    layers = stack["num_layers"]
+    how = "pre-norm residual" if stack["by"] == "rnnbench" else f"stacked by {stack['by']}"
+    total = f" of {model['n_params']:,}" if "n_params" in model else ""
+    return (f"{model.get('display', model['name'])}: block of width {stack['width']} ({stack['width_arg']}), {layers} "
+            f"layer{'s' if layers != 1 else ''}, {how}; encoder {encoder['module']} added: {encoder['n_params']:,}"
+            f"{total} parameters")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from rnnbench.results import append_record
     from rnnbench.train import fit
@@ -127,6 +139,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     cell = _cell(args)
     record = fit(cell, args.device)
     append_record(args.out, record)
+    if "stack" in record["model"]:
+        print(block_note(record["model"]))
     print(f"{summary(record)} -> {args.out}")
     warn_if_busy(record)
 
@@ -294,6 +308,8 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     if record["model"].get("state_size") is not None:
         print(f"state: {record['model']['state_size']:,} numbers per sequence")
     print(f"memory: {record['results']['fwdbwd']['memory_method']}")
+    if "stack" in record["model"]:
+        print(block_note(record["model"]) + f", {record['model']['encoder']['flops']:,} FLOP of each forward")
     if args.compare_bare:
         check = bare_timer_check(cells[0], device)
         print(f"harness vs a bare torch.utils.benchmark.Timer of the {cells[0].impl} core's forward at this shape: "
@@ -309,7 +325,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     values = parse_sets(args.set, ("model",))["model"]
     for label_, subject in subjects(args.model, args.impl, args.bidirectional, values):
         results = run_checks(subject)
-        kind = "core" if subject.is_core else ("did not run" if subject.error else "whole model")
+        kind = subject.kind()
         whole |= kind == "whole model"
         print(f"{label_} [{kind}]")
         for r in results:
@@ -498,8 +514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an error in a user's model (or a bug): one line, the traceback behind --debug
         if args.debug:
             raise
+        import torch
+
+        from rnnbench.models.blocks import cuda_requirement, needs_cuda_message
         from rnnbench.models.user import where
 
+        device = getattr(args, "device", "cpu")
+        on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+        reason = cuda_requirement(exc) if on_cpu else None
+        if reason is not None and hasattr(args, "model"):  # a Triton kernel or CUDA extension on a CPU run
+            print(f"rnnbench: error: {needs_cuda_message(args.model, reason)}", file=sys.stderr)
+            return 2
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"rnnbench: error: {type(exc).__name__}: {message}{where(exc)} (rerun with --debug for the traceback)",
               file=sys.stderr)

@@ -23,7 +23,7 @@ import torch
 from torch.utils import benchmark
 
 from rnnbench.config import require
-from rnnbench.models import display_name, resolve_model
+from rnnbench.models import blocks, display_name, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
 from rnnbench.train import derive_seed
@@ -60,7 +60,13 @@ class ThroughputCell:
         """The architecture's parameters: the shape's hidden size and layers, then ``model_params``."""
         arch = resolve_model(self.model)
         values: dict[str, Any] = {"hidden_size": self.shape.hidden_size, "num_layers": self.shape.num_layers}
-        if arch.user:  # a user's core gets only what its constructor takes
+        factory = getattr(arch, "factory", None)
+        lay = blocks.layout(self.model, factory, self.model_params.get("width_arg")) if factory is not None else None
+        if lay is not None:  # a block: the shape's hidden size is its width (unless given), its layers the stack's
+            given = lay.width_arg in self.model_params or "hidden_size" in self.model_params
+            values = {k: v for k, v in values.items() if not (k == "hidden_size" and given)
+                      and not (k == "num_layers" and v == 1)}
+        elif arch.user:  # a user's core gets only what its constructor takes
             fields = {k for k in values if k in _constructor_names(arch)}
             if self.shape.num_layers != 1:
                 fields.add("num_layers")
@@ -223,7 +229,8 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
                   "default_implementation": arch.default_for(device),
                   "params": dataclasses.asdict(params), "bidirectional": arch.bidirectional,
                   "state_size": arch.state_numbers(params, core),
-                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
+                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {}),
+                  **(block_record(core, params, s) if isinstance(core, blocks.BlockCore) else {})},
         "shape": dataclasses.asdict(s),
         "min_run_time": cell.min_run_time,
         "matmul": matmul_record,
@@ -231,6 +238,15 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         "load": meter.record(),
         "env": environment(device),
     }
+
+
+def block_record(core: blocks.BlockCore, params: Any, s: Shape) -> dict[str, Any]:
+    """A block's ``encoder`` and ``stack``: parameters and forward FLOPs of each, apart."""
+    out = blocks.record(core.layout, dataclasses.asdict(params), {"kind": "identity", "dim": s.input_size})
+    counts = core.counts()
+    out["encoder"]["flops"] = core.encoder_flops(s.batch, s.seq_len, s.input_size)
+    out["stack"] |= {"n_params": counts["blocks"] + counts["norms"], "block_n_params": counts["blocks"]}
+    return out
 
 
 def bare_timer_check(cell: ThroughputCell, device: torch.device, rounds: int = 3) -> dict[str, float]:

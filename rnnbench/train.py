@@ -16,7 +16,7 @@ import torch
 
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
-from rnnbench.models import build_model, display_name, n_params, resolve_model
+from rnnbench.models import blocks, block_layout, build_model, display_name, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
@@ -234,6 +234,9 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         final["steps_to_solve"] = steps_to_solve
     record = record_head(cell, status, task, mparams, dev) | {"diverged_at": diverged_at}
     record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
+    if isinstance(model.core, blocks.BlockCore):  # the blocks' and norms' parameters, apart from the encoder's
+        counts = model.core.counts()
+        record["model"]["stack"] |= {"n_params": counts["blocks"] + counts["norms"], "block_n_params": counts["blocks"]}
     return record | {
         "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
         "evaluated_on": task.evaluation_note(cfg.eval_size),
@@ -289,6 +292,9 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
     (its implementation named as it ran on ``device``)."""
     arch = resolve_model(cell.model)
     cell = cell.on(device)
+    lay = block_layout(arch, mparams)
+    encoder = (blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None
+               else {"encoder": task.spec.encoder})
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "train",
@@ -300,7 +306,7 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
                                    "higher_is_better": higher_is_better(task.primary_metric)},
         "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
                   "default_implementation": arch.default_for(device),
-                  "params": dataclasses.asdict(mparams), "citation": arch.citation, "encoder": task.spec.encoder,
+                  "params": dataclasses.asdict(mparams), "citation": arch.citation, **encoder,
                   **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
         "cell": dataclasses.asdict(cell),
     }

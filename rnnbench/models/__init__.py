@@ -13,11 +13,13 @@ Public API::
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
 from rnnbench.errors import UsageError, choices
+from rnnbench.models import blocks
 from rnnbench.models import elman, exprnn, gru, indrnn, irnn, lru, lstm, mamba, mingru, minlstm  # noqa: F401  (registration)
 from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
 from rnnbench.models.harness import SequenceModel, n_params
@@ -54,13 +56,33 @@ def build_core(name: str, impl: str | None = None, input_size: int = 1,
 
 
 def build_model(name: str, impl: str | None, spec: IOSpec, params: Any, generator: torch.Generator) -> SequenceModel:
-    """The harness model for a task: encoder, the named core, readout; weights from ``generator``."""
+    """The harness model for a task: encoder, the named core, readout; weights from ``generator``.
+
+    A user's block gets the task's embedding built at its width, or a Linear from the task's
+    features to its width (:mod:`rnnbench.models.blocks`)."""
     arch = resolve_model(name)
-    core = arch.build(impl, spec.core_input_size, params, generator)
-    model = SequenceModel(core, arch.core_output_size(core, params, spec.core_input_size), spec)
+    spec, input_size = block_spec(arch, spec, params)
+    core = arch.build(impl, input_size, params, generator)
+    width = core.width if isinstance(core, blocks.BlockCore) else arch.core_output_size(core, params, input_size)
+    model = SequenceModel(core, width, spec)
     model.reset_head(generator)
     return model
 
 
-__all__ = ["MODELS", "USER_IMPL", "ArchParams", "Architecture", "SequenceModel", "build_core", "build_model",
+def block_layout(arch: Architecture, params: Any) -> blocks.Layout | None:
+    """The layout of a user's block under ``params``; None for every other model."""
+    layout = getattr(arch, "layout", None)
+    return layout(params) if callable(layout) else None
+
+
+def block_spec(arch: Architecture, spec: IOSpec, params: Any) -> tuple[IOSpec, int]:
+    """The task's spec as the model sees it and the core's input size: for a block on a task
+    with an embedding, the embedding at the block's width (and no encoder of its own)."""
+    lay = block_layout(arch, params)
+    if lay is not None and spec.encoder["kind"] == "embedding":
+        return dataclasses.replace(spec, embed_dim=blocks.width_of(lay, dataclasses.asdict(params))), blocks.AT_WIDTH
+    return spec, spec.core_input_size
+
+
+__all__ = ["MODELS", "USER_IMPL", "ArchParams", "Architecture", "SequenceModel", "block_layout", "build_core", "build_model",
            "display_name", "model_order", "model_rank", "n_params", "register", "resolve_model"]

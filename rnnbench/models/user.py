@@ -10,6 +10,11 @@ given by the harness; ``hidden_size`` defaults to 64 and ``num_layers`` to 1 whe
 constructor requires them without a default); its one implementation is called ``user``.
 A core may declare ``flops(batch, length, input_size)`` and ``state_size()`` methods;
 then throughput reports GFLOP/s and roofline for it.
+
+A class whose constructor takes a model width (``dim``, ``d_model``, ``hidden_size``,
+``n_embd``) and no ``input_size`` is a width-preserving *block*, as the ecosystem writes
+layers: the harness adds the encoder, the stacking and the state handling around it
+(:mod:`rnnbench.models.blocks`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from torch import nn
 
 from rnnbench.config import coerce
 from rnnbench.errors import UsageError, choices
+from rnnbench.models import blocks
 from rnnbench.models.contract import Architecture
 
 ENTRY_POINT_GROUP = "rnnbench.models"
@@ -74,13 +80,17 @@ def load_object(ref: str) -> Any:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
+            hint = blocks.install_hint("", exc) if isinstance(exc, ImportError) else None
             raise UsageError(f"model {ref!r}: importing {target} failed: {type(exc).__name__}: {exc}"
-                             f"{where(exc)}") from None
+                             f"{where(exc)}{'; ' + hint if hint else ''}") from None
     else:
         _on_path(Path.cwd())
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
+            hint = blocks.install_hint(target, exc)
+            if hint is not None:
+                raise UsageError(f"model {ref!r}: cannot import {target}: {hint}") from None
             raise UsageError(f"model {ref!r}: cannot import {target} ({exc}); is it installed or on PYTHONPATH?") from None
     return _attribute(module, ref, target, attr)
 
@@ -172,6 +182,10 @@ def user_params(name: str, factory: Callable[..., Any], values: Mapping[str, Any
     takes is passed through (and recorded), typed from its annotation or default.
     """
     fields, var_kw, _ = constructor_fields(factory)
+    values = dict(values)
+    lay = blocks.layout(name, factory, values.get("width_arg"))
+    if lay is not None:
+        fields, values = blocks.block_fields(name, lay, fields, values)
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key in fields:
@@ -187,12 +201,23 @@ def user_params(name: str, factory: Callable[..., Any], values: Mapping[str, Any
                 raise UsageError(f"model {name!r} needs {key} (a constructor argument without a default); "
                                  f"give it with --set model.{key}=VALUE")
             out[key] = default
+    if lay is not None:
+        blocks.check_values(name, lay, out)
     cls = dataclasses.make_dataclass("UserParams", [(k, type(v)) for k, v in out.items()], frozen=True)
     return cls(**out)
 
 
+def block_layout(factory: Callable[..., Any], name: str, params: Any) -> blocks.Layout | None:
+    """The block layout of a user's class under ``params`` (None: a core or a whole model)."""
+    return blocks.layout(name, factory, getattr(params, "width_arg", None))
+
+
 def construct(factory: Callable[..., Any], name: str, input_size: int, params: Any) -> nn.Module:
-    """Call ``factory`` with ``input_size`` (when it takes it) and the parameters."""
+    """Call ``factory`` with ``input_size`` (when it takes it) and the parameters; a block is
+    built behind its encoder, stacked (:func:`rnnbench.models.blocks.build`)."""
+    lay = block_layout(factory, name, params)
+    if lay is not None:
+        return blocks.build(name, factory, lay, input_size, dataclasses.asdict(params))
     _, _, takes_input = constructor_fields(factory)
     kwargs = dataclasses.asdict(params) | ({"input_size": input_size} if takes_input else {})
     module = factory(**kwargs)
@@ -209,10 +234,23 @@ class UserArchitecture(Architecture):
     def params(self, values: Mapping[str, Any] | None = None) -> Any:
         return user_params(self.name, self.factory, dict(values or {}))
 
+    def layout(self, params: Any = None) -> blocks.Layout | None:
+        """The block layout (None for a core or a whole model), under ``params`` when given."""
+        return block_layout(self.factory, self.name, params)
+
     def describe(self) -> str:
-        """The constructor's keyword arguments with their defaults (``name=?`` when it has none)."""
+        """The constructor's keyword arguments with their defaults (``name=?`` when it has none);
+        a block's description first."""
         fields, _, _ = constructor_fields(self.factory)
-        return ", ".join(f"{k}={'?' if d is dataclasses.MISSING else repr(d)}" for k, (_, d) in fields.items())
+        lay = self.layout()
+        if lay is not None:
+            fields, _ = blocks.block_fields(self.name, lay, fields, {})
+        text = ", ".join(f"{k}={'?' if d is dataclasses.MISSING else repr(d)}" for k, (_, d) in fields.items())
+        if lay is not None:
+            width, depth = (fields[k][1] if isinstance(fields[k][1], int) else default
+                            for k, default in ((lay.width_arg, blocks.DEFAULT_WIDTH), (lay.depth_arg or "num_layers", 1)))
+            return f"{blocks.describe(lay, width, depth, None)}; {text}"
+        return text
 
 
 def wrap(name: str, obj: Any, description: str) -> Architecture:
