@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from rnnbench import allocator
+from rnnbench import allocator, numerics
 from rnnbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -487,9 +488,33 @@ def build_parser() -> Parser:
         sub.choices[name].add_argument(
             "--threads", type=int, help="torch's intra-op threads (default: torch's, the cores; rerun: the record's). "
             "CPU results are bit-identical only at the same count")
+    for name in NUMERICS_COMMANDS:
+        add_numerics_option(sub.choices[name])
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     return parser
+
+
+# The commands that compute numbers: each takes --numerics, which main() applies before torch is imported.
+NUMERICS_COMMANDS = ("run", "sweep", "throughput", "rerun")
+
+
+def add_numerics_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--numerics", choices=numerics.MODES,
+                   help="portable: pin PyTorch's, MKL's and oneDNN's code paths so that CPU results are bit-identical "
+                        f"across CPU models (slower; see docs/reproducibility.md); default: the fastest path for this "
+                        f"CPU (or ${numerics.ENV_VAR}; rerun: the record's)")
+
+
+def apply_numerics(args: argparse.Namespace) -> None:
+    """Set the numerics mode the command asked for (flag, environment, or a rerun's record)
+    in this process, before the command imports torch."""
+    if not hasattr(args, "numerics"):
+        return
+    wanted = numerics.resolve(args.numerics)
+    if args.command == "rerun" and args.numerics is None and not os.environ.get(numerics.ENV_VAR):
+        wanted = numerics.recorded_mode(args.records, args.run_id) or wanted  # rerun: as the record ran
+    numerics.configure(wanted)
 
 
 def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None, line=None) -> None:
@@ -500,10 +525,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     allocator.configure()
     try:
-        if getattr(args, "threads", None) is not None:
-            set_threads(args.threads)
         with warnings.catch_warnings():
             warnings.showwarning = _warning  # one line per warning (a corrupt record skipped, ...), no source dump
+            apply_numerics(args)  # first: the pins must be in place before torch is imported
+            if getattr(args, "threads", None) is not None:
+                set_threads(args.threads)
             return args.func(args) or 0
     except UsageError as exc:
         print(f"rnnbench: error: {exc}", file=sys.stderr)

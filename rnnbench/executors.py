@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rnnbench import numerics
 from rnnbench.errors import UsageError
 
 Kind = Literal["local", "dask", "slurm", "submitit-local"]
@@ -74,16 +75,28 @@ def oversubscribed(spec: ExecutorSpec, threads: int) -> str | None:
     return None
 
 
-def run_in_worker(pc: Any, device: str, cell_timeout: float | None, threads: int, executor: dict[str, Any]) -> dict:
-    """Run one cell where the executor put it, with ``threads`` intra-op threads, and say where in the record."""
+def run_in_worker(pc: Any, device: str, cell_timeout: float | None, threads: int, executor: dict[str, Any],
+                  numerics_setting: dict[str, Any] | None = None) -> dict:
+    """Run one cell where the executor put it, with ``threads`` intra-op threads and the driver's
+    numerics (checked, not assumed: rnnbench.numerics.enter_worker), and say where in the record."""
     import torch
 
     from rnnbench.sweep import run_cell
 
+    numerics.enter_worker(numerics_setting)
     torch.set_num_threads(threads)
     record = run_cell(pc, device, cell_timeout)
     record["executor"] = executor | {"host": platform.node(), "pid": os.getpid(), "worker": _worker_name()}
     return record
+
+
+def _numerics_problem(expected: dict[str, Any]) -> str | None:
+    """Run on each Dask worker: why it cannot run with the driver's numerics (None if it can)."""
+    try:
+        numerics.enter_worker(expected)
+    except (RuntimeError, UsageError) as exc:
+        return str(exc)
+    return None
 
 
 def _worker_name() -> str | None:
@@ -99,6 +112,7 @@ class Pool:
 
     def __init__(self, spec: ExecutorSpec, threads: int) -> None:
         self.spec, self.threads = spec, threads
+        self.numerics = numerics.setting()  # each worker checks that it runs with these
 
     def __enter__(self) -> Pool:
         return self
@@ -142,16 +156,22 @@ class DaskPool(Pool):
                                  "`dask scheduler` or give --workers N for a local cluster") from None
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": spec.retries}):
+                # the workers' environment carries the numerics pins: torch reads them when it starts there
                 self.cluster = LocalCluster(n_workers=spec.slots(), threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
+                                            dashboard_address=None, env=numerics.worker_environment())
                 self.client = Client(self.cluster)
         self.info = {"kind": "dask", "scheduler": self.client.scheduler.address}
+        if self.numerics["mode"] != "default":  # a running cluster's workers: refuse before any cell runs
+            problems = [p for p in self.client.run(_numerics_problem, self.numerics).values() if p]
+            if problems:
+                self.close()
+                raise UsageError(problems[0])
 
     def run(self, cells, device, cell_timeout):
         from distributed import as_completed
 
         self.futures = [self.client.submit(run_in_worker, pc, device, cell_timeout, self.threads, self.info,
-                                           key=f"cell-{i}-{pc.section}-{pc.key(device)}", pure=False)
+                                           self.numerics, key=f"cell-{i}-{pc.section}-{pc.key(device)}", pure=False)
                         for i, pc in enumerate(cells)]
         index = {f.key: i for i, f in enumerate(self.futures)}
         for future in as_completed(self.futures):
@@ -212,7 +232,7 @@ class SubmititPool(Pool):
                 i = queue.pop(0)
                 attempts[i] += 1
                 self.jobs[i] = self.executor.submit(run_in_worker, cells[i], device, cell_timeout, self.threads,
-                                                    self.info)
+                                                    self.info, self.numerics)
             done = [i for i, job in self.jobs.items() if job.done()]
             if not done:
                 time.sleep(self.POLL)

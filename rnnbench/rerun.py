@@ -9,7 +9,7 @@ from rnnbench.errors import UsageError
 from rnnbench.results import read_records
 from rnnbench.train import Cell
 
-ENV_KEYS = ("torch", "python", "device_name", "threads", "cuda", "cudnn", "git_commit")
+ENV_KEYS = ("torch", "python", "device_name", "threads", "cuda", "cudnn", "git_commit", "numerics")
 
 
 def find_record(path: Path, run_id: str | None) -> dict[str, Any]:

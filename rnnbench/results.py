@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 import rnnbench
-from rnnbench import allocator
+from rnnbench import allocator, numerics
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # older records are upgraded in memory by ``upgrade``
@@ -223,6 +223,7 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch picked (AVX2, AVX512, ...)
         "allocator": allocator.setting(),
+        "numerics": numerics.setting(),  # default, or portable with its pins (rnnbench/numerics.py)
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
@@ -238,17 +239,22 @@ def environment(device: torch.device | str = "cpu") -> dict[str, Any]:
 def same_setup(a: dict[str, Any], b: dict[str, Any], kind: str = "train") -> bool:
     """Whether a record from environment ``a`` stands for what a new run in ``b`` would
     give, so that a sweep may skip its cell: the same device model, torch and rnnbench code
-    (commit and dirty flag), and on a CPU the same intra-op thread count (CPU weights are
-    bit-identical only at equal counts). A training record from another host with the
+    (commit and dirty flag), the same numerics setting, and on a CPU the same intra-op thread
+    count and instruction set (CPU weights are bit-identical only at equal counts). Under
+    portable numerics the CPU model may differ: the pins make CPU results the same on every
+    CPU that runs them (rnnbench/numerics.py). A training record from another host with the
     same device is the same measurement; a throughput record must come from this host."""
-    keys = ["device_name", "torch", "git_commit", "git_dirty"]
+    cpu = str(b.get("device", "cpu")).startswith("cpu")
+    same_numerics = numerics.of_record(a) == numerics.of_record(b)
+    portable = cpu and numerics.of_record(b).get("mode") == "portable"
+    keys = ["torch", "git_commit", "git_dirty"] + (["device"] if portable else ["device_name"])
     if a.get("commit_stated") or b.get("commit_stated"):  # a copied tree: its commit is a claim, its tree is not
         keys += ["commit_stated", "source_tree"]
-    if str(b.get("device", "cpu")).startswith("cpu"):
+    if cpu:
         keys += ["threads", "cpu_capability"]  # one CPU model name can cover several instruction sets
     if kind != "train":
         keys.append("host")
-    return all(a.get(k) == b.get(k) for k in keys)
+    return same_numerics and all(a.get(k) == b.get(k) for k in keys)
 
 
 def append_record(path: str | Path, record: dict[str, Any]) -> None:

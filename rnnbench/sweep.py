@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from rnnbench import numerics
 from rnnbench.errors import UsageError
 from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
 from rnnbench.measure import ThroughputCell, forward_flops, measure
@@ -107,14 +108,34 @@ def pending(
     device = str(dev)
     here = environment(dev) | ({"threads": threads} if threads else {})
     done_status = ("ok", "diverged") if retry_failed else STATUSES
+    records = read_records(path) if path.exists() else []
     done = {
         (r.get("section"), r.get("cell_key"))
-        for r in (read_records(path) if path.exists() else [])
+        for r in records
         if r.get("status") in done_status and same_setup(r.get("env", {}), here, r.get("kind", "train"))
     }
     mine = [pc for pc in profile.cells if in_shard(pc.key(device), shard)]
+    refuse_mixed_numerics(records, {(pc.section, pc.key(device)) for pc in mine}, here, path)
     todo = [pc for pc in mine if (pc.section, pc.key(device)) not in done]
     return todo, len(mine) - len(todo)
+
+
+def refuse_mixed_numerics(records: list[dict[str, Any]], cells: set[tuple[Any, str]], here: dict[str, Any],
+                          path: Path) -> None:
+    """A cell's records in one file all come from one numerics mode: a portable sweep does not
+    add its records beside default ones (nor the other way round), or a table would average
+    measurements of two different code paths as one."""
+    mode = numerics.of_record(here)["mode"]
+    others: dict[tuple[Any, str], str] = {}
+    for r in records:
+        cell, theirs = (r.get("section"), r.get("cell_key")), numerics.of_record(r.get("env", {})).get("mode", "default")
+        if cell in cells and theirs != mode:
+            others[cell] = theirs
+    if others:
+        flag = "--numerics portable" if mode == "portable" else "default numerics"
+        raise UsageError(f"{path} already holds {'/'.join(sorted(set(others.values())))}-numerics records of "
+                         f"{len(others)} of these cells; a sweep with {flag} does not mix with them in one cell: "
+                         f"sweep into another --out directory (e.g. --out results-{mode})")
 
 
 def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
