@@ -109,7 +109,6 @@ def wy_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tens
     with A = tril(diag(β) K Kᵀ ⊙ L, −1); then O = s (e^Γ Q) S⁰ + s (Q Kᵀ ⊙ L) U and
     S = e^{Γ_C} S⁰ + (e^{Γ_C − Γ} K)ᵀ U.
     """
-    V = v.shape[-1]
     kT = k.transpose(-1, -2)
     kb = k * beta.unsqueeze(-1)  # diag(β) K
     KK = kb @ kT  # β_r k_r·k_j (n, B, H, C, C)
@@ -120,19 +119,17 @@ def wy_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tens
         KK, QK = KK * L, QK * L
         eG = G.exp().unsqueeze(-1)  # e^{Γ_r} (n, B, H, C, 1)
         k_end = k * (G[..., -1:] - G).exp().unsqueeze(-1)  # e^{Γ_C − Γ_j} k_j
-        rhs = torch.cat([v * beta.unsqueeze(-1), kb * eG], -1)  # (n, B, H, C, V + K)
+        kw = kb * eG  # diag(β e^Γ) K
     else:
         QK = QK.tril()
-        k_end = k
-        rhs = torch.cat([v * beta.unsqueeze(-1), kb], -1)
-    # [T_v, W] = (I + A)⁻¹ rhs: only KK's strict lower part is read (and receives a gradient)
-    X = matrix.unit_lower_solve(KK, rhs)  # (n, B, H, C, V + K)
-    Tv, W = X[..., :V], X[..., V:]  # (n, B, H, C, V), (n, B, H, C, K)
+        k_end, kw = k, kb
+    # T_v, W = (I + A)⁻¹ [diag(β) V, diag(β e^Γ) K]: only KK's strict lower part is read (and receives a gradient)
+    Tv, W = matrix.unit_lower_solve(KK, v * beta.unsqueeze(-1), kw)  # (n, B, H, C, V), (n, B, H, C, K)
     decay = G[..., -1:].exp().unsqueeze(-1) if g is not None else None  # e^{Γ_C} (n, B, H, 1, 1)
     U, S_in, S = matrix.wy_carry(W, Tv, k_end, decay, None, S0, -1.0)  # U = T_v − W S⁰ chunk by chunk
     q_in = q * eG if g is not None else q
     o = torch.baddbmm(QK.flatten(0, 2) @ U.flatten(0, 2), q_in.flatten(0, 2), S_in.flatten(0, 2), beta=s, alpha=s)
-    return o.view(q.shape[:4] + (V,)), S
+    return o.view(q.shape[:4] + v.shape[-1:]), S
 
 
 @dataclass(frozen=True)

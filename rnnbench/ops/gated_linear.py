@@ -74,7 +74,7 @@ def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tenso
 def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s: float, S0: torch.Tensor | None,
            C: int) -> tuple[torch.Tensor, torch.Tensor]:
     T = q.shape[1]
-    C, G, ref = matrix.channel_decays(g, C, NAME)  # G (n, B, H, C, K)
+    C, _, G, ref = matrix.channel_decays(g, C, NAME)  # G (n, B, H, C, K)
     qc, kc, vc = (matrix.to_chunks(t, C) for t in (q, k, v))  # (n, B, H, C, ·)
     G_end = G[..., -1:, :]  # G_C (n, B, H, 1, K)
     if C > 1:

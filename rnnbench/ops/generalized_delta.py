@@ -87,14 +87,15 @@ def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.T
 def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
            g: torch.Tensor, s: float, S0: torch.Tensor | None, C: int) -> tuple[torch.Tensor, torch.Tensor]:
     T = q.shape[1]
-    C, G, ref = matrix.channel_decays(g, C, NAME)  # G (n, B, H, C, K)
-    qc, kc, vc, ac, bc, gc = (matrix.to_chunks(t, C) for t in (q, k, v, alpha, beta, g))  # (n, B, H, C, ·)
+    C, gc, G, ref = matrix.channel_decays(g, C, NAME)  # g and G (n, B, H, C, K)
+    qc, kc, vc, ac, bc = (matrix.to_chunks(t, C) for t in (q, k, v, alpha, beta))  # (n, B, H, C, ·)
     G_end = G[..., -1:, :]  # (n, B, H, 1, K)
     if C > 1:
         # factors around ref (exponents within ± half the chunk's range), then small rescales
-        up = (G - ref).exp()  # e^{G − ref}
+        centred = G - ref
+        up = centred.exp()  # e^{G − ref}
         qf, kf, bf = qc * up, kc / up, bc / up
-        af = ac * (G - gc - ref).exp()  # α e^{G⁻ − ref}, G⁻ = G − g the decay up to the step before
+        af = ac * (centred - gc).exp()  # α e^{G⁻ − ref}, G⁻ = G − g the decay up to the step before
         A_qk, A_qb = (qf @ kf.transpose(-1, -2)).tril(), (qf @ bf.transpose(-1, -2)).tril()  # j ≤ r
         A_ak = matrix.strictly_lower(af @ kf.transpose(-1, -2))  # j < r
         A_ab = af @ bf.transpose(-1, -2)  # only its strict lower part is read below
@@ -104,11 +105,11 @@ def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tenso
         A_qk, A_qb = (qc * kc).sum(-1, keepdim=True), (qc * bc).sum(-1, keepdim=True)  # (n, B, H, 1, 1)
         A_ak = A_ab = torch.zeros_like(A_qk)
         q_in, a_in, k_end, b_end = qc * G.exp(), ac, kc, bc
-    # (I − A_ab) U = A_ak V + (α e^{G⁻}) S⁰: [T_u, T_w] = (I − A_ab)⁻¹ [A_ak V, α e^{G⁻}]
-    X = matrix.unit_lower_solve(-A_ab, torch.cat([A_ak @ vc, a_in], -1))  # (n, B, H, C, V + K)
+    # (I − A_ab) U = A_ak V + (α e^{G⁻}) S⁰: T_u = (I − A_ab)⁻¹ A_ak V, T_w = (I − A_ab)⁻¹ α e^{G⁻}
+    Tu, Tw = matrix.unit_lower_solve(A_ab, A_ak @ vc, a_in, sign=-1.0)  # (n, B, H, C, V), (n, B, H, C, K)
     V = vc.shape[-1]
     E = k_end.transpose(-1, -2) @ vc  # (K ⊙ e^{G_C − G})ᵀ V (n, B, H, K, V)
-    U, S_in, S = matrix.wy_carry(X[..., V:], X[..., :V], b_end, G_end.exp().transpose(-1, -2), E, S0, 1.0)
+    U, S_in, S = matrix.wy_carry(Tw, Tu, b_end, G_end.exp().transpose(-1, -2), E, S0, 1.0)
     o = torch.baddbmm((A_qk @ vc + A_qb @ U).flatten(0, 2), q_in.flatten(0, 2), S_in.flatten(0, 2), beta=s, alpha=s)
     return matrix.from_chunks(o.view(qc.shape[:4] + (V,)), T), S
 

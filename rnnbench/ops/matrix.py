@@ -115,10 +115,11 @@ def factor_limit(dtype: torch.dtype) -> float:
     return 0.45 * math.log(torch.finfo(dtype).max)
 
 
-def channel_decays(g: torch.Tensor, C: int, op: str) -> tuple[int, torch.Tensor, torch.Tensor]:
-    """Per-channel log-decays ``g`` ``(B, T, H, K)`` in chunks: ``(C', G, ref)`` with G the
-    inclusive cumulative sums inside each chunk ``(n, B, H, C', K)`` and ref ``(n, B, H, 1, K)``
-    the middle of each chunk's range of G (its start, 0, included).
+def channel_decays(g: torch.Tensor, C: int, op: str) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-channel log-decays ``g`` ``(B, T, H, K)`` in chunks: ``(C', g', G, ref)`` with g' the
+    log-decays in chunks and G their inclusive cumulative sums inside each chunk, both
+    ``(n, B, H, C', K)``, and ref ``(n, B, H, 1, K)`` the middle of each chunk's range of G
+    (its start, 0, included).
 
     The intra-chunk matrices Σ_c a_rc b_jc exp(G_rc − G_jc) are then single GEMMs of
     a·exp(G − ref) and b·exp(ref − G), whose exponents are at most half the range of G over
@@ -128,11 +129,12 @@ def channel_decays(g: torch.Tensor, C: int, op: str) -> tuple[int, torch.Tensor,
     exactly)."""
     limit = factor_limit(g.dtype)
     while True:
-        G = to_chunks(g, C).cumsum(3)  # (n, B, H, C, K)
+        gc = to_chunks(g, C)
+        G = gc.cumsum(3)  # (n, B, H, C, K)
         lo, hi = torch.aminmax(G.detach(), dim=3, keepdim=True)  # (n, B, H, 1, K)
         lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)  # the chunk's start, G = 0, is in the range
         if C == 1 or float((hi - lo).max()) <= 2 * limit:
-            return C, G, (hi + lo) / 2  # any ref is exact: detached, it adds no backward
+            return C, gc, G, (hi + lo) / 2  # any ref is exact: detached, it adds no backward
         C = max(1, C // 2)
 
 
@@ -183,69 +185,82 @@ class _DecayCarry(torch.autograd.Function):
         return grad_d, D, grad_S0
 
 
-def unit_lower_solve(A: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """X = (I + tril(A, −1))⁻¹ rhs for ``A (…, C, C)`` (only its strict lower part is read)
-    and ``rhs (…, C, W)``: the UT transform of the delta rules.
+def unit_lower_solve(A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor,
+                     sign: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """X = (I + sign · tril(A, −1))⁻¹ rhs and the same for ``rhs2``, with ``A (…, C, C)`` (only
+    its strict lower part is read) and ``rhs (…, C, W)``, ``rhs2 (…, C, W₂)``: the UT transform
+    of the delta rules and DPLR, which solve one system for two right-hand sides.
 
-    The same as ``torch.linalg.solve_triangular(A, rhs, upper=False, unitriangular=True)``
+    The same as ``torch.linalg.solve_triangular(I + sign·A, ·, upper=False, unitriangular=True)``
     but faster forward+backward on a CPU for many small matrices (that function calls LAPACK
     once per matrix, forward and backward; measured here 1.4× at 1024 matrices of 32×32 with
-    64 right-hand sides): the inverse is built by blocks, whose
-    diagonal 8×8 blocks come from a vectorised forward substitution and the rest from
-    T₂₁ = −T₂₂ A₂₁ T₁₁ at doubling block sizes, then applied as one batched GEMM; the backward
-    is two GEMMs (∂rhs = Tᵀ ∂X, ∂A = −tril(∂rhs Xᵀ, −1))."""
-    lead = torch.broadcast_shapes(A.shape[:-2], rhs.shape[:-2])
-    C, W = rhs.shape[-2:]
-    X = _UnitLowerSolve.apply(A.expand(*lead, C, C).reshape(-1, C, C), rhs.expand(*lead, C, W).reshape(-1, C, W))
-    return X.view(*lead, C, W)
+    64 right-hand sides): the inverse is built by blocks, whose diagonal 16×16 blocks come from
+    a vectorised forward substitution and the rest from T₂₁ = −T₂₂ A₂₁ T₁₁ at doubling block
+    sizes, then applied as batched GEMMs; the backward is GEMMs too
+    (∂rhs = Tᵀ ∂X, ∂A = −sign · tril(Σ ∂rhs Xᵀ, −1))."""
+    lead, C = A.shape[:-2], A.shape[-1]
+    X1, X2 = _UnitLowerSolve.apply(A.reshape(-1, C, C), rhs.reshape(-1, C, rhs.shape[-1]),
+                                   rhs2.reshape(-1, C, rhs2.shape[-1]), sign)
+    return X1.view(*lead, C, rhs.shape[-1]), X2.view(*lead, C, rhs2.shape[-1])
 
 
-BASE_BLOCK = 8  # the diagonal blocks inverted by forward substitution
+BASE_BLOCK = 16  # the diagonal blocks inverted by forward substitution (measured here: 16 beats 4, 8 and 32 at C = 32)
 
 
-def unit_lower_inverse(A: torch.Tensor) -> torch.Tensor:
-    """(I + tril(A, −1))⁻¹ for ``A (N, C, C)``, without autograd."""
+def unit_lower_inverse(A: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
+    """(I + sign · tril(A, −1))⁻¹ for ``A (N, C, C)``, without autograd."""
     N, C, _ = A.shape
     Cp = 1 << max(C - 1, 0).bit_length()  # a power of two: padding with I leaves the top-left block's inverse alone
     c = min(BASE_BLOCK, Cp)
     if Cp != C:
         A = F.pad(A, (0, Cp - C, 0, Cp - C))
     m = Cp // c
-    # the diagonal c×c blocks, all at once: row r of T is e_r − A_{r,<r} T_{<r}
+    # the diagonal c×c blocks, all at once, by forward substitution: once row j of T is final,
+    # every row r > j loses sign · A_rj T_j
     Ad = A.view(N, m, c, m, c).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2).contiguous()  # (N, m, c, c)
     Td = torch.zeros_like(Ad)
     Td.diagonal(dim1=-2, dim2=-1).fill_(1.0)
-    for r in range(1, c):
-        torch.matmul(Ad[..., r:r + 1, :r], Td[..., :r, :r], out=Td[..., r:r + 1, :r]).neg_()
+    for j in range(c - 1):
+        Td[..., j + 1:, :].addcmul_(Ad[..., j + 1:, j:j + 1], Td[..., j:j + 1, :], value=-sign)
     T = A.new_zeros(N, Cp, Cp)
     T.view(N, m, c, m, c).diagonal(dim1=1, dim2=3).copy_(Td.permute(0, 2, 3, 1))
     b = c
-    while b < Cp:  # merge pairs of b×b blocks into 2b×2b blocks: T₂₁ = −T₂₂ A₂₁ T₁₁
+    while b < Cp:  # merge pairs of b×b blocks into 2b×2b blocks: T₂₁ = −sign · T₂₂ A₂₁ T₁₁
         m = Cp // (2 * b)
         Tb = T.view(N, m, 2 * b, m, 2 * b).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)  # (N, m, 2b, 2b) view
         Ab = A.view(N, m, 2 * b, m, 2 * b).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)
-        Tb[..., b:, :b] = -(Tb[..., b:, b:] @ (Ab[..., b:, :b] @ Tb[..., :b, :b]))
+        # contiguous operands: a matmul of these strided views would loop over the matrices one by one
+        T22, A21, T11 = (t.contiguous() for t in (Tb[..., b:, b:], Ab[..., b:, :b], Tb[..., :b, :b]))
+        Tb[..., b:, :b] = (T22 @ (A21 @ T11)).mul_(-sign)
         b *= 2
     return T[:, :C, :C] if Cp != C else T
 
 
 class _UnitLowerSolve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, A: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-        T = unit_lower_inverse(A)
-        X = T @ rhs
-        ctx.save_for_backward(T, X)
-        return X
+    def forward(ctx: Any, A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor,
+                sign: float) -> tuple[torch.Tensor, torch.Tensor]:
+        T = unit_lower_inverse(A, sign)
+        X1, X2 = T @ rhs, T @ rhs2
+        ctx.save_for_backward(T, X1, X2)
+        ctx.sign = sign
+        return X1, X2
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, gX: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        T, X = ctx.saved_tensors
-        g_rhs = T.transpose(-1, -2) @ gX  # (I + A)⁻ᵀ ∂X
+    def backward(ctx: Any, g1: torch.Tensor | None, g2: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        T, X1, X2 = ctx.saved_tensors
+        Tt = T.transpose(-1, -2)
+        r1 = None if g1 is None else Tt @ g1  # (I + sign A)⁻ᵀ ∂X
+        r2 = None if g2 is None else Tt @ g2
         gA = None
         if ctx.needs_input_grad[0]:
-            gA = strictly_lower(-(g_rhs @ X.transpose(-1, -2)))
-        return gA, g_rhs
+            gA = torch.zeros_like(T)
+            for r, X in ((r1, X1), (r2, X2)):
+                if r is not None:
+                    gA.baddbmm_(r, X.transpose(-1, -2), alpha=-ctx.sign)
+            gA = strictly_lower(gA)
+        return gA, r1, r2, None
 
 
 def wy_carry(W: torch.Tensor, Tv: torch.Tensor, Kh: torch.Tensor, d: torch.Tensor | None, E: torch.Tensor | None,
@@ -284,9 +299,10 @@ class _WYCarry(torch.autograd.Function):
         for i in range(n):
             S = states[i]
             torch.baddbmm(Tv[i], W[i], S, alpha=sign, out=U[i])
-            base = S if d is None else d[i] * S
-            if E is not None:
-                base = base + E[i]
+            if d is None:
+                base = S if E is None else S + E[i]
+            else:
+                base = d[i] * S if E is None else torch.addcmul(E[i], d[i], S)
             torch.baddbmm(base, KhT[i], U[i], out=states[i + 1])
         ctx.save_for_backward(W, Kh, d, U, states)
         ctx.sign, ctx.has_E = sign, E is not None

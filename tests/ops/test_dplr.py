@@ -51,7 +51,7 @@ def test_decays_too_strong_to_factor_halve_the_chunk(dtype, decay):
 def test_a_one_character_bug_fails(monkeypatch):
     x = inputs(2 * C + 3, True)
     forms_agree(dplr, x, chunk_size=C)
-    plant(monkeypatch, generalized_delta, "_chunk", "(G - gc - ref)", "(G + gc - ref)")
+    plant(monkeypatch, generalized_delta, "_chunk", "(centred - gc)", "(centred + gc)")
     with pytest.raises(AssertionError):
         forms_agree(dplr, x, chunk_size=C)
 
