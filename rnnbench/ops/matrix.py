@@ -63,20 +63,34 @@ def chunk_len(T: int, given: int | None, op: str) -> int:
 
 def to_chunks(x: torch.Tensor, C: int, fill: float = 0.0) -> torch.Tensor:
     """``(B, T, H, *rest)`` -> ``(n, B, H, C, *rest)`` contiguous, positions after T set to
-    ``fill``; one copy (differentiable)."""
+    ``fill``; one copy (differentiable), also when T is not a multiple of C."""
     B, T, H, *rest = x.shape
-    n = -(-T // C)
-    pad = n * C - T
-    if pad:
-        x = F.pad(x, (0, 0) * (len(rest) + 1) + (0, pad), value=fill)  # (B, n·C, H, *rest)
-    return x.view(B, n, C, H, *rest).movedim((1, 2), (0, 3)).contiguous()
+    n, full = -(-T // C), T // C
+    tail = T - full * C
+    if not tail:
+        return x.reshape(B, n, C, H, *rest).movedim((1, 2), (0, 3)).contiguous()
+    out = x.new_empty(n, B, H, C, *rest)
+    view = out.movedim((0, 3), (1, 2))  # (B, n, C, H, *rest), a view of the chunks
+    view[:, full, tail:].fill_(fill)
+    if full:
+        view[:, :full].copy_(x[:, : full * C].reshape(B, full, C, H, *rest))
+    view[:, full, :tail].copy_(x[:, full * C:])
+    return out
 
 
 def from_chunks(y: torch.Tensor, T: int) -> torch.Tensor:
     """``(n, B, H, C, *rest)`` -> ``(B, T, H, *rest)`` contiguous, the padding dropped; one copy."""
     n, B, H, C, *rest = y.shape
-    y = y.movedim((0, 3), (1, 2)).reshape(B, n * C, H, *rest)  # the copy
-    return y if n * C == T else y[:, :T].contiguous()
+    view = y.movedim((0, 3), (1, 2))  # (B, n, C, H, *rest)
+    full = T // C
+    tail = T - full * C
+    if not tail:
+        return view.reshape(B, T, H, *rest)  # the copy
+    out = y.new_empty(B, T, H, *rest)
+    if full:
+        out[:, : full * C].view(B, full, C, H, *rest).copy_(view[:, :full])
+    out[:, full * C:].copy_(view[:, full, :tail])
+    return out
 
 
 def log_uniform(n: int, low: float, high: float, generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
