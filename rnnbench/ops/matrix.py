@@ -326,8 +326,7 @@ class _WYCarry(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, gU: torch.Tensor | None, gS: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         W, Kh, d, U, states = ctx.saved_tensors
-        n, b, C, K = W.shape
-        V = U.shape[-1]
+        n = W.shape[0]
         sign = ctx.sign
         gU = U.new_zeros(U.shape) if gU is None else gU.contiguous()
         gS = states.new_zeros(states.shape) if gS is None else gS.contiguous()
