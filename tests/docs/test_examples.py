@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "_LOADED", dict(models._LOADED))  # users' models loaded by name
     monkeypatch.setenv("COLUMNS", "100")
     threads = torch.get_num_threads()
+    # one intra-op thread: on a machine shared with other work (CI, the other tests), two threads
+    # wait on each other at every op, which made a 100-step training 10x slower here
+    torch.set_num_threads(1)
     modules = set(sys.modules)
     yield tmp_path
     torch.set_num_threads(threads)
@@ -109,11 +114,16 @@ PAGES = [p for p in pages(DOCS) if any(b.runs for b in blocks(p)) or any("file" 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_the_examples_of_a_page_run(page, isolated):
-    namespace: dict = {"__name__": "__docs_example__"}
-    start = time.perf_counter()
-    for block in blocks(page):
-        run_block(block, namespace, isolated)
-    print(f"{page.name}: {time.perf_counter() - start:.1f} s")
+    # a real module, so that what the examples define (dataclasses, pickled objects) finds it
+    module = types.ModuleType("docs_example_" + re.sub(r"\W", "_", page.relative_to(DOCS).as_posix()[:-3]))
+    sys.modules[module.__name__] = module
+    try:
+        for block in blocks(page):
+            start = time.perf_counter()
+            run_block(block, module.__dict__, isolated)
+            print(f"{block.where}: {time.perf_counter() - start:.1f} s")
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_every_shell_block_is_runnable_or_marked():
