@@ -51,8 +51,12 @@ def time_limit(seconds: float, what: str):
 def run_cli(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """rnnbench's exit status and everything it printed (stdout and stderr, in order)."""
     if env:
-        p = subprocess.run([sys.executable, "-m", "rnnbench", *argv], cwd=cwd, env={**os.environ, **env},
-                           capture_output=True, text=True, timeout=LIMIT)
+        try:
+            p = subprocess.run([sys.executable, "-m", "rnnbench", *argv], cwd=cwd, env={**os.environ, **env},
+                               capture_output=True, text=True, timeout=LIMIT)
+        except subprocess.TimeoutExpired:
+            raise TooSlow(f"`rnnbench {' '.join(argv)}` ran past {LIMIT} s; documentation examples must be cheap: "
+                          "make it smaller or mark it <!-- not-run: reason -->") from None
         return p.returncode, p.stdout + p.stderr
     from rnnbench.cli import main
 
