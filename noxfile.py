@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, report, microbench, asv.
+"""nox sessions: tests, bench, report, microbench, asv, docs.
 
 Every session pins the same torch so numbers from different sessions compare;
 ``pyproject.toml`` keeps a range for users with their own (e.g. CUDA) build.
@@ -84,3 +84,19 @@ def asv(session: nox.Session) -> None:
     session.run("asv", "continuous", "--factor", ASV_FACTOR, "--show-stderr", *args, success_codes=[0, 1])
     session.run("asv", "publish")
     session.log("asv site written to .asv/html; view it with: asv preview")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (``mkdocs.yml``, ``docs/``) into ``site/`` with ``--strict``.
+
+    A broken link, a page missing from the nav, a missing docstring in the API reference or a
+    registry table that cannot be generated fails the build. ``nox -s docs -- serve`` serves
+    the site at http://127.0.0.1:8000 while you edit instead.
+    """
+    _install(session, "[docs]")  # torch first: the hook builds the tables from rnnbench's registries
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about its successor, printed on every build
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", "--strict", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)

@@ -43,19 +43,51 @@ MatmulShape = Callable[[Any, int, int, int], tuple[int, int, int]]
 
 @dataclass(frozen=True)
 class ArchParams:
-    """Parameters every built-in architecture has; subclasses add their own fields."""
+    """Parameters every built-in architecture has; subclasses add their own fields.
+
+    Attributes:
+        hidden_size: features per step of each layer's output (the state's width).
+        num_layers: layers stacked, each reading the one below.
+    """
 
     hidden_size: int = 64
     num_layers: int = 1
 
     def validate(self) -> None:
+        """Raise a one-line UsageError naming an impossible value (subclasses call ``super()`` first)."""
         require(self.hidden_size >= 1, f"model.hidden_size={self.hidden_size} is impossible; use 1 or more")
         require(self.num_layers >= 1, f"model.num_layers={self.num_layers} is impossible; use 1 or more")
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A recurrent architecture and everything the harness needs to know about it."""
+    """A recurrent architecture and everything the harness needs to know about it.
+
+    Attributes:
+        name: the registry name (``rnnbench run --model NAME``).
+        title: the architecture's name in words, for tables and ``rnnbench list``.
+        citation: the paper, in one line.
+        Params: the frozen parameter dataclass (an ``ArchParams`` subclass for built-ins).
+        implementations: implementation name -> factory ``(input_size, params) -> core``;
+            ``reference`` (one step at a time, as the paper writes it) is required.
+        defaults: device type (``"cpu"``, ``"cuda"``) -> the implementation used when none is
+            named; a device type not listed gets the first implementation.
+        init: draws the weights from a ``torch.Generator``; None: the factory's own init, run
+            under a global RNG seeded from the generator.
+        flops: forward FLOPs ``(params, batch, length, input_size) -> int``.
+        state_size: numbers of state per sequence, ``params -> int``.
+        output_size: features per step of the core's output, ``params -> int`` (None: probed).
+        bidirectional: whether the core reads the sequence in both directions.
+        param_groups: ``(core, params, lr) -> optimiser parameter groups`` with their own learning
+            rates (expRNN).
+        after_step: ``(core, params) -> None``, applied after every optimiser step (IndRNN's clip).
+        matmul_shape: the roofline's reference matrix product ``(M, K, N)``.
+        step_seconds: the cost model's seconds per recurrent step (``rnnbench sweep --dry-run``).
+        equations: one line, shown by ``rnnbench list``.
+        rank: the position in tables and figures (then registration order).
+        user: whether this is a user's model (from a file, a module or an entry point).
+        source_files: a user's model's files, hashed into its records.
+    """
 
     name: str
     title: str
@@ -100,9 +132,11 @@ class Architecture:
         return override(self.Params(), dict(values or {}), "model")
 
     def params_dict(self, params: Any) -> dict[str, Any]:
+        """The parameters as a plain dict, as records store them."""
         return dataclasses.asdict(params)
 
     def check_impl(self, impl: str) -> str:
+        """``impl`` if the architecture has it; else a UsageError listing those it has."""
         if impl not in self.implementations:
             raise UsageError(f"model {self.name!r} has no implementation {impl!r}; choose one of: "
                              f"{', '.join(self.implementations)}")
@@ -123,6 +157,8 @@ class Architecture:
         return core
 
     def core_output_size(self, core: nn.Module, params: Any, input_size: int) -> int:
+        """Features per step of ``core``'s output: declared by ``output_size``, else probed with one
+        step (a core that breaks the contract is a UsageError)."""
         if self.output_size is not None:
             return self.output_size(params)
         with torch.no_grad():
@@ -140,18 +176,22 @@ class Architecture:
         return int(declared(batch, length, input_size)) if callable(declared) else None
 
     def state_numbers(self, params: Any, core: nn.Module | None = None) -> int | None:
+        """Numbers of state per sequence (``state_size``, or a user's core's ``state_size()``), or None."""
         if self.state_size is not None:
             return int(self.state_size(params))
         declared = getattr(core, "state_size", None)
         return int(declared()) if callable(declared) else None
 
     def roofline_shape(self, params: Any, batch: int, length: int, input_size: int) -> tuple[int, int, int]:
+        """The matrix product ``(M, K, N)`` the roofline compares with: ``matmul_shape``, else
+        ``(B·T, I+H, H)``."""
         if self.matmul_shape is not None:
             return self.matmul_shape(params, batch, length, input_size)
         hidden = getattr(params, "hidden_size", input_size)
         return batch * length, input_size + hidden, hidden
 
     def describe(self) -> str:
+        """The parameters with their defaults, ``name=value, ...``, as ``rnnbench list`` prints them."""
         fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(self.Params)
                            if f.default is not dataclasses.MISSING)
         return fields

@@ -41,7 +41,8 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         x: inputs ``(B, T, D)``.
         delta: step sizes Δ ``(B, T, D)`` (after softplus).
         A: the state matrix ``(D, N)`` (negative for a decaying state).
-        B, C: input and output projections ``(B, T, N)``.
+        B: the input projection ``(B, T, N)``.
+        C: the output projection ``(B, T, N)``.
         h0: the state before the first step ``(B, D, N)`` (zero when None).
         form: ``"chunk"`` (default) or ``"recurrent"``.
         chunk_size: the chunk length of ``"chunk"`` (default about √(T/3)).

@@ -44,6 +44,7 @@ class IOSpec:
 
     @property
     def core_input_size(self) -> int:
+        """Features per step that reach the core after the encoder."""
         return self.encoder["dim"]
 
 
@@ -89,6 +90,7 @@ class SolvedRule:
     relative: bool = False
 
     def check(self, metrics: dict[str, float], baseline: float) -> bool:
+        """Whether ``metrics`` meet the rule, given the memoryless ``baseline``."""
         bound = self.threshold * baseline if self.relative else self.threshold
         return {">=": operator.ge, "<": operator.lt}[self.op](metrics[self.metric], bound)
 
@@ -120,6 +122,7 @@ class Batch:
         return int(self.mask.sum()) if self.mask is not None else len(self)
 
     def to_lists(self) -> dict[str, Any]:
+        """The batch as JSON-ready lists (``rnnbench sample``), with ``lengths`` and ``mask`` when set."""
         out = {"x": self.x.tolist(), "y": self.y.tolist()}
         if self.lengths is not None:
             out["lengths"] = self.lengths.tolist()
@@ -159,7 +162,8 @@ class Task(ABC):
 
     @property
     @abstractmethod
-    def spec(self) -> IOSpec: ...
+    def spec(self) -> IOSpec:
+        """What the task feeds a model and what it expects back."""
 
     @abstractmethod
     def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
@@ -181,13 +185,15 @@ class Task(ABC):
         """Training loss; ``output`` is the model's per-step output ``(B, T, output_size)``."""
 
     @abstractmethod
-    def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]: ...
+    def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """Held-out metrics by name; every name is in ``HIGHER_IS_BETTER`` and ``METRIC_BOUNDS``."""
 
     @abstractmethod
     def baselines(self, batch: Batch) -> dict[str, float]:
         """Scores of memoryless predictors; key ``"baseline"`` is the one tables use."""
 
     def solved(self, metrics: dict[str, float], baseline: float) -> bool:
+        """Whether a run's metrics meet the task's ``rule``."""
         return self.rule.check(metrics, baseline)
 
     def identity(self) -> dict[str, Any]:
@@ -195,6 +201,7 @@ class Task(ABC):
         return dataclasses.asdict(self.params)
 
     def describe(self) -> dict[str, Any]:
+        """Name, version, preset and parameters, as records and ``rnnbench sample`` show them."""
         return {
             "name": self.name,
             "version": self.version,
