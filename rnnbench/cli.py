@@ -200,7 +200,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         for pc in todo:
             cost = estimate(pc.cell)
             total += cost["seconds"]
-            print(f"{pc.section:<10} {label(pc):<60} {cost['flops'] / 1e9:9.1f} GFLOP  ~{cost['seconds']:6.1f} s")
+            print(f"{pc.section:<10} {label(pc, str(resolve_device(args.device))):<60} {cost['flops'] / 1e9:9.1f} GFLOP"
+                  f"  ~{cost['seconds']:6.1f} s")
         print(f"{len(todo)} cells to run ({done} already in {path}), about {total / 60:.1f} min on a 2-core CPU")
         return
     counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress, spec,

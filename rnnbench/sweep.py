@@ -62,14 +62,15 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
     return {"flops": flops, "seconds": seconds}
 
 
-def label(pc: PlannedCell) -> str:
-    c = pc.cell
+def label(pc: PlannedCell, device: str = "cpu") -> str:
+    """One line naming the cell, its implementation as it runs on ``device``."""
+    c = pc.cell.on(device)
+    name = display_name(resolve_model(c.model))
     if isinstance(c, ThroughputCell):
         s = c.shape
-        return f"throughput {display_name(resolve_model(c.model))}({c.impl or 'default'}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
+        return f"throughput {name}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
     params = ",".join(f"{k}={v}" for k, v in sorted(c.task_params.items()))
-    return (f"{c.task}/{c.preset or 'default'}[{params}] {display_name(resolve_model(c.model))}({c.impl or 'default'}) "
-            f"seed={c.train['seed']}")
+    return f"{c.task}/{c.preset or 'default'}[{params}] {name}({c.impl}) seed={c.train['seed']}"
 
 
 class CellTimeout(Exception):
@@ -245,10 +246,10 @@ def _sweep_on(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, to
                 if lines:
                     elapsed = time.perf_counter() - started
                     left = elapsed / finished * (len(todo) - finished)
-                    print(f"{profile.name} {finished}/{len(todo)} {label(pc)}: {record['status']}{busy_note(record)} "
+                    print(f"{profile.name} {finished}/{len(todo)} {label(pc, device)}: {record['status']}{busy_note(record)} "
                           f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
                 if record["status"] in ("failed", "timeout"):
-                    bar.write(f"{label(pc)}: {record['status']}: {record.get('error')}")
+                    bar.write(f"{label(pc, device)}: {record['status']}: {record.get('error')}")
         except KeyboardInterrupt:
             pool.cancel()
             print(f"\nrnnbench: interrupted: {finished} of {len(todo)} cells recorded in {path}; the others were "
@@ -282,7 +283,7 @@ def _sweep(
     started = time.perf_counter()
     with bar:
         for i, pc in enumerate(todo):
-            bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(pc)}")
+            bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(pc, device)}")
 
             def progress(step: int, steps: int, base: int = i) -> None:
                 if step % 25 == 0 or step == steps:
@@ -298,10 +299,10 @@ def _sweep(
             if lines:
                 elapsed = time.perf_counter() - started
                 left = elapsed / (i + 1) * (len(todo) - i - 1)
-                print(f"{profile.name} {i + 1}/{len(todo)} {label(pc)}: {record['status']}{busy_note(record)} "
+                print(f"{profile.name} {i + 1}/{len(todo)} {label(pc, device)}: {record['status']}{busy_note(record)} "
                       f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
             if record["status"] in ("failed", "timeout"):
-                bar.write(f"{label(pc)}: {record['status']}: {record['error']}")
+                bar.write(f"{label(pc, device)}: {record['status']}: {record['error']}")
     return counts
 
 

@@ -29,7 +29,7 @@ def test_toy_is_listed_with_its_parameters_and_implementations(workdir):
     assert p.returncode == 0, p.stderr
     line = next(i for i, l in enumerate(p.stdout.splitlines()) if l.strip().startswith("toyleaky"))
     lines = p.stdout.splitlines()
-    assert "[reference]" in lines[line] and "decay=0.9" in lines[line + 1]
+    assert "[reference; default cpu: reference, cuda: reference]" in lines[line] and "decay=0.9" in lines[line + 1]
 
 
 def test_toy_runs_and_its_record_holds_every_parameter(workdir):
