@@ -159,7 +159,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     batch = task.sample(args.n, generator(args.seed, "sample", "cpu"))
     extra = {}
     if getattr(task, "symbols", None) is not None and task.length_param:  # the length-generalisation tasks
-        extra = {"blank": getattr(task, "blank", None), "symbols": {str(k): v for k, v in task.symbols.items()}}
+        extra = {"blank": getattr(task, "blank", None), "symbols": {str(k): v for k, v in task.symbols.items()},
+                 "readable": task.render(batch)}
     print(json.dumps({"task": task.describe(), **extra, **batch.to_lists()}))
 
 

@@ -70,8 +70,8 @@ def describe_lengths(lengths: Sequence[int]) -> str:
     xs = sorted(set(int(v) for v in lengths))
     if not xs:
         return "none"
-    if len(xs) == 1:
-        return str(xs[0])
+    if len(xs) <= 3:
+        return ", ".join(map(str, xs))
     steps = {b - a for a, b in zip(xs, xs[1:])}
     if len(steps) == 1:
         step = steps.pop()

@@ -472,6 +472,10 @@ def report(results: Path, out: Path | None = None) -> list[Path]:
                        f"Source: {provenance(pdf)}.")
             written += publish(profile, shown, directory / "paper_comparison", f"rnnbench {profile}: published vs ours",
                                caption, comparison.assign(provenance=provenance(pdf)), [])
+    from rnnbench.report_length import length_sections  # length generalisation (docs/formal.md)
+
+    for section in length_sections(records, out):
+        written += publish(*section)
     tp = throughput_frame(records)
     for profile, pdf in (tp.groupby("profile", sort=False) if not tp.empty else []):
         directory = out / str(profile)

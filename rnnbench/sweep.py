@@ -158,7 +158,8 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
             if isinstance(pc.cell, ThroughputCell):
                 record = measure(pc.cell, resolve_device(device))
             else:
-                record = fit(pc.cell, device, progress, pc.weights_dir)
+                # weights only where asked, so that the call stays fit(cell, device, progress) otherwise
+                record = fit(pc.cell, device, progress, *([pc.weights_dir] if pc.weights_dir else []))
     except CellTimeout as exc:
         record = failure(pc, "timeout", str(exc), device, time.perf_counter() - start)
     except Exception as exc:  # a cell that raises must not end the sweep

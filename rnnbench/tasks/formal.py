@@ -192,6 +192,18 @@ class FormalTask(Task):
         baseline = majority if math.isfinite(majority) and majority > self.chance + margin else self.chance
         return {"baseline": baseline, "chance": self.chance, "majority": majority}
 
+    def render(self, batch: Batch) -> list[dict[str, Any]]:
+        """Each sequence in words (``rnnbench sample``): its input symbols, how many blanks follow,
+        the targets at the outputs and how many of them are scored."""
+        out = []
+        outputs = batch.loss_mask if batch.loss_mask is not None else batch.mask
+        for x, y, m, o in zip(batch.x.tolist(), batch.y.tolist(), batch.mask.tolist(), outputs.tolist()):
+            name = lambda v: self.symbols.get(v, str(v))  # noqa: E731
+            inputs = [name(v) for v in x if v != self.blank]
+            out.append({"input": " ".join(inputs), "blanks": len(x) - len(inputs),
+                        "targets": " ".join(str(t) for t, keep in zip(y, o) if keep), "scored": sum(m)})
+        return out
+
     def evaluation_note(self, size: int) -> str:
         return f"{size} sequences of length {self.params.length} drawn with the fixed evaluation seed"
 
