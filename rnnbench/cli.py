@@ -306,7 +306,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if "profile" in record:
         result["profile"], result["section"] = record["profile"], record.get("section")
     append_record(file, result)
-    train_max = max(parse_lengths(record["train"]["lengths"])) if record["train"].get("lengths") else None
+    spec = record["train"].get("lengths")  # trained on a range, or at the task's own length
+    train_max = max(parse_lengths(spec)) if spec else record["task"]["params"].get("length")
     metric = record["task"].get("metric", "acc")
     print(f"run {record['run_id']} ({head}, trained on {record['train'].get('lengths') or 'its own length'}): "
           f"{len(todo)} lengths, {args.samples} sequences each, {result['timing']['seconds']:.1f} s -> {file}")
