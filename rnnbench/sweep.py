@@ -199,7 +199,7 @@ def sweep(
     """
     path = records_path(out, profile)
     executor = executor or ExecutorSpec()
-    weights = str(out / "weights")
+    weights = str((out / "weights").resolve())  # absolute: workers elsewhere write there too
     profile = dataclasses.replace(profile, cells=[
         dataclasses.replace(pc, weights_dir=weights) if not isinstance(pc.cell, ThroughputCell)
         and (save_weights or pc.evaluation is not None) else pc for pc in profile.cells])

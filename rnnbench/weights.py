@@ -51,8 +51,9 @@ def load_trained(record: dict[str, Any], directory: str | os.PathLike, device: t
     if record.get("status") != "ok":
         raise UsageError(f"run {run_id} has status {record.get('status')!r}: it has no trained weights to evaluate")
     if not path.is_file():
-        raise UsageError(f"weights file {path} of run {run_id} is missing; rerun the cell with --save-weights "
-                         "(its record keeps the results), or point --weights at the folder that holds it")
+        raise UsageError(f"weights file {path} of run {run_id} is missing; point --weights at the folder that holds "
+                         "it, or train the cell again with rnnbench run ... --save-weights (its record keeps the "
+                         "results it has)")
     cell = cell_from_record(record)
     task, mparams, _ = cell.resolved()
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(0, "init", torch.device("cpu")))
