@@ -52,7 +52,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     if args.what in ("tasks", "all"):
         print("tasks (preset marked * is the default):")
         for name, cls in TASKS.items():
-            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}, {direction(cls.primary_metric)}; solved when {cls.rule})")
+            length = f"; any length (task.{cls.length_param})" if cls.length_param else ""
+            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}, {direction(cls.primary_metric)}; "
+                  f"solved when {cls.rule}{length})")
             for preset, text in cls.presets.items():
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
@@ -138,12 +140,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     from rnnbench.train import fit
 
     cell = _cell(args)
-    record = fit(cell, args.device)
+    record = fit(cell, args.device, weights_dir=args.save_weights)
     append_record(args.out, record)
     if "stack" in record["model"]:
         print(block_note(record["model"]))
     print(f"{summary(record)} -> {args.out}")
+    if record.get("weights_file"):
+        print(f"weights: {args.save_weights / record['weights_file']} "
+              f"(rnnbench evaluate {record['run_id']} --results {results_dir(args.out)} --weights {args.save_weights} "
+              f"--lengths ...)")
     warn_if_busy(record)
+
+
+def results_dir(records: Path) -> Path:
+    """The results directory of a records file (``results/raw/runs.jsonl`` -> ``results``)."""
+    return records.parent.parent if records.parent.name == "raw" else records.parent
 
 
 def set_threads(n: int) -> None:
@@ -173,7 +184,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise UsageError(f"-n {args.n} is impossible; ask for 1 or more samples")
     task = make_task(args.task, args.preset, sets["task"])
     batch = task.sample(args.n, generator(args.seed, "sample", "cpu"))
-    print(json.dumps({"task": task.describe(), **batch.to_lists()}))
+    extra = {}
+    if getattr(task, "symbols", None) is not None and task.length_param:  # the length-generalisation tasks
+        extra = {"blank": getattr(task, "blank", None), "symbols": {str(k): v for k, v in task.symbols.items()},
+                 "readable": task.render(batch)}
+    print(json.dumps({"task": task.describe(), **extra, **batch.to_lists()}))
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -198,14 +213,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         todo, done = pending(profile, path, args.device, args.retry_failed, threads, shard)
         total = 0.0
         for pc in todo:
-            cost = estimate(pc.cell)
+            cost = estimate(pc.cell, pc.evaluation)
             total += cost["seconds"]
             print(f"{pc.section:<10} {label(pc, str(resolve_device(args.device))):<60} {cost['flops'] / 1e9:9.1f} GFLOP"
                   f"  ~{cost['seconds']:6.1f} s")
         print(f"{len(todo)} cells to run ({done} already in {path}), about {total / 60:.1f} min on a 2-core CPU")
         return
     counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress, spec,
-                   threads, shard)
+                   threads, shard, args.save_weights)
     print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
 
 
@@ -362,6 +377,41 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from rnnbench.evaluate import evaluate_run, evaluated, find_training_record
+    from rnnbench.lengths import describe_lengths, parse_lengths
+    from rnnbench.results import append_record, read_records
+
+    lengths = parse_lengths(args.lengths, "--lengths")
+    if args.samples < 2:
+        raise UsageError(f"--samples {args.samples} is impossible; give 2 or more sequences per length")
+    record, file = find_training_record(args.results, args.run_id)
+    weights = args.weights or args.results / "weights"
+    todo = lengths if args.again else tuple(n for n in lengths if n not in
+                                            evaluated(read_records(file), record["run_id"], args.samples))
+    head = f"{record['task']['name']}/{record['task']['preset']} {record['model'].get('display', record['model']['name'])}"
+    if not todo:
+        print(f"run {record['run_id']} ({head}) already has every length of {describe_lengths(lengths)} at "
+              f"{args.samples} samples in {file}; nothing to do (--again evaluates anyway)")
+        return
+    result = evaluate_run(record, todo, weights, args.samples, args.device)
+    if "profile" in record:
+        result["profile"], result["section"] = record["profile"], record.get("section")
+    append_record(file, result)
+    spec = record["train"].get("lengths")  # trained on a range, or at the task's own length
+    train_max = max(parse_lengths(spec)) if spec else record["task"]["params"].get("length")
+    metric = record["task"].get("metric", "acc")
+    print(f"run {record['run_id']} ({head}, trained on {record['train'].get('lengths') or 'its own length'}): "
+          f"{len(todo)} lengths, {args.samples} sequences each, {result['timing']['seconds']:.1f} s -> {file}")
+    for row in result["per_length"]:
+        mark = "" if train_max is None or row["length"] > train_max else "  (within the training lengths)"
+        print(f"  length {row['length']:>5}  {metric} {row[metric]:.4f}  ce {row['ce']:.4f}  "
+              f"(chance {row['chance']:.3g}, baseline {row['baseline']:.3g}){mark}")
+    test = [row[metric] for row in result["per_length"] if train_max is None or row["length"] > train_max]
+    if test:
+        print(f"score (mean {metric} over the {len(test)} lengths beyond training): {sum(test) / len(test):.4f}")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from rnnbench.compare import compare, render
 
@@ -408,6 +458,9 @@ def build_parser() -> Parser:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--early-stop", action="store_true", default=None, help="stop when solved")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSONL file to append to (default {DEFAULT_OUT})")
+    p.add_argument("--save-weights", type=Path, nargs="?", const=Path("results/weights"), metavar="DIR",
+                   help="save the trained state_dict as DIR/RUN_ID.safetensors (default DIR results/weights), for "
+                        "rnnbench evaluate")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sample", help="print example input/target pairs of a task as JSON")
@@ -433,6 +486,8 @@ def build_parser() -> Parser:
     p.add_argument("--retries", type=int, default=2,
                    help="a cell whose worker or job dies is run again this many times, then recorded as failed")
     p.add_argument("--shard", metavar="i/n", help="run only the i-th of n disjoint slices of the profile (by cell key)")
+    p.add_argument("--save-weights", action="store_true",
+                   help="save every training cell's weights under OUT/weights ([[length]] cells always do)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture, or of one op alone")
@@ -471,6 +526,20 @@ def build_parser() -> Parser:
     p.add_argument("--out", type=Path, help="also append the new record to this JSONL file")
     p.set_defaults(func=cmd_rerun)
 
+    p = sub.add_parser("evaluate", help="score a trained run's saved weights at other lengths (length generalisation)")
+    p.add_argument("run_id", help="the training run's id (or a unique prefix), as in its record")
+    p.add_argument("--lengths", required=True, metavar="SPEC",
+                   help='lengths to evaluate at, inclusive ranges: "41:500" (every length), "41:500:10" (every 10th), '
+                        '"41,100,500"')
+    p.add_argument("--samples", type=int, default=512, help="sequences per length (default 512, as Delétang et al.)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="the results directory whose raw/ holds the run's record (default results); the new "
+                        "record is appended to the same file")
+    p.add_argument("--weights", type=Path, help="the folder of RUN_ID.safetensors (default RESULTS/weights)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--again", action="store_true", help="evaluate lengths already recorded for this run too")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("report", help="rebuild tables and figures from the records in a results directory")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.set_defaults(func=cmd_report)
@@ -485,7 +554,7 @@ def build_parser() -> Parser:
                         "false-discovery rate) or none")
     p.set_defaults(func=cmd_compare)
 
-    for name in ("run", "sweep", "throughput", "rerun"):
+    for name in ("run", "sweep", "throughput", "rerun", "evaluate"):
         sub.choices[name].add_argument(
             "--threads", type=int, help="torch's intra-op threads (default: torch's, the cores; rerun: the record's). "
             "CPU results are bit-identical only at the same count")
@@ -497,7 +566,7 @@ def build_parser() -> Parser:
 
 
 # The commands that compute numbers: each takes --numerics, which main() applies before torch is imported.
-NUMERICS_COMMANDS = ("run", "sweep", "throughput", "rerun")
+NUMERICS_COMMANDS = ("run", "sweep", "throughput", "rerun", "evaluate")
 
 
 def add_numerics_option(p: argparse.ArgumentParser) -> None:

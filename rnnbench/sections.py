@@ -30,7 +30,7 @@ from types import ModuleType
 
 from rnnbench.registry import Registry
 
-RECORDS = ("train", "throughput")  # the kinds of record a section can read
+RECORDS = ("train", "throughput", "length")  # the kinds of record a section reads (length: length_eval + train)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Section:
 
     name: str
     title: str  # "rnnbench quick: {title}"
-    records: str  # "train" or "throughput"
+    records: str  # one of RECORDS
     module: str
     trained: bool = False  # profiles hold [[name]] entries whose cells train for this section
     probes: tuple[str, ...] = ()  # measurements its cells take (rnnbench.probes)
@@ -56,6 +56,9 @@ for _section in (
     Section("gradient_flow", "gradient flow", "train", "rnnbench.report.gradient_flow", trained=True,
             probes=("gradient_flow",)),
     Section("paper_comparison", "published vs ours", "train", "rnnbench.report.paper"),
+    Section("length", "length generalisation", "length", "rnnbench.report.length", trained=True),
+    Section("length_paper_comparison", "length generalisation, published vs ours", "length",
+            "rnnbench.report.length_paper"),
     Section("throughput", "throughput", "throughput", "rnnbench.report.throughput"),
     Section("speedup", "speed against the reference", "throughput", "rnnbench.report.speedup"),
 ):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ def records_path(out: Path, profile: Profile) -> Path:
     return out / "raw" / f"{profile.name}.jsonl"
 
 
-def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
-    """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2)."""
+def estimate(cell: Cell | ThroughputCell, evaluation: Any = None) -> dict[str, float]:
+    """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2);
+    a training curriculum counts its mean sequence length, and ``evaluation`` (a [[length]] entry's
+    lengths) adds the forward passes at every evaluation length."""
     arch = resolve_model(cell.model)
     D = 2 if arch.bidirectional else 1
     step_seconds = arch.step_seconds * (1 if cell.impl in (None, arch.default_impl) else SLOWER_IMPL)
@@ -52,13 +55,22 @@ def estimate(cell: Cell | ThroughputCell) -> dict[str, float]:
         per_call = recurrent * step_seconds + 3 * flops / FLOP_RATE
         return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
     task, mparams, cfg = cell.resolved()
-    length = task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
+    seq_len = lambda n: task.sample_length(n, 1, torch.Generator().manual_seed(0)).x.shape[1]  # noqa: E731
+    lengths = cfg.curriculum()
+    length = sum(seq_len(n) for n in lengths) / len(lengths) if lengths else \
+        task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
     evals = cfg.steps // cfg.eval_every + 1
     step_flops = arch.forward_flops(mparams, cfg.batch_size, length, task.spec.core_input_size) or 0  # users' may be None
     eval_flops = arch.forward_flops(mparams, cfg.eval_size, length, task.spec.core_input_size) or 0
     flops = 3 * cfg.steps * step_flops + evals * eval_flops
     recurrent_steps = length * getattr(mparams, "num_layers", 1) * D * (cfg.steps + evals / 3)
     seconds = cfg.steps * SECONDS_PER_STEP + max(recurrent_steps * step_seconds, flops / FLOP_RATE)
+    if evaluation is not None:  # forward passes only (a third of a training step), one per length
+        for n in evaluation.lengths:
+            T = seq_len(n)
+            f = arch.forward_flops(mparams, evaluation.samples, T, task.spec.core_input_size) or 0
+            flops += f
+            seconds += max(T * getattr(mparams, "num_layers", 1) * D * step_seconds / 3, f / FLOP_RATE)
     return {"flops": flops, "seconds": seconds}
 
 
@@ -169,7 +181,8 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
             if isinstance(pc.cell, ThroughputCell):
                 record = measure(pc.cell, resolve_device(device))
             else:
-                record = fit(pc.cell, device, progress)
+                # weights only where asked, so that the call stays fit(cell, device, progress) otherwise
+                record = fit(pc.cell, device, progress, *([pc.weights_dir] if pc.weights_dir else []))
     except CellTimeout as exc:
         record = failure(pc, "timeout", str(exc), device, time.perf_counter() - start)
     except Exception as exc:  # a cell that raises must not end the sweep
@@ -193,7 +206,7 @@ def deadline_progress(deadline: float, limit: float, inner: Any) -> Any:
 def sweep(
     profile: Profile, out: Path, device: str = "auto", cell_timeout: float | None = None,
     retry_failed: bool = False, show_progress: bool = True, executor: ExecutorSpec | None = None,
-    threads: int | None = None, shard: tuple[int, int] | None = None,
+    threads: int | None = None, shard: tuple[int, int] | None = None, save_weights: bool = False,
 ) -> dict[str, int]:
     """Run every pending cell of ``profile`` (of its ``shard``), appending one record per cell.
 
@@ -201,23 +214,87 @@ def sweep(
     threads each; either way this process alone appends the records. A lock file beside
     the records keeps a second sweep of the same profile into the same directory from
     running the same cells at once; it is refused with a clear error.
+
+    ``[[length]]`` cells save their trained weights under ``out/weights`` (every training cell
+    does with ``save_weights``); after the training, the evaluation step scores each trained
+    length cell at the evaluation lengths it has no record of yet, from its saved weights,
+    without retraining (``evaluated`` in the counts).
     """
     path = records_path(out, profile)
     executor = executor or ExecutorSpec()
+    weights = str((out / "weights").resolve())  # absolute: workers elsewhere write there too
+    profile = dataclasses.replace(profile, cells=[
+        dataclasses.replace(pc, weights_dir=weights) if not isinstance(pc.cell, ThroughputCell)
+        and (save_weights or pc.evaluation is not None) else pc for pc in profile.cells])
     with exclusive(path.with_suffix(".lock"), f"another sweep of profile {profile.name!r} is writing to {path}; "
                    "wait for it to finish or sweep into another --out directory"):
         threads = threads or default_threads(executor) or torch.get_num_threads()
         todo, skipped = pending(profile, path, device, retry_failed, threads, shard)
         counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
+        before = torch.get_num_threads()
         if executor.kind == "local":
-            before = torch.get_num_threads()
             torch.set_num_threads(threads)
             try:
-                return _sweep(profile, path, todo, counts, device, cell_timeout, show_progress)
+                counts = _sweep(profile, path, todo, counts, device, cell_timeout, show_progress)
             finally:
                 torch.set_num_threads(before)
-        return _sweep_on(executor, threads, profile, path, todo, counts, str(resolve_device(device)), cell_timeout,
-                         show_progress)
+        else:
+            counts = _sweep_on(executor, threads, profile, path, todo, counts, str(resolve_device(device)),
+                               cell_timeout, show_progress)
+        if any(pc.evaluation is not None for pc in profile.cells):
+            torch.set_num_threads(threads)
+            try:
+                counts["evaluated"] = evaluate_step(profile, path, device, threads, shard, show_progress)
+            finally:
+                torch.set_num_threads(before)
+        return counts
+
+
+def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None = None,
+                  shard: tuple[int, int] | None = None, show_progress: bool = True) -> int:
+    """Evaluate each trained ``[[length]]`` cell of this setup at the evaluation lengths its records
+    lack, from its saved weights; returns how many cells it evaluated. A missing or mismatched
+    weights file is one warning line naming it, the other cells go on, and the step then raises
+    UsageError (nothing already written is lost)."""
+    from rnnbench.evaluate import evaluate_run, evaluated
+
+    dev = resolve_device(device)
+    here = environment(dev) | ({"threads": threads} if threads else {})
+    records = read_records(path) if path.exists() else []
+    trained: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in records:  # the newest ok training record of each cell from this setup
+        if r.get("kind", "train") == "train" and r.get("status") == "ok" and same_setup(r.get("env", {}), here):
+            trained[(r.get("section"), r.get("cell_key"))] = r
+    problems: list[str] = []
+    done = 0
+    for pc in profile.cells:
+        if pc.evaluation is None or not in_shard(pc.key(str(dev)), shard):
+            continue
+        record = trained.get((pc.section, pc.key(str(dev))))
+        if record is None:
+            continue
+        todo = [n for n in pc.evaluation.lengths if n not in evaluated(records, record["run_id"], pc.evaluation.samples)]
+        if not todo:
+            continue
+        try:
+            result = evaluate_run(record, todo, pc.weights_dir or path.parent.parent / "weights",
+                                  pc.evaluation.samples, device)
+        except UsageError as exc:
+            problems.append(str(exc))
+            warnings.warn(str(exc))
+            continue
+        result["profile"], result["section"] = pc.profile, pc.section
+        append_record(path, result)
+        done += 1
+        if show_progress:
+            scores = [row["acc"] for row in result["per_length"]]
+            print(f"{profile.name} evaluated {label(pc)} at {len(todo)} lengths ({todo[0]}..{todo[-1]}): "
+                  f"mean acc {sum(scores) / len(scores):.3f} [{result['timing']['seconds']:.1f} s]",
+                  file=sys.stderr, flush=True)
+    if problems:
+        raise UsageError(f"{len(problems)} trained cell(s) could not be evaluated (first: {problems[0]}); "
+                         f"the other records are kept in {path}")
+    return done
 
 
 def _sweep_on(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: list[PlannedCell],

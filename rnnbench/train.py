@@ -16,6 +16,7 @@ import torch
 
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
+from rnnbench.lengths import parse_lengths
 from rnnbench.models import blocks, block_layout, build_model, display_name, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
@@ -38,6 +39,9 @@ class TrainConfig:
     early_stop: bool = False  # stop at the first evaluation that meets the task's solved rule
     seed: int = 0
     deterministic: bool = True  # CUDA determinism flags (CPU runs are deterministic anyway)
+    # Training lengths for tasks sampled at any length: one length per batch, uniform over the
+    # spec ("1:40" = 1..40, rnnbench.lengths); "" trains at the task's own length.
+    lengths: str = ""
 
     def validate(self) -> None:
         require(self.steps >= 1, f"train.steps={self.steps} is impossible; use 1 or more")
@@ -47,6 +51,22 @@ class TrainConfig:
         require(self.eval_every >= 1, f"train.eval_every={self.eval_every} is impossible; use 1 or more")
         require(self.eval_size >= 1, f"train.eval_size={self.eval_size} is impossible; use 1 or more")
         require(self.seed >= 0, f"train.seed={self.seed} is impossible; use a non-negative integer")
+        if self.lengths:
+            parse_lengths(self.lengths, "train.lengths")
+
+    def curriculum(self) -> tuple[int, ...]:
+        """The training lengths (empty: the task's own length)."""
+        return parse_lengths(self.lengths, "train.lengths") if self.lengths else ()
+
+
+# Fields added after records were published: left out of cell keys and records while they hold
+# their default, so that every earlier cell keeps its key and its records stay comparable.
+NEW_TRAIN_FIELDS = {"lengths": ""}
+
+
+def train_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg`` as recorded: every field, less the newer ones at their defaults."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if NEW_TRAIN_FIELDS.get(k, object()) != v}
 
 
 def train_config(values: dict[str, Any] | None = None) -> TrainConfig:
@@ -137,7 +157,13 @@ class Cell:
                 f"a fixed-length preset")
         for probe in self.probes:
             PROBES.get(probe).check(task, arch)
-        return task, arch.params(self.model_params), train_config(self.train)
+        cfg = train_config(self.train)
+        for length in cfg.curriculum()[:1]:  # the shortest: a task of fixed length, or one below the minimum
+            try:
+                task.at_length(length)
+            except UsageError as exc:
+                raise UsageError(f"train.lengths={cfg.lengths!r}: {exc}") from None
+        return task, arch.params(self.model_params), cfg
 
     def key(self, device: str | torch.device = "cpu") -> str:
         """The cell's identity, its implementation named as it runs on ``device``."""
@@ -148,7 +174,7 @@ class Cell:
         return cell_key({
             "task": [task.name, task.version, task.preset, task.identity()],
             "model": [self.model, cell.impl, dataclasses.asdict(mparams), *source],
-            "train": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "deterministic"},
+            "train": {k: v for k, v in train_dict(cfg).items() if k != "deterministic"},
             **({"probes": list(self.probes)} if self.probes else {}),
         })
 
@@ -156,21 +182,42 @@ class Cell:
 Progress = Callable[[int, int], None]
 
 
-def fit(cell: Cell, device: str = "auto", progress: Progress | None = None) -> dict[str, Any]:
-    """Train one cell and return its run record (status ok or diverged)."""
+def fit(cell: Cell, device: str = "auto", progress: Progress | None = None,
+        weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Train one cell and return its run record (status ok or diverged); with ``weights_dir``, the
+    trained ``state_dict`` is saved there as ``RUN_ID.safetensors`` (rnnbench.weights)."""
     task, mparams, cfg = cell.resolved()
     dev = resolve_device(device)
     cell = cell.on(dev)
     with determinism(dev, cfg.deterministic):
-        return _fit(cell, task, mparams, cfg, dev, progress)
+        return _fit(cell, task, mparams, cfg, dev, progress, weights_dir)
+
+
+def batches(task: Task, cfg: TrainConfig, dev: torch.device) -> Callable[[torch.Generator], Batch]:
+    """The training batch sampler: at the task's length, or at one length per batch drawn uniformly
+    from ``train.lengths`` (their UniformCurriculum) with a stream of its own, so the data stream is
+    the same draw for draw whatever the lengths."""
+    lengths = cfg.curriculum()
+    if not lengths:
+        return lambda data: task.sample(cfg.batch_size, data, dev)
+    pick = generator(cfg.seed, "lengths", torch.device("cpu"))
+    at: dict[int, Task] = {}
+
+    def sample(data: torch.Generator) -> Batch:
+        length = lengths[int(torch.randint(len(lengths), (1,), generator=pick))]
+        if length not in at:
+            at[length] = task.at_length(length)
+        return at[length].sample(cfg.batch_size, data, dev)
+    return sample
 
 
 def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.device,
-         progress: Progress | None) -> dict[str, Any]:
+         progress: Progress | None, weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     arch = resolve_model(cell.model)
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
     optimizer, groups = make_optimizer(model, arch, mparams, cfg)
     data = generator(cfg.seed, "data", dev)
+    next_batch = batches(task, cfg, dev)
     eval_batch = task.evaluation(cfg.eval_size, generator(EVAL_SEED, task.name, dev), dev)
     baselines = task.baselines(eval_batch)
 
@@ -192,7 +239,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
     step = 0
     segment = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        batch = task.sample(cfg.batch_size, data, dev)
+        batch = next_batch(data)
         loss = task.loss(model(batch.x), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,8 +284,12 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
     if isinstance(model.core, blocks.BlockCore):  # the blocks' and norms' parameters, apart from the encoder's
         counts = model.core.counts()
         record["model"]["stack"] |= {"n_params": counts["blocks"] + counts["norms"], "block_n_params": counts["blocks"]}
+    if weights_dir is not None and status == "ok":
+        from rnnbench.weights import save_weights
+
+        record["weights_file"] = save_weights(model, weights_dir, record["run_id"]).name
     return record | {
-        "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
+        "train": train_dict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
         "evaluated_on": task.evaluation_note(cfg.eval_size),
         "metrics": final,
         "history": history,
@@ -317,7 +368,7 @@ def failed_record(cell: Cell, status: str, error: str, device: str, seconds: flo
     task, mparams, cfg = cell.resolved()
     return record_head(cell, status, task, mparams, resolve_device(device)) | {
         "error": error,
-        "train": dataclasses.asdict(cfg),
+        "train": train_dict(cfg),
         "metrics": {},
         "timing": {"train_seconds": seconds},
         "env": environment(resolve_device(device)),

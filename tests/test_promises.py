@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_training_defaults_are_the_documented_ones():
     assert dataclasses.asdict(TrainConfig()) == {
         "steps": 1000, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "clip": 1.0, "eval_every": 100,
-        "eval_size": 1000, "early_stop": False, "seed": 0, "deterministic": True}
+        "eval_size": 1000, "early_stop": False, "seed": 0, "deterministic": True, "lengths": ""}
 
 
 def test_gradients_are_clipped_after_backward_and_before_the_step(monkeypatch):

@@ -66,7 +66,8 @@ def median_section(tmp_path, monkeypatch):
 
 
 def test_the_builtin_sections_and_their_modules_load():
-    assert list(SECTIONS) == ["accuracy", "retention", "gradient_flow", "paper_comparison", "throughput", "speedup"]
+    assert list(SECTIONS) == ["accuracy", "retention", "gradient_flow", "paper_comparison", "length",
+                             "length_paper_comparison", "throughput", "speedup"]
     assert trained_sections() == ("accuracy", "retention", "gradient_flow")
     for _, section in SECTIONS.items():
         module = section.load()

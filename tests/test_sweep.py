@@ -53,7 +53,8 @@ def test_builtin_profiles_load_and_cover_every_task_and_model():
     assert {c.task for c in acc} == {"copy", "adding", "sine", "selective_copy", "mqar", "mackey_glass", "sdigits"}
     full = {pc.cell.task for pc in load_profile("full").cells if pc.section != "throughput"}
     mnist = {e["task"] for e in tomllib.loads(Path(builtin_profiles()["mnist"]).read_text())["accuracy"]}
-    assert full | mnist == set(TASKS), "every task is in a built-in profile"
+    formal = {pc.cell.task for pc in load_profile("formal-paper").cells}  # the length-generalisation tasks
+    assert full | mnist | formal == set(TASKS), "every task is in a built-in profile"
     modern = load_profile("modern")
     assert {c.model for c in acc} | {pc.cell.model for pc in modern.cells} == set(MODELS)
     assert len({c.train["seed"] for c in acc}) >= 2

@@ -185,7 +185,8 @@ SMALL = {"mqar": {"T": 30, "V": 64, "num_kv_pairs": 4}, "sdigits": {}, "pdigits"
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_same_generator_seed_same_batch_and_no_global_rng(name, mnist_dir):
-    params = {"path": str(mnist_dir)} if name in ("smnist", "pmnist") else SMALL.get(name, {"T": 30})
+    length = TASKS.get(name).length_param or "T"  # the length-generalisation tasks call it "length"
+    params = {"path": str(mnist_dir)} if name in ("smnist", "pmnist") else SMALL.get(name, {length: 30})
     task = make_task(name, None, params)
     torch.manual_seed(0)
     a = task.sample(16, torch.Generator().manual_seed(7))

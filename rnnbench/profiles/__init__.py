@@ -6,6 +6,12 @@ naming a task, a preset and task parameters. Any parameter given as a list is
 swept (Cartesian product). Entries may override ``models``, ``seeds``,
 ``model`` and ``train``. A ``[throughput]`` table lists the throughput grid.
 
+``[[length]]`` entries train a task sampled at any length on ``train.lengths`` (a range such as
+``"1:40"``, one length drawn per batch) and then evaluate the trained model at ``eval_lengths``
+(``"41:500:10"``; ``eval_samples`` sequences each, 512 by default). The evaluation lengths are not
+part of the cell: editing them adds evaluations of the saved weights and retrains nothing
+(docs/formal.md).
+
 ``impl`` (a name or a list) picks implementations; each model runs those it has, a
 user's model its one, and without ``impl`` every model runs its default (fastest) one.
 ``[model.NAME]`` tables hold parameters for one model only (``[model.exprnn]
@@ -30,7 +36,9 @@ from rnnbench.sections import trained_sections
 from rnnbench.train import Cell
 
 HERE = Path(__file__).parent
-TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput"}
+EVAL_KEYS = {"eval_lengths", "eval_samples"}  # [[length]] entries (or the profile's defaults for them)
+TOP_KEYS = {"name", "description", "reproduces", "seeds", "models", "impl", "model", "train", "throughput", *EVAL_KEYS}
+ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl", "axis", *EVAL_KEYS}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,7 +47,14 @@ def __getattr__(name: str) -> Any:
     if name == "SECTIONS":
         return trained_sections()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-ENTRY_KEYS = {"task", "preset", "params", "models", "seeds", "model", "train", "impl", "axis"}
+
+
+@dataclass(frozen=True)
+class LengthEvaluation:
+    """The lengths a trained cell is evaluated at, and how many sequences at each: not part of the cell."""
+
+    lengths: tuple[int, ...]
+    samples: int = 512
 THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 
 
@@ -51,6 +66,8 @@ class PlannedCell:
     section: str
     cell: Cell | ThroughputCell
     axis: str | None = None  # retention: the task parameter swept as the dependency length
+    evaluation: LengthEvaluation | None = None  # length: evaluated at these lengths after training
+    weights_dir: str | None = None  # where the trained weights go (set by the sweep); None: not saved
 
     def key(self, device: str) -> str:
         return self.cell.key(device)
@@ -158,6 +175,7 @@ def load_profile(name_or_path: str) -> Profile:
                 raise UsageError(f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, "
                                  f"e.g. {axis} = [10, 20, 50]")
             probes = spec.probes
+            evaluation = length_evaluation(where, section, entry, data)
             train_base = {**data.get("train", {}), **entry.get("train", {})}
             shared, per_model = split_model_params({**data.get("model", {}), **entry.get("model", {})}, models, where)
             for tparams, train, (model, impl), seed in itertools.product(
@@ -166,19 +184,59 @@ def load_profile(name_or_path: str) -> Profile:
                 for mparams in grid({**shared, **per_model.get(model, {})}):
                     cells.append(planned(name, section, where, Cell(
                         entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
-                        probes), axis))
+                        probes), axis, evaluation))
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
     cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]", models)
     return Profile(name, str(data.get("description", "")), path, cells)
 
 
-def planned(profile: str, section: str, where: str, cell: Cell, axis: str | None) -> PlannedCell:
+def planned(profile: str, section: str, where: str, cell: Cell, axis: str | None,
+            evaluation: LengthEvaluation | None = None) -> PlannedCell:
     try:
-        cell.resolved()
+        task, _, cfg = cell.resolved()
+        if evaluation is not None:
+            check_length_entry(task, cfg, evaluation)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
-    return PlannedCell(profile, section, cell, axis)
+    return PlannedCell(profile, section, cell, axis, evaluation)
+
+
+def length_evaluation(where: str, section: str, entry: dict[str, Any], data: dict[str, Any]) -> LengthEvaluation | None:
+    """A [[length]] entry's evaluation lengths and samples (the entry's, else the profile's)."""
+    from rnnbench.lengths import parse_lengths
+
+    given = [k for k in EVAL_KEYS if k in entry]
+    if section != "length":
+        if given:
+            raise UsageError(f"{where}: {given[0]} applies to [[length]] entries only")
+        return None
+    spec = entry.get("eval_lengths", data.get("eval_lengths"))
+    if spec is None:
+        raise UsageError(f'{where}: a [[length]] entry needs eval_lengths, the lengths to test on, e.g. '
+                         f'eval_lengths = "41:500:10"')
+    samples = entry.get("eval_samples", data.get("eval_samples", 512))
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise UsageError(f"{where}: eval_samples={samples!r} is impossible; give the sequences per length, 2 or more "
+                         "(512 in Delétang et al.)")
+    return LengthEvaluation(parse_lengths(spec, f"{where}: eval_lengths"), samples)
+
+
+def check_length_entry(task: Any, cfg: Any, evaluation: LengthEvaluation) -> None:
+    """A [[length]] cell trains on a range of lengths and tests beyond it: the task must take any length,
+    train.lengths must be given, every length must be one the task accepts, and some evaluation length
+    must lie above the training range (otherwise nothing tests generalisation)."""
+    train = cfg.curriculum()
+    if not train:
+        raise UsageError('a [[length]] entry trains on a range of lengths; give train.lengths, e.g. '
+                         'train = { lengths = "1:40" }')
+    for length in (min(evaluation.lengths),):
+        task.at_length(length)
+    if max(evaluation.lengths) <= max(train):
+        raise UsageError(f"eval_lengths {evaluation.lengths[0]}..{evaluation.lengths[-1]} lie within or below the "
+                         f"training lengths {cfg.lengths} (up to {max(train)}): a [[length]] entry tests longer inputs "
+                         f"than it trains on; give eval_lengths above {max(train)}, e.g. "
+                         f'"{max(train) + 1}:{max(10 * max(train), max(train) + 10)}"')
 
 
 def throughput_cells(profile: str, table: dict[str, Any], where: str, models: list[str]) -> list[PlannedCell]:

@@ -22,12 +22,13 @@ from rnnbench.errors import UsageError
 from rnnbench.report import latex
 from rnnbench.report.formats import write_table
 from rnnbench.report.labels import provenance, throughput_frame, train_frame
+from rnnbench.report.length import length_frame
 from rnnbench.report.section import Frame, Inputs
 from rnnbench.results import atomic_write, read_records
 from rnnbench.sections import RECORDS, SECTIONS
 from rnnbench.site import Table, write_site
 
-FRAMES = {"train": train_frame, "throughput": throughput_frame}  # one frame per kind of record (RECORDS)
+FRAMES = {"train": train_frame, "throughput": throughput_frame, "length": length_frame}  # one per kind (RECORDS)
 MANIFEST = "manifest.json"
 
 
@@ -53,7 +54,7 @@ def build(results: Path, out: Path | None = None) -> Outputs:
     before = {p for p in out.rglob("*") if p.is_dir()} if out.exists() else set()
     written: list[Path] = []
     page: list[Table] = []
-    for kind in RECORDS:  # the sections of training records first, then those of throughput records
+    for kind in RECORDS:  # the sections of training records, then of throughput records, then of evaluations
         df = frames[kind]
         for profile in (df["profile"].unique() if not df.empty else []):
             inputs = Inputs(str(profile), *(profile_rows(frames[k], profile) for k in RECORDS))

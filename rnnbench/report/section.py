@@ -15,6 +15,7 @@ class Inputs:
     profile: str
     train: pd.DataFrame  # rnnbench.report.labels.train_frame, this profile's rows (maybe empty)
     throughput: pd.DataFrame  # rnnbench.report.labels.throughput_frame, this profile's rows (maybe empty)
+    length: pd.DataFrame  # rnnbench.report.length.length_frame, this profile's evaluations (maybe empty)
 
 
 @dataclass(frozen=True)

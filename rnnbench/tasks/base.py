@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.config import override
-from rnnbench.errors import unknown
+from rnnbench.errors import UsageError, unknown
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class IOSpec:
 HIGHER_IS_BETTER: dict[str, bool] = {
     "ce": False, "mse": False, "nmse": False,
     "acc": True, "recall_acc": True, "frac_within_0.04": True,
+    "scaled_acc": True,  # (acc - chance) / (1 - chance), Grazzi et al. 2025
 }
 
 
@@ -102,12 +103,15 @@ class SolvedRule:
 class Batch:
     """One batch. ``x`` and ``y`` are batch-first; ``lengths`` (``(B,)`` long)
     is set when sequences in the batch have different lengths (right-padded);
-    ``mask`` (``(B, T)`` bool, the shape of ``y``) when only some targets count."""
+    ``mask`` (``(B, T)`` bool, the shape of ``y``) when only some targets count;
+    ``loss_mask`` when the loss reads more positions than the metrics score (the
+    Chomsky-hierarchy tasks train on the padding after a terminator but score up to it)."""
 
     x: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    loss_mask: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -115,7 +119,7 @@ class Batch:
     def rows(self, start: int, stop: int) -> Batch:
         """Sequences ``start:stop`` of the batch."""
         cut = lambda t: None if t is None else t[start:stop]  # noqa: E731
-        return Batch(self.x[start:stop], self.y[start:stop], cut(self.lengths), cut(self.mask))
+        return Batch(self.x[start:stop], self.y[start:stop], cut(self.lengths), cut(self.mask), cut(self.loss_mask))
 
     def n_scored(self) -> int:
         """How many targets the metrics average over, up to a constant per sequence."""
@@ -128,6 +132,8 @@ class Batch:
             out["lengths"] = self.lengths.tolist()
         if self.mask is not None:
             out["mask"] = self.mask.long().tolist()
+        if self.loss_mask is not None:
+            out["loss_mask"] = self.loss_mask.long().tolist()
         return out
 
 
@@ -143,6 +149,11 @@ class Task(ABC):
     default_preset: ClassVar[str]
     primary_metric: ClassVar[str]
     rule: ClassVar[SolvedRule]
+    # Tasks sampled at any length name the parameter that is the length (``"length"``): the
+    # length is then an argument of sampling (``sample_length``), and training and evaluation
+    # lengths can differ from the cell's own (length generalisation, docs/formal.md).
+    length_param: ClassVar[str | None] = None
+    min_length: ClassVar[int] = 1
 
     def __init__(self, preset: str | None = None, params: dict[str, Any] | None = None) -> None:
         preset = preset or self.default_preset
@@ -155,6 +166,25 @@ class Task(ABC):
     def variable_length(self) -> bool:
         """Whether batches hold sequences of different lengths (right-padded, with ``lengths``)."""
         return False
+
+    def at_length(self, length: int) -> Task:
+        """This task with its length parameter set to ``length`` (validated); raises UsageError for a
+        task of fixed length or a length below the task's minimum."""
+        if self.length_param is None:
+            raise UsageError(f"task {self.name} has no length parameter; lengths apply to the tasks sampled at any "
+                             "length (rnnbench list tasks marks them 'any length')")
+        if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length:
+            raise UsageError(f"length {length!r} is below task {self.name}'s minimum {self.min_length}; use lengths "
+                             f">= {self.min_length}")
+        if getattr(self.params, self.length_param) == length:
+            return self
+        return type(self)(self.preset, {**dataclasses.asdict(self.params), self.length_param: length})
+
+    def sample_length(self, length: int, batch_size: int, generator: torch.Generator,
+                      device: torch.device | str = "cpu", split: Literal["train", "test"] = "train") -> Batch:
+        """A batch at input length ``length``: the length is an argument of sampling, not part of
+        the task's identity (tasks with a ``length_param``)."""
+        return self.at_length(length).sample(batch_size, generator, device, split)
 
     def preset_params(self, preset: str) -> Any:
         """The preset's default parameters (override for presets that differ)."""
