@@ -54,7 +54,8 @@ def cmd_list(args: argparse.Namespace) -> None:
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
     if args.what in ("models", "all"):
-        print("models (implementations, the default first; parameters with their defaults, set with --set model.NAME=VALUE):")
+        print("models (implementations, the default first; parameters with their defaults, set with --set model.NAME=VALUE; "
+              "state: the numbers per sequence carried between pieces at the defaults, T the length):")
         for name in [*model_order(), *sorted(entry_points())]:
             try:
                 arch = resolve_model(name)
@@ -62,7 +63,9 @@ def cmd_list(args: argparse.Namespace) -> None:
                 print(f"  {name:<8} plugin that failed to load: {exc}")
                 continue
             params = arch.describe() or "its constructor's keyword arguments"
-            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}]")
+            state = arch.state_formula(arch.params()) if arch.state_size is not None else None
+            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}]"
+                  + (f"  state: {state}" if state else ""))
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
@@ -193,22 +196,28 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
     impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
-    shape = Shape(args.batch, args.seq_len, args.input or args.hidden, args.hidden, args.layers)
+    lengths = _lengths(args.seq_len)
     extra = parse_sets(args.set, ("model",))["model"]
-    cells = [ThroughputCell(args.model, impl, shape, args.min_run_time, extra) for impl in impls]
+    cells = [ThroughputCell(args.model, impl, Shape(args.batch, T, args.input or args.hidden, args.hidden, args.layers),
+                            args.min_run_time, extra) for T in lengths for impl in impls]
     for cell in cells:
         cell.validate()  # every name and value before any work
-    print(f"{display_name(arch)} B={shape.batch} T={shape.seq_len} I={shape.input_size} H={shape.hidden_size} "
-          f"layers={shape.num_layers} on {device} ({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
+    shape = cells[0].shape
+    print(f"{display_name(arch)} B={shape.batch} T={','.join(map(str, lengths))} I={shape.input_size} "
+          f"H={shape.hidden_size} layers={shape.num_layers} on {device} ({environment(device)['device_name']}, "
+          f"{torch.get_num_threads()} threads)")
     print(f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
-          f"{'roofline':>8} {'memory MB':>10}")
+          f"{'roofline':>8} {'memory MB':>10}" + (f" {'T':>6}" if len(lengths) > 1 else ""))
+    states = {}
     for cell in cells:
         record = measure(cell, device)
+        states[cell.shape.seq_len] = record["model"].get("state_size")
         for mode, r in record["results"].items():
             gflops = "n/a" if r["flop_per_s"] is None else f"{r['flop_per_s'] / 1e9:.1f}"
             roofline = "n/a" if r["roofline"] is None else f"{r['roofline']:.1%}"
             print(f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
-                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}")
+                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}"
+                  + (f" {cell.shape.seq_len:>6}" if len(lengths) > 1 else ""))
         if args.out:
             append_record(args.out, record)
         warn_if_busy(record)
@@ -217,7 +226,9 @@ def cmd_throughput(args: argparse.Namespace) -> None:
               f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
     else:
         print("no FLOP count (a user's core can declare flops(batch, length, input_size)): GFLOP/s and roofline are n/a")
-    if record["model"].get("state_size") is not None:
+    if len(set(states.values())) > 1:  # a state that grows with T (a KV cache)
+        print("state: " + ", ".join(f"{n:,} at T={T}" for T, n in states.items()) + " numbers per sequence")
+    elif record["model"].get("state_size") is not None:
         print(f"state: {record['model']['state_size']:,} numbers per sequence")
     print(f"memory: {record['results']['fwdbwd']['memory_method']}")
     if args.compare_bare:
@@ -225,6 +236,16 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         print(f"harness vs a bare torch.utils.benchmark.Timer of the {cells[0].impl} core's forward at this shape: "
               f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
               f"ratio {check['ratio']:.3f}")
+
+
+def _lengths(text: str) -> list[int]:
+    """``--seq-len 64,256,1024``: one measurement per length."""
+    try:
+        lengths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--seq-len {text!r} is not a length or a comma-separated list of them, "
+                         "e.g. 100 or 64,256,1024") from None
+    return list(dict.fromkeys(lengths))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -346,7 +367,8 @@ def build_parser() -> Parser:
     p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
                    help="a model parameter beyond --hidden/--layers (repeatable)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--seq-len", default="100", help="the length T, or a comma-separated list of them (e.g. "
+                   "64,256,1024: one measurement per length)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--input", type=int, help="input size (default: the hidden size)")
     p.add_argument("--layers", type=int, default=1)

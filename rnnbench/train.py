@@ -229,7 +229,8 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
     record = record_head(cell, status, task, mparams) | {"diverged_at": diverged_at}
-    record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
+    length = eval_batch.x.shape[1]  # the state after a whole sequence (a KV cache grows with it)
+    record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, length, model.core)}
     return record | {
         "train": dataclasses.asdict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},
         "evaluated_on": task.evaluation_note(cfg.eval_size),
