@@ -4,7 +4,8 @@ A profile holds defaults (``seeds``, ``models``, ``impl``, ``[model]``,
 ``[train]``) and a list of ``[[accuracy]]`` and ``[[retention]]`` entries, each
 naming a task, a preset and task parameters. Any parameter given as a list is
 swept (Cartesian product). Entries may override ``models``, ``seeds``,
-``model`` and ``train``. A ``[throughput]`` table lists the throughput grid.
+``model`` and ``train``. A ``[throughput]`` table lists the throughput grid, or
+``[[throughput]]`` tables several grids.
 
 ``impl`` (a name or a list) picks implementations; each model runs those it has, a
 user's model its one, and without ``impl`` every model runs its default (fastest) one.
@@ -157,7 +158,12 @@ def load_profile(name_or_path: str) -> Profile:
                         probes), axis))
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
-    cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]", models)
+    tables = data.get("throughput", {})
+    if isinstance(tables, list):  # [[throughput]]: several grids (say, a slow implementation at fewer lengths)
+        for i, table in enumerate(tables):
+            cells += throughput_cells(name, table, f"profile {path}, throughput grid {i + 1}", models)
+    else:
+        cells += throughput_cells(name, tables, f"profile {path}, [throughput]", models)
     return Profile(name, str(data.get("description", "")), path, cells)
 
 
