@@ -100,6 +100,17 @@ def scan_chunk(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tup
     return linear_recurrence(a, b, h0, form="chunk")
 
 
+class RMSNormGriffin(nn.Module):
+    """x / √(mean(x²) + 10⁻⁶) · (1 + s), s initialised to 0 (the authors' RMSNorm)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.zeros(size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (self.scale + 1)
+
+
 class BlockDiagonal(nn.Module):
     """y = x W + b with W block-diagonal: ``num_blocks`` blocks (the authors' BlockDiagonalLinear)."""
 
@@ -180,17 +191,6 @@ class HawkLayer(nn.Module):
         g, e = self.ffw_up(self.channel_norm(u)).chunk(2, dim=-1)
         u = u + self.ffw_down(F.gelu(g, approximate="tanh") * e)
         return u, (window, h_last)
-
-
-class RMSNormGriffin(nn.Module):
-    """x / √(mean(x²) + 10⁻⁶) · (1 + s), s initialised to 0 (the authors' RMSNorm)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.zeros(size))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (self.scale + 1)
 
 
 def build(scan: Scan) -> Callable[[int, Params], nn.Module]:

@@ -111,7 +111,7 @@ class SLSTMBlock(nn.Module):
     def __init__(self, p: Params) -> None:
         super().__init__()
         D, heads, d = p.hidden_size, p.num_heads, p.head_dim
-        self.heads, self.d, self.kernel = heads, d, p.conv_kernel
+        self.heads, self.d, self.kernel, self.ffn = heads, d, p.conv_kernel, p.ffn_factor > 0
         self.norm = nn.LayerNorm(D, bias=False)
         if p.conv_kernel:
             self.conv = nn.Conv1d(D, D, p.conv_kernel, groups=D)  # causal: the window is prepended, no padding
@@ -119,7 +119,7 @@ class SLSTMBlock(nn.Module):
         self.recurrent_kernel = nn.Parameter(torch.zeros(heads, d, GATES, d))  # [head, in, gate, out], the authors'
         self.bias = nn.Parameter(torch.zeros(GATES, D))
         self.group_norm = nn.Parameter(torch.ones(D))  # a LayerNorm per head, its weight
-        if p.ffn_factor:
+        if self.ffn:
             self.ffn_norm = nn.LayerNorm(D, bias=False)
             self.up = nn.Linear(D, 2 * p.ffn_width, bias=False)
             self.down = nn.Linear(p.ffn_width, D, bias=False)
@@ -143,7 +143,7 @@ class SLSTMBlock(nn.Module):
         mean, var = h.mean(-1, keepdim=True), h.var(-1, unbiased=False, keepdim=True)
         y = ((h - mean) * torch.rsqrt(var + 1e-5)).reshape(B, T, D) * self.group_norm  # GN: per-head LayerNorm
         u = u + y
-        if hasattr(self, "up"):
+        if self.ffn:
             g, v = self.up(self.ffn_norm(u)).chunk(2, dim=-1)
             u = u + self.down(F.gelu(g) * v)
         return u, (*cells, *window)
