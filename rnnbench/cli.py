@@ -60,7 +60,8 @@ def cmd_list(args: argparse.Namespace) -> None:
                 print(f"    {star}{preset:<18} {text}")
     if args.what in ("models", "all"):
         print("models (implementations and the default on each device; parameters with their defaults, set with "
-              "--set model.NAME=VALUE):")
+              "--set model.NAME=VALUE; state: the numbers per sequence carried between pieces at the defaults, "
+              "T the length):")
         for name in [*model_order(), *sorted(entry_points())]:
             try:
                 arch = resolve_model(name)
@@ -69,7 +70,9 @@ def cmd_list(args: argparse.Namespace) -> None:
                 continue
             params = arch.describe() or "its constructor's keyword arguments"
             defaults = ", ".join(f"{d}: {arch.default_for(d)}" for d in ("cpu", "cuda"))
-            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}; default {defaults}]")
+            state = arch.state_formula(arch.params()) if arch.state_size is not None else None
+            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}; default {defaults}]"
+                  + (f"  state: {state}" if state else ""))
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
@@ -295,25 +298,28 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
     impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
-    lengths = seq_lens(args.seq_len)
-    if len(lengths) > 1:
-        raise UsageError("--model takes one --seq-len; list several lengths with --op, or run once per length")
-    shape = Shape(args.batch, lengths[0], args.input or args.hidden, args.hidden, args.layers)
+    lengths = list(dict.fromkeys(seq_lens(args.seq_len)))
     extra = parse_sets(args.set, ("model",))["model"]
-    cells = [ThroughputCell(args.model, impl, shape, args.min_run_time, extra) for impl in impls]
+    cells = [ThroughputCell(args.model, impl, Shape(args.batch, T, args.input or args.hidden, args.hidden, args.layers),
+                            args.min_run_time, extra) for T in lengths for impl in impls]
     for cell in cells:
         cell.validate()  # every name and value before any work
-    print(f"{display_name(arch)} B={shape.batch} T={shape.seq_len} I={shape.input_size} H={shape.hidden_size} "
-          f"layers={shape.num_layers} on {device} ({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
+    shape = cells[0].shape
+    print(f"{display_name(arch)} B={shape.batch} T={','.join(map(str, lengths))} I={shape.input_size} "
+          f"H={shape.hidden_size} layers={shape.num_layers} on {device} ({environment(device)['device_name']}, "
+          f"{torch.get_num_threads()} threads)")
     print(f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
-          f"{'roofline':>8} {'memory MB':>10}")
+          f"{'roofline':>8} {'memory MB':>10}" + (f" {'T':>6}" if len(lengths) > 1 else ""))
+    states = {}
     for cell in cells:
         record = measure(cell, device)
+        states[cell.shape.seq_len] = record["model"].get("state_size")
         for mode, r in record["results"].items():
             gflops = "n/a" if r["flop_per_s"] is None else f"{r['flop_per_s'] / 1e9:.1f}"
             roofline = "n/a" if r["roofline"] is None else f"{r['roofline']:.1%}"
             print(f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
-                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}")
+                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}"
+                  + (f" {cell.shape.seq_len:>6}" if len(lengths) > 1 else ""))
         if args.out:
             append_record(args.out, record)
         warn_if_busy(record)
@@ -322,7 +328,9 @@ def cmd_throughput(args: argparse.Namespace) -> None:
               f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
     else:
         print("no FLOP count (a user's core can declare flops(batch, length, input_size)): GFLOP/s and roofline are n/a")
-    if record["model"].get("state_size") is not None:
+    if len(set(states.values())) > 1:  # a state that grows with T (a KV cache)
+        print("state: " + ", ".join(f"{n:,} at T={T}" for T, n in states.items()) + " numbers per sequence")
+    elif record["model"].get("state_size") is not None:
         print(f"state: {record['model']['state_size']:,} numbers per sequence")
     print(f"memory: {record['results']['fwdbwd']['memory_method']}")
     if "stack" in record["model"]:
@@ -500,7 +508,8 @@ def build_parser() -> Parser:
                    help="a model parameter beyond --hidden/--layers, or with --op an op parameter op.NAME=VALUE "
                         "(repeatable)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seq-len", default="100", help="the length T (--op: a comma-separated list, e.g. 64,256,1024)")
+    p.add_argument("--seq-len", default="100", help="the length T, or a comma-separated list of them (e.g. "
+                   "64,256,1024: one measurement per length)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--input", type=int, help="input size (default: the hidden size)")
     p.add_argument("--layers", type=int, default=1)

@@ -172,7 +172,10 @@ def memory_bytes(core: torch.nn.Module, x: torch.Tensor, mode: str) -> tuple[int
     saved: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[id(t)] = t.numel() * t.element_size() if t.layout == torch.strided else 0
+        # by storage, so that views of one tensor (a KV cache sliced at every step) count once
+        if t.layout == torch.strided:
+            storage = t.untyped_storage()
+            saved[storage.data_ptr()] = storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -228,7 +231,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
                   "default_implementation": arch.default_for(device),
                   "params": dataclasses.asdict(params), "bidirectional": arch.bidirectional,
-                  "state_size": arch.state_numbers(params, core),
+                  "state_size": arch.state_numbers(params, s.seq_len, core),
                   **({"source_sha256": source_hash(arch.source_files)} if arch.user else {}),
                   **(block_record(core, params, s) if isinstance(core, blocks.BlockCore) else {})},
         "shape": dataclasses.asdict(s),

@@ -280,7 +280,8 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
     record = record_head(cell, status, task, mparams, dev) | {"diverged_at": diverged_at}
-    record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, model.core)}
+    length = eval_batch.x.shape[1]  # the state after a whole sequence (a KV cache grows with it)
+    record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, length, model.core)}
     if isinstance(model.core, blocks.BlockCore):  # the blocks' and norms' parameters, apart from the encoder's
         counts = model.core.counts()
         record["model"]["stack"] |= {"n_params": counts["blocks"] + counts["norms"], "block_n_params": counts["blocks"]}

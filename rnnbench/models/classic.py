@@ -44,7 +44,7 @@ def register_family(
             },
             init=uniform_init,
             flops=gated_flops(gates, bidirectional),
-            state_size=lambda p, D=D: cell_states * p.num_layers * D * p.hidden_size,
+            state_size=lambda p, length, D=D: cell_states * p.num_layers * D * p.hidden_size,
             output_size=lambda p, D=D: p.hidden_size * D,
             bidirectional=bidirectional,
             matmul_shape=lambda p, b, t, i: (b * t, i + p.hidden_size, gates * p.hidden_size),

@@ -11,7 +11,8 @@ batch-first ``x`` ``(B, T, I)`` and ``y`` ``(B, T, F)``. It declares, in one pla
   parameter names so ``load_state_dict`` works between them, and the default one per
   device type (``defaults``: the CPU's and CUDA's may differ);
 - its initialisation from a ``torch.Generator`` (never the global RNG);
-- its forward FLOPs for (batch, length, input size) and its state size per sequence;
+- its forward FLOPs for (batch, length, input size) and its state size per sequence after
+  ``length`` steps (constant for a recurrence, growing with T for a KV cache);
 - optional training rules: parameter groups with their own learning rate, and a
   projection applied after every optimiser step.
 
@@ -21,6 +22,7 @@ The registry :data:`MODELS` is the only list of architectures; everything else a
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ Flops = Callable[[Any, int, int, int], int]  # (params, batch, length, input_siz
 Groups = Callable[[nn.Module, Any, float], list[dict[str, Any]]]  # (core, params, lr) -> named groups
 AfterStep = Callable[[nn.Module, Any], None]
 MatmulShape = Callable[[Any, int, int, int], tuple[int, int, int]]
+StateSize = Callable[[Any, int], int]  # (params, length) -> numbers per sequence after `length` steps
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Architecture:
     defaults: Mapping[str, str] = field(default_factory=dict)  # device type -> implementation; else the first
     init: Init | None = None  # None: the factory's own init, under a global RNG seeded from the generator
     flops: Flops | None = None
-    state_size: Callable[[Any], int] | None = None
+    state_size: StateSize | None = None
     output_size: Callable[[Any], int] | None = None  # features per step; None: probed with one step
     bidirectional: bool = False
     param_groups: Groups | None = None
@@ -175,12 +178,28 @@ class Architecture:
         declared = getattr(core, "flops", None)
         return int(declared(batch, length, input_size)) if callable(declared) else None
 
-    def state_numbers(self, params: Any, core: nn.Module | None = None) -> int | None:
-        """Numbers of state per sequence (``state_size``, or a user's core's ``state_size()``), or None."""
+    def state_numbers(self, params: Any, length: int, core: nn.Module | None = None) -> int | None:
+        """Numbers of state per sequence after ``length`` steps (what ``forward`` returns to be
+        carried over), or None when a user's core declares none."""
         if self.state_size is not None:
-            return int(self.state_size(params))
+            fn = self.state_size
+            return int(fn(params, length) if _required_args(fn) >= 2 else fn(params))  # (params) alone: a plugin's older form
         declared = getattr(core, "state_size", None)
-        return int(declared()) if callable(declared) else None
+        if not callable(declared):
+            return None
+        return int(declared(length) if _required_args(declared) >= 1 else declared())
+
+    def state_formula(self, params: Any) -> str | None:
+        """The state size as ``rnnbench list`` shows it: a number, or ``a·T + b`` when it grows with T."""
+        if self.state_size is None:
+            return None
+        one, two, three = (self.state_numbers(params, t) for t in (1, 2, 3))
+        if one == two == three:
+            return f"{one:,}"
+        slope, start = two - one, one - (two - one)
+        if three - two == slope:
+            return f"{slope:,}·T" + (f" + {start:,}" if start else "")
+        return f"{self.state_numbers(params, 1024):,} at T=1024"
 
     def roofline_shape(self, params: Any, batch: int, length: int, input_size: int) -> tuple[int, int, int]:
         """The matrix product ``(M, K, N)`` the roofline compares with: ``matmul_shape``, else
@@ -195,6 +214,15 @@ class Architecture:
         fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(self.Params)
                            if f.default is not dataclasses.MISSING)
         return fields
+
+
+def _required_args(fn: Callable[..., Any]) -> int:
+    """How many positional arguments ``fn`` requires (those without a default)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in parameters)
 
 
 MODELS: Registry[Architecture] = Registry("model")

@@ -8,8 +8,9 @@ class or factory of a core, ``forward(x, state=None) -> (y, state)`` with batch-
 architecture whose parameters are its constructor's keyword arguments (``input_size`` is
 given by the harness; ``hidden_size`` defaults to 64 and ``num_layers`` to 1 when the
 constructor requires them without a default); its one implementation is called ``user``.
-A core may declare ``flops(batch, length, input_size)`` and ``state_size()`` methods;
-then throughput reports GFLOP/s and roofline for it.
+A core may declare ``flops(batch, length, input_size)`` and ``state_size(length)`` (or
+``state_size()`` for a state that does not grow with the length) methods; then throughput
+reports GFLOP/s and roofline for it.
 
 A class whose constructor takes a model width (``dim``, ``d_model``, ``hidden_size``,
 ``n_embd``) and no ``input_size`` is a width-preserving *block*, as the ecosystem writes

@@ -4,7 +4,8 @@ A profile holds defaults (``seeds``, ``models``, ``impl``, ``[model]``,
 ``[train]``) and a list of ``[[accuracy]]`` and ``[[retention]]`` entries, each
 naming a task, a preset and task parameters. Any parameter given as a list is
 swept (Cartesian product). Entries may override ``models``, ``seeds``,
-``model`` and ``train``. A ``[throughput]`` table lists the throughput grid.
+``model`` and ``train``. A ``[throughput]`` table lists the throughput grid, or
+``[[throughput]]`` tables several grids.
 
 ``[[length]]`` entries train a task sampled at any length on ``train.lengths`` (a range such as
 ``"1:40"``, one length drawn per batch) and then evaluate the trained model at ``eval_lengths``
@@ -187,7 +188,12 @@ def load_profile(name_or_path: str) -> Profile:
                         probes), axis, evaluation))
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
-    cells += throughput_cells(name, data.get("throughput", {}), f"profile {path}, [throughput]", models)
+    tables = data.get("throughput", {})
+    if isinstance(tables, list):  # [[throughput]]: several grids (say, a slow implementation at fewer lengths)
+        for i, table in enumerate(tables):
+            cells += throughput_cells(name, table, f"profile {path}, throughput grid {i + 1}", models)
+    else:
+        cells += throughput_cells(name, tables, f"profile {path}, [throughput]", models)
     return Profile(name, str(data.get("description", "")), path, cells)
 
 
