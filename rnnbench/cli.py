@@ -67,7 +67,8 @@ def cmd_list(args: argparse.Namespace) -> None:
                 continue
             params = arch.describe() or "its constructor's keyword arguments"
             defaults = ", ".join(f"{d}: {arch.default_for(d)}" for d in ("cpu", "cuda"))
-            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}; default {defaults}]")
+            impls = ", ".join(i if arch.unavailable(i) is None else f"{i} (not here)" for i in arch.implementations)
+            print(f"  {name:<8} {arch.title}  [{impls}; default {defaults}]")
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
@@ -278,7 +279,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         raise UsageError("--form and --dtype are for --op; a model's implementations are chosen with --impl")
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
-    impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
+    impls = [i.strip() for i in args.impl.split(",")] if args.impl else arch.available_implementations()
     lengths = seq_lens(args.seq_len)
     if len(lengths) > 1:
         raise UsageError("--model takes one --seq-len; list several lengths with --op, or run once per length")
@@ -457,7 +458,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("check", help="probe a model's contract: batch independence, causality, state, gradients")
     p.add_argument("model", help="a built-in name, package.module:Name or path/to/file.py:Name")
-    p.add_argument("--impl", help="one implementation (default: every one the model has)")
+    p.add_argument("--impl", help="one implementation (default: every one the model has that can run here)")
     p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
                    help="a constructor argument of the model (repeatable)")
     p.add_argument("--bidirectional", action="store_true", help="the model sees the whole sequence (skip causality)")
