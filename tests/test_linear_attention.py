@@ -94,7 +94,7 @@ def test_neg_eigval_options_are_booleans_off_by_default(name, field):
     arch = MODELS.get(name)
     assert getattr(arch.params(), field) is False
     assert arch.params_dict(arch.params({field: True}))[field] is True
-    with pytest.raises(UsageError, match=f"model.{field}=2 must be true or false"):
+    with pytest.raises(UsageError, match=f"model.{field}=2 is not a boolean; use true or false"):
         arch.params({field: 2})
 
 
@@ -258,7 +258,7 @@ def test_flops_count_the_matrix_state_and_state_size_is_h_k_v_plus_windows(name)
     p = arch.params({"hidden_size": 64})
     wide = arch.params({"hidden_size": 128})
     f, f2 = arch.forward_flops(p, 1, 100, 64), arch.forward_flops(wide, 1, 100, 64)
-    assert f > 100 * 64 * 64 and 2 < f2 / f < 5  # the projections grow as D²
+    assert f > 100 * 64 * 64 and 1.5 < f2 / f < 5  # the projections grow with D (Gated DeltaNet's heads are fixed)
     core = arch.build("chunk", 3, p)
     _, state = core(torch.zeros(1, 2, 3))
     numbers = sum(t.numel() for t in flat_tensors(state))
