@@ -283,3 +283,19 @@ def test_a_run_records_every_parameter(tmp_path):
     assert params["allow_neg_eigval"] is True
     assert {"num_heads", "head_dim", "expand_v", "conv_size", "hidden_size", "num_layers"} <= set(params)
     assert r["model"]["default_implementation"] == "chunk"
+
+
+def test_a_profile_wide_model_table_applies_to_the_entries_that_run_that_model(tmp_path):
+    """modern.toml's [model.lru] beside MQAR entries that do not run the LRU; a typo still fails."""
+    from rnnbench.profiles import load_profile
+
+    text = ('models = ["lru", "gla"]\n[model.lru]\nnum_layers = 2\n[model.gla]\nnum_heads = 1\n'
+            '[[accuracy]]\ntask = "copy"\nparams = { T = 5 }\n'
+            '[[accuracy]]\ntask = "copy"\nparams = { T = 6 }\nmodels = ["gla"]\n')
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    cells = {(pc.cell.model, pc.cell.task_params["T"]): pc.cell.model_params for pc in load_profile(str(path)).cells}
+    assert cells == {("lru", 5): {"num_layers": 2}, ("gla", 5): {"num_heads": 1}, ("gla", 6): {"num_heads": 1}}
+    path.write_text(text.replace("[model.gla]", "[model.glaa]"))
+    with pytest.raises(UsageError, match=r"\[model.glaa\] names a model the entry does not run"):
+        load_profile(str(path))
