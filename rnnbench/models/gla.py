@@ -142,7 +142,7 @@ ARCH = register(Architecture(
     state_size=lambda p: p.num_layers * p.key_dim * p.value_dim // p.num_heads,  # H·K·V
     output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * (p.key_dim + p.value_dim)),
-    step_seconds=2e-4,
+    step_seconds=5e-5,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = diag(exp(g_t)) S_{t−1} + k_t v_tᵀ, g = logσ(W₂W₁x + b)/16, o = RMSNorm(S_tᵀq/√K)·SiLU(W_g x)",
     rank=46,
 ))
