@@ -71,8 +71,8 @@ def cmd_list(args: argparse.Namespace) -> None:
             params = arch.describe() or "its constructor's keyword arguments"
             defaults = ", ".join(f"{d}: {arch.default_for(d)}" for d in ("cpu", "cuda"))
             state = arch.state_formula(arch.params()) if arch.state_size is not None else None
-            print(f"  {name:<8} {arch.title}  [{', '.join(arch.implementations)}; default {defaults}]"
-                  + (f"  state: {state}" if state else ""))
+            impls = ", ".join(i if arch.unavailable(i) is None else f"{i} (not here)" for i in arch.implementations)
+            print(f"  {name:<8} {arch.title}  [{impls}; default {defaults}]" + (f"  state: {state}" if state else ""))
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
         print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
@@ -297,7 +297,7 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         raise UsageError("--form and --dtype are for --op; a model's implementations are chosen with --impl")
     device = resolve_device(args.device)
     arch = resolve_model(args.model)
-    impls = [i.strip() for i in args.impl.split(",")] if args.impl else list(arch.implementations)
+    impls = [i.strip() for i in args.impl.split(",")] if args.impl else arch.available_implementations()
     lengths = list(dict.fromkeys(seq_lens(args.seq_len)))
     extra = parse_sets(args.set, ("model",))["model"]
     cells = [ThroughputCell(args.model, impl, Shape(args.batch, T, args.input or args.hidden, args.hidden, args.layers),
@@ -522,7 +522,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("check", help="probe a model's contract: batch independence, causality, state, gradients")
     p.add_argument("model", help="a built-in name, package.module:Name or path/to/file.py:Name")
-    p.add_argument("--impl", help="one implementation (default: every one the model has)")
+    p.add_argument("--impl", help="one implementation (default: every one the model has that can run here)")
     p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
                    help="a constructor argument of the model (repeatable)")
     p.add_argument("--bidirectional", action="store_true", help="the model sees the whole sequence (skip causality)")

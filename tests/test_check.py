@@ -28,6 +28,8 @@ def test_the_corrected_model_passes():
 
 @pytest.mark.parametrize("name, impl", [(m, i) for m in model_order() for i in MODELS.get(m).implementations])
 def test_every_builtin_passes_every_probe_that_applies(name, impl):
+    if (why := MODELS.get(name).unavailable(impl)) is not None:  # the authors' kernels: their package and a GPU
+        pytest.skip(f"{name} {impl}: {why}")
     [(_, subject)] = subjects(name, impl, False)
     r = {x.name: x for x in run_checks(subject)}
     assert all(v.status in ("pass", "n/a") for v in r.values()), r
@@ -93,3 +95,28 @@ def test_bad_model_references(ref, fragment, capsys):
     assert main(["check", ref]) == 2
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_cut_off_from_its_first_step_only_at_init_passes_and_says_so():
+    """RWKV-7 starts with its output projections at zero (RWKV-LM's init): every block is the
+    identity, so at initialisation the last output has no gradient from the first step. The
+    probe says so and passes on perturbed weights; a structural defect (Truncated above) still
+    fails."""
+    [(_, subject)] = subjects("rwkv7", "chunk", False)
+    r = {x.name: x for x in run_checks(subject)}
+    assert r["gradient reach"].status == "pass" and "only at its initialisation" in r["gradient reach"].detail
+    [(_, subject)] = subjects("deltanet", "chunk", False)
+    r = {x.name: x for x in run_checks(subject)}
+    assert "initialisation" not in r["gradient reach"].detail
+
+
+def test_check_skips_the_kernels_it_cannot_build_and_refuses_them_by_name(capsys):
+    from rnnbench.models import MODELS
+
+    arch = MODELS.get("deltanet")
+    names = [label for label, _ in subjects("deltanet", None, False)]
+    assert names == [f"deltanet ({i})" for i in arch.available_implementations()]
+    if arch.unavailable("fla") is not None:
+        assert main(["check", "deltanet", "--impl", "fla"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "implementation 'fla' cannot run here" in err

@@ -25,7 +25,10 @@ def test_cuda_implementation_matches_the_cpu_reference(name, impl, tf32, monkeyp
     """Strict with TF32 off; with PyTorch's default (cuDNN in TF32), within TF32's precision.
     Seen on an H100: the fused RNN and GRU differ from the reference by 4e-4 in TF32."""
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", tf32)
-    tol = TF32_TOL if tf32 else TOL
+    arch = MODELS.get(name)
+    if (why := arch.unavailable(impl)) is not None:  # the authors' kernels need their package too
+        pytest.skip(f"{name} {impl}: {why}")
+    tol = TF32_TOL if tf32 or impl in arch.requires else TOL  # fla's Triton products are TF32 whatever torch's flags
     g = torch.Generator().manual_seed(7)
     ref = build_core(name, "reference", input_size=5, generator=g, hidden_size=16, num_layers=2)
     other = build_core(name, impl, input_size=5, generator=torch.Generator().manual_seed(8), hidden_size=16,

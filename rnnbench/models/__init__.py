@@ -22,6 +22,7 @@ from rnnbench.errors import UsageError, choices
 from rnnbench.models import blocks
 from rnnbench.models import elman, exprnn, gru, indrnn, irnn, lru, lstm, mamba, mingru, minlstm  # noqa: F401  (registration)
 from rnnbench.models import hawk, slstm, transformer  # noqa: F401  (registration)
+from rnnbench.models import deltanet, gated_deltanet, gla, mamba2, mlstm, rwkv7  # noqa: F401  (registration)
 from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
 from rnnbench.models.harness import SequenceModel, n_params
 from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_reference, load_user_model

@@ -9,7 +9,9 @@ batch-first ``x`` ``(B, T, I)`` and ``y`` ``(B, T, F)``. It declares, in one pla
 - its implementations by name: ``reference`` always (one time step at a time, as the
   paper writes the recurrence), plus fast ones (``fused``, ``chunk``, ...), which share
   parameter names so ``load_state_dict`` works between them, and the default one per
-  device type (``defaults``: the CPU's and CUDA's may differ);
+  device type (``defaults``: the CPU's and CUDA's may differ); an implementation that needs
+  an optional package or a device (the authors' kernels: ``fla``, ``cuda``) says so in
+  ``requires``, and building it where that is missing is one line saying what is missing;
 - its initialisation from a ``torch.Generator`` (never the global RNG);
 - its forward FLOPs for (batch, length, input size) and its state size per sequence after
   ``length`` steps (constant for a recurrence, growing with T for a KV cache);
@@ -42,6 +44,7 @@ Groups = Callable[[nn.Module, Any, float], list[dict[str, Any]]]  # (core, param
 AfterStep = Callable[[nn.Module, Any], None]
 MatmulShape = Callable[[Any, int, int, int], tuple[int, int, int]]
 StateSize = Callable[[Any, int], int]  # (params, length) -> numbers per sequence after `length` steps
+Requirement = Callable[[], str | None]  # why an implementation cannot be built here, or None when it can
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Architecture:
     Params: type
     implementations: Mapping[str, Factory]
     defaults: Mapping[str, str] = field(default_factory=dict)  # device type -> implementation; else the first
+    requires: Mapping[str, Requirement] = field(default_factory=dict)  # implementation -> what it needs, if anything
     init: Init | None = None  # None: the factory's own init, under a global RNG seeded from the generator
     flops: Flops | None = None
     state_size: StateSize | None = None
@@ -145,11 +149,23 @@ class Architecture:
                              f"{', '.join(self.implementations)}")
         return impl
 
+    def unavailable(self, impl: str) -> str | None:
+        """Why ``impl`` cannot be built on this machine (a missing optional package or device),
+        or None when it can."""
+        need = self.requires.get(impl)
+        return need() if need is not None else None
+
+    def available_implementations(self) -> list[str]:
+        """The implementations this machine can build, in declaration order."""
+        return [i for i in self.implementations if self.unavailable(i) is None]
+
     def build(self, impl: str | None, input_size: int, params: Any, generator: torch.Generator | None = None,
               device: str | torch.device = "cpu") -> nn.Module:
         """The core, its weights drawn from ``generator`` (seed 0 when none is given); without
         ``impl``, the default implementation for ``device``."""
         impl = self.check_impl(impl or self.default_for(device))
+        if (why := self.unavailable(impl)) is not None:
+            raise UsageError(f"model {self.name!r} implementation {impl!r} cannot run here: {why}")
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         with torch.random.fork_rng(devices=[]):  # nothing here touches the caller's global RNG
             if self.init is None:

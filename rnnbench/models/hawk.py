@@ -261,5 +261,6 @@ ARCH = register(Architecture(
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.mlp_ratio * p.hidden_size),
     step_seconds=8e-5,
     equations="h_t = a_t⊙h_{t−1} + √(1 − a_t²)⊙(i_t⊙x_t), log a_t = −8·r_t·softplus(Λ), r, i = σ(block-diag W x)",
-    rank=45,
+    defaults={"cpu": "chunk", "cuda": "chunk"},
+    rank=51,
 ))

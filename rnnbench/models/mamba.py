@@ -17,7 +17,11 @@ conv and the linear maps PyTorch's defaults (drawn from the run's generator).
 The scan is :func:`rnnbench.ops.selective_scan`: ``reference`` runs it one step at a time
 as ``selective_scan_ref`` writes it (materialising exp(Δ A) and Δ B x, (B, T, E·D, N));
 ``chunk`` (the default) with the blocked scan, which builds them per chunk step and keeps
-only each chunk's entering state for its backward. The state is E·D·N numbers per
+only each chunk's entering state for its backward; ``cuda`` with mamba_ssm's
+``selective_scan_fn`` CUDA kernel (on CUDA, ``pip install 'rnnbench[mamba]'``; the kernel takes
+no initial state, so a carried h_0 is added by linearity: C_t · (exp(A Σ_{s≤t} Δ_s) ⊙ h_0)).
+``neg_eigval`` maps the decay to 2·exp(ΔA) − 1 ∈ (−1, 1] (Grazzi et al. 2025,
+arXiv:2411.12537), in the reference and chunk forms. The state is E·D·N numbers per
 sequence, E·N = 32 times minGRU's at the same width, which is what its cost is made of.
 """
 
@@ -32,6 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
+from rnnbench.errors import UsageError
+from rnnbench.models import linear_attention as la
 from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
 from rnnbench.models.stack import RMSNorm, Stack
 from rnnbench.ops import selective_scan
@@ -46,6 +52,7 @@ class Params(ArchParams):
     d_conv: int = 4
     dt_min: float = 0.001
     dt_max: float = 0.1
+    neg_eigval: bool = False  # decay 2·exp(ΔA) − 1 ∈ (−1, 1] (Grazzi et al. 2025)
 
     def validate(self) -> None:
         super().validate()
@@ -53,6 +60,7 @@ class Params(ArchParams):
             require(getattr(self, name) >= 1, f"model.{name}={getattr(self, name)} is impossible; use 1 or more")
         require(0 < self.dt_min < self.dt_max, f"model.dt_min={self.dt_min}, model.dt_max={self.dt_max} are "
                 "impossible; use 0 < dt_min < dt_max")
+        require(isinstance(self.neg_eigval, bool), f"model.neg_eigval={self.neg_eigval!r} must be true or false")
 
     @property
     def dt_rank(self) -> int:
@@ -60,8 +68,26 @@ class Params(ArchParams):
 
 
 def scan(form: str) -> Scan:
-    """The selective scan through the op's ``form``: (x, Δ, A, B, C, h0) -> (y, h_T)."""
-    return lambda x, delta, A, Bm, Cm, h0: selective_scan(x, delta, A, Bm, Cm, h0, form=form)
+    """The selective scan through the op's ``form``: (x, Δ, A, B, C, h0, neg) -> (y, h_T)."""
+    return lambda x, delta, A, Bm, Cm, h0, neg=False: selective_scan(x, delta, A, Bm, Cm, h0, form=form, neg_eigval=neg)
+
+
+def cuda_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+              h0: torch.Tensor | None, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """mamba_ssm's ``selective_scan_fn`` (channels first, D, z and the Δ bias left to the layer).
+    It starts from h = 0; the scan is linear in h_0, so a carried state adds
+    y_t += C_t · (exp(A Σ_{s≤t} Δ_s) ⊙ h_0) and h_T += exp(A Σ Δ) ⊙ h_0."""
+    la.on_cuda(x, "mamba_ssm's selective_scan_fn")
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+    y, h = selective_scan_fn(x.transpose(1, 2), delta.transpose(1, 2), A, Bm.transpose(1, 2), Cm.transpose(1, 2),
+                             return_last_state=True)
+    y, h = y.transpose(1, 2), h.to(x.dtype)  # (B, T, ED), (B, ED, N)
+    if h0 is not None:
+        decay = torch.exp(delta.cumsum(1).unsqueeze(-1) * A)  # (B, T, ED, N), only when a state is carried
+        y = y + torch.einsum("btdn,bdn,btn->btd", decay, h0, Cm)
+        h = h + decay[:, -1] * h0
+    return y, h
 
 
 class MambaLayer(nn.Module):
@@ -70,7 +96,7 @@ class MambaLayer(nn.Module):
     def __init__(self, p: Params, scan: Scan) -> None:
         super().__init__()
         D, ED, N, R = p.hidden_size, p.expand * p.hidden_size, p.d_state, p.dt_rank
-        self.scan, self.sizes = scan, (ED, N, R, p.d_conv)
+        self.scan, self.sizes, self.neg = scan, (ED, N, R, p.d_conv), p.neg_eigval
         self.norm = RMSNorm(D)
         self.in_proj = nn.Linear(D, 2 * ED, bias=False)
         self.conv = nn.Conv1d(ED, ED, p.d_conv, groups=ED)  # causal: the window is prepended, no padding
@@ -89,13 +115,16 @@ class MambaLayer(nn.Module):
         x = F.silu(self.conv(xc)).transpose(1, 2)  # (B, T, ED)
         dt_r, Bm, Cm = self.x_proj(x).split([R, N, N], dim=-1)
         delta = F.softplus(self.dt_proj(dt_r))  # (B, T, ED)
-        y, h = self.scan(x, delta, -torch.exp(self.A_log), Bm, Cm, h0)
+        y, h = self.scan(x, delta, -torch.exp(self.A_log), Bm, Cm, h0, self.neg)
         y = y + x * self.D
         return u + self.out_proj(y * F.silu(z)), (xc[:, :, xc.shape[2] - (K - 1):], h)
 
 
-def build(scan: Scan) -> Callable[[int, Params], nn.Module]:
+def build(scan: Scan, kernel: bool = False) -> Callable[[int, Params], nn.Module]:
     def factory(input_size: int, p: Params) -> nn.Module:
+        if kernel and p.neg_eigval:
+            raise UsageError("mamba_ssm's selective_scan_fn has no negative eigenvalues; use --impl chunk "
+                             "(or reference) with model.neg_eigval=true")
         return Stack([MambaLayer(p, scan) for _ in range(p.num_layers)],
                      encoder=nn.Linear(input_size, p.hidden_size), final=RMSNorm(p.hidden_size))
 
@@ -139,8 +168,10 @@ ARCH = register(Architecture(
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
-    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk"))},
+    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")),
+                     "cuda": build(cuda_scan, kernel=True)},
     defaults={"cpu": "chunk", "cuda": "chunk"},
+    requires={"cuda": la.mamba_requirement},
     init=init,
     flops=flops,
     state_size=lambda p, length: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),

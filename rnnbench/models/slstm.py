@@ -218,5 +218,5 @@ ARCH = register(Architecture(
     step_seconds=5e-4,  # about 25 small ops a step forward and twice that backward, at ~7 µs each
     equations="m_t = max(ĩ, m_{t−1} + logσ(f̃)), c_t = f c_{t−1} + i tanh(z̃), n_t = f n_{t−1} + i, "
               "h_t = σ(õ) c_t/n_t, i = exp(ĩ − m_t), f = exp(m_{t−1} + logσ(f̃) − m_t)",
-    rank=44,
+    rank=50,
 ))

@@ -287,5 +287,5 @@ ARCH = register(Architecture(
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, p.mlp_ratio * p.hidden_size),
     step_seconds=2e-5,
     equations="h += softmax(q kᵀ/√d + causal mask) v, h += W₂ GELU(W₁ LN(h)); state: the KV cache",
-    rank=50,
+    rank=60,
 ))

@@ -3,6 +3,11 @@ state-spaces/mamba ``selective_scan_ref`` without its D and z terms):
 
 h_t = exp(Δ_t A) ⊙ h_{t−1} + Δ_t x_t B_tᵀ  (h ∈ R^{D×N} per sequence),  y_t = h_t C_t.
 
+With ``neg_eigval=True`` the decay exp(Δ_t A) ∈ (0, 1] becomes 2·exp(Δ_t A) − 1 ∈ (−1, 1]
+(Grazzi et al. 2025, arXiv:2411.12537, "Diag(2s − 1)"): a state can flip its sign, which a
+linear recurrence needs to track parity. The chunk form keeps its structure; a chunk's total
+decay is then the running product of its steps' decays, not exp(A ΣΔ).
+
 Forms:
 
 - ``"recurrent"``: ``selective_scan_ref``'s algorithm, one step at a time after forming
@@ -15,6 +20,8 @@ Forms:
 The backward: with δ_t = ∂L/∂h_t = C_t gy_tᵀ + exp(Δ_{t+1}A) ⊙ δ_{t+1} and X_t = δ_t ⊙
 exp(Δ_t A) ⊙ h_{t−1}: ∂C_t = h_tᵀ gy_t, ∂Δ_t = Σ_n A ⊙ X_t + x_t ⊙ (δ_t B_t),
 ∂x_t = Δ_t ⊙ (δ_t B_t), ∂B_t = δ_tᵀ (Δ_t ⊙ x_t), ∂A = Σ_t Δ_t ⊙ X_t, ∂h_0 = exp(Δ_1 A) ⊙ δ_1.
+With negative eigenvalues the decay d_t = 2·exp(Δ_t A) − 1 carries δ back and X_t uses its
+derivative, X_t = δ_t ⊙ 2·exp(Δ_t A) ⊙ h_{t−1} = δ_t ⊙ (d_t + 1) ⊙ h_{t−1}.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ NAME = "selective_scan"
 
 def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                    h0: torch.Tensor | None = None, *, form: str = "chunk",
-                   chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk_size: int | None = None, neg_eigval: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Mamba-1's selective scan.
 
     Args:
@@ -46,6 +53,7 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         h0: the state before the first step ``(B, D, N)`` (zero when None).
         form: ``"chunk"`` (default) or ``"recurrent"``.
         chunk_size: the chunk length of ``"chunk"`` (default about √(T/3)).
+        neg_eigval: decay 2·exp(ΔA) − 1 ∈ (−1, 1] instead of exp(ΔA) (Grazzi et al. 2025).
 
     Returns:
         ``(y, h_T)``: outputs ``(B, T, D)`` and the last state ``(B, D, N)``.
@@ -65,14 +73,18 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         raise UsageError(f"{NAME}: takes real inputs (Mamba's scan has no complex form); got {x.dtype}")
     if T == 0:
         raise UsageError(f"{NAME}: x has no time steps (shape {tuple(x.shape)}); give T >= 1")
+    if not isinstance(neg_eigval, bool):
+        raise UsageError(f"{NAME}: neg_eigval={neg_eigval!r} must be True or False")
     if form == "recurrent":
-        return _recurrent(x, delta, A, B, C, h0)
-    return _Chunk.apply(x, delta, A, B, C, h0, globals()["chunk_size"](T, chunk_size, NAME))
+        return _recurrent(x, delta, A, B, C, h0, neg_eigval)
+    return _Chunk.apply(x, delta, A, B, C, h0, globals()["chunk_size"](T, chunk_size, NAME), neg_eigval)
 
 
 def _recurrent(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-               h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+               h0: torch.Tensor | None, neg_eigval: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     dA = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, D, N)
+    if neg_eigval:
+        dA = 2 * dA - 1  # in (−1, 1]
     dBx = delta.unsqueeze(-1) * Bm.unsqueeze(2) * x.unsqueeze(-1)  # (B, T, D, N)
     h = h0 if h0 is not None else x.new_zeros(x.shape[0], *A.shape)
     ys = []
@@ -86,9 +98,11 @@ LOG2E = 1.4426950408889634  # exp(z) = exp2(z · log2 e); torch's exp2 is vector
 GROUP_NUMBERS = 1 << 40  # numbers per backward group buffer (tuning in progress)
 
 
-def _decay(delta_j: torch.Tensor, A2: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """exp(Δ_j A) for one chunk step into ``out`` ``(B, n, N, D)``, from Δ_j ``(B, n, D)`` and A2 = Aᵀ log2 e."""
-    return torch.mul(delta_j.unsqueeze(-2), A2, out=out).exp2_()
+def _decay(delta_j: torch.Tensor, A2: torch.Tensor, out: torch.Tensor, neg: bool = False) -> torch.Tensor:
+    """exp(Δ_j A) (``neg``: 2·exp(Δ_j A) − 1) for one chunk step into ``out`` ``(B, n, N, D)``,
+    from Δ_j ``(B, n, D)`` and A2 = Aᵀ log2 e."""
+    out = torch.mul(delta_j.unsqueeze(-2), A2, out=out).exp2_()
+    return out.mul_(2).sub_(1) if neg else out
 
 
 class _Chunk(torch.autograd.Function):
@@ -96,7 +110,7 @@ class _Chunk(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                h0: torch.Tensor | None, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+                h0: torch.Tensor | None, C: int, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         Bt, T, D = x.shape
         N = A.shape[1]
         A2 = A.t() * LOG2E  # (N, D)
@@ -108,9 +122,16 @@ class _Chunk(torch.autograd.Function):
         # 1. every chunk from zero: its end state
         e = us[0] * bs[0]  # (B, n, N, D)
         dA = torch.empty_like(e)
-        for j in range(1, C):
-            e.mul_(_decay(ds[j], A2, dA)).addcmul_(us[j], bs[j])
-        P = _decay(Dl.sum(0), A2, torch.empty_like(e))  # each chunk's total decay exp(A ΣΔ)
+        if neg:  # each chunk's total decay: the running product of its steps' decays
+            P = _decay(ds[0], A2, torch.empty_like(e), True)
+            for j in range(1, C):
+                _decay(ds[j], A2, dA, True)
+                e.mul_(dA).addcmul_(us[j], bs[j])
+                P.mul_(dA)
+        else:
+            for j in range(1, C):
+                e.mul_(_decay(ds[j], A2, dA)).addcmul_(us[j], bs[j])
+            P = _decay(Dl.sum(0), A2, torch.empty_like(e))  # each chunk's total decay exp(A ΣΔ)
         # 2. the carry: the state entering each chunk
         start = None if h0 is None else h0.transpose(1, 2).reshape(Bt, N * D)
         entering = chunked.carry(e.flatten(2), P.flatten(2), start, False).view(Bt, n, N, D)
@@ -119,16 +140,16 @@ class _Chunk(torch.autograd.Function):
         ys = Y.unsqueeze(-2).unbind(0)
         h = entering.clone()
         for j in range(C):
-            h.mul_(_decay(ds[j], A2, dA)).addcmul_(us[j], bs[j])
+            h.mul_(_decay(ds[j], A2, dA, neg)).addcmul_(us[j], bs[j])
             torch.matmul(cs[j], h, out=ys[j])
         ctx.save_for_backward(Xc, Dl, A, Bc, Cc, entering, h0)
-        ctx.T = T
+        ctx.T, ctx.neg = T, neg
         return chunked.from_chunks(Y, T), h[:, -1].transpose(1, 2).contiguous()
 
     @staticmethod
     def backward(ctx: Any, gy: torch.Tensor, g_last: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         Xc, Dl, A, Bc, Cc, entering, h0 = ctx.saved_tensors
-        T = ctx.T
+        T, neg = ctx.T, ctx.neg
         C, Bt, n, D = Xc.shape
         N = A.shape[1]
         At, A2 = A.t(), A.t() * LOG2E
@@ -154,7 +175,7 @@ class _Chunk(torch.autograd.Function):
             # 1. the group's states and decays again
             prev = entering[:, part]
             for j in range(C):
-                _decay(ds[j], A2, dAg[j])
+                _decay(ds[j], A2, dAg[j], neg)
                 torch.mul(prev, dAg[j], out=Hg[j]).addcmul_(us[j], bs[j])
                 prev = Hg[j]
                 torch.matmul(Hg[j], gys[j].transpose(-1, -2), out=grad_C[j][:, part].unsqueeze(-1))  # h_tᵀ gy_t
@@ -162,7 +183,7 @@ class _Chunk(torch.autograd.Function):
             local = torch.zeros_like(Hg[0])
             for j in range(C - 1, -1, -1):
                 local = torch.addcmul(local, cs[j], gys[j]).mul_(dAg[j])
-            P = _decay(Dl[:, :, part].sum(0), A2, torch.empty_like(local))
+            P = dAg.prod(0) if neg else _decay(Dl[:, :, part].sum(0), A2, torch.empty_like(local))
             carried = chunked.carry(local.flatten(2), P.flatten(2), None if q is None else q.flatten(1), False,
                                     reverse=True).view(Bt, w, N, D)
             # 3. δ exactly, backwards, with every gradient
@@ -170,7 +191,8 @@ class _Chunk(torch.autograd.Function):
             for j in range(C - 1, -1, -1):
                 delta = torch.addcmul(state, cs[j], gys[j])  # δ_t = C_t gy_tᵀ + exp(Δ_{t+1}A) δ_{t+1}
                 state = delta * dAg[j]  # exp(Δ_t A) δ_t
-                Xj = state * (Hg[j - 1] if j > 0 else entering[:, part])  # δ ⊙ exp(ΔA) ⊙ h_{t−1}
+                # δ ⊙ ∂d/∂(ΔA) ⊙ h_{t−1}: ∂d/∂(ΔA) = exp(ΔA) = d, or 2·exp(ΔA) = d + 1 with negative eigenvalues
+                Xj = (delta * (dAg[j] + 1) if neg else state) * (Hg[j - 1] if j > 0 else entering[:, part])
                 dB = torch.matmul(bs[j].transpose(-1, -2), delta).squeeze(-2)  # Bᵀ δ (B, w, D)
                 torch.mul(ds[j], dB, out=grad_x[j][:, part])
                 torch.addcmul((Xj * At).sum(-2), Xc[j][:, part], dB, out=grad_delta[j][:, part])
@@ -179,7 +201,7 @@ class _Chunk(torch.autograd.Function):
             q = state[:, 0]  # exp(ΔA) δ at this group's first step: enters the group before it
         grad_h0 = q.transpose(1, 2) if h0 is not None else None
         grads = [chunked.from_chunks(t, T) for t in (grad_x, grad_delta, grad_B, grad_C)]
-        return grads[0], grads[1], grad_A.t(), grads[2], grads[3], grad_h0, None
+        return grads[0], grads[1], grad_A.t(), grads[2], grads[3], grad_h0, None, None
 
 
 @dataclass(frozen=True)

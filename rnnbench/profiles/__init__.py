@@ -151,6 +151,7 @@ def load_profile(name_or_path: str) -> Profile:
     _check_keys(f"profile {path}", data, TOP_KEYS | set(sections))
     name = str(data.get("name", path.stem))
     cells: list[PlannedCell] = []
+    ran: set[str] = set()
     for section in sections:
         entries = data.get(section, [])
         if not isinstance(entries, list):
@@ -178,7 +179,10 @@ def load_profile(name_or_path: str) -> Profile:
             probes = spec.probes
             evaluation = length_evaluation(where, section, entry, data)
             train_base = {**data.get("train", {}), **entry.get("train", {})}
-            shared, per_model = split_model_params({**data.get("model", {}), **entry.get("model", {})}, models, where)
+            # the profile's [model.NAME] tables for the models this entry runs (an entry's own must name one of them)
+            profile_wide = {k: v for k, v in data.get("model", {}).items() if not isinstance(v, dict) or k in models}
+            ran.update(models)
+            shared, per_model = split_model_params({**profile_wide, **entry.get("model", {})}, models, where)
             for tparams, train, (model, impl), seed in itertools.product(
                 grid(entry.get("params", {})), grid(train_base), model_impls, seeds,
             ):
@@ -188,6 +192,8 @@ def load_profile(name_or_path: str) -> Profile:
                         probes), axis, evaluation))
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
+    if ran:  # a [model.NAME] that no entry runs is a typo
+        split_model_params(data.get("model", {}), sorted(ran), f"profile {path}")
     tables = data.get("throughput", {})
     if isinstance(tables, list):  # [[throughput]]: several grids (say, a slow implementation at fewer lengths)
         for i, table in enumerate(tables):

@@ -225,4 +225,165 @@ MAMBA = Example(
 )
 
 
-EXAMPLES: list[Example] = [*CLASSIC, INDRNN, EXPRNN, MINGRU, MINLSTM, LRU, MAMBA]
+# ---- the linear-attention family (their numbers: linear_attention_equations.py) ------------------
+
+def _fla_qkv(prefix: str, D: int, Kd: int, Vd: int, H: int, conv: int, seed: int) -> dict[str, np.ndarray]:
+    """q, k, v maps, their short convs and β's map (DeltaNet, Gated DeltaNet)."""
+    return {f"{prefix}.q_proj.weight": pattern((Kd, D), seed, 0.3), f"{prefix}.k_proj.weight": pattern((Kd, D), seed + 1, 0.3),
+            f"{prefix}.v_proj.weight": pattern((Vd, D), seed + 2, 0.3), f"{prefix}.b_proj.weight": pattern((H, D), seed + 3, 0.3),
+            f"{prefix}.q_conv.weight": pattern((Kd, 1, conv), seed + 4, 0.15, 0.2),
+            f"{prefix}.k_conv.weight": pattern((Kd, 1, conv), seed + 5, 0.15, 0.2),
+            f"{prefix}.v_conv.weight": pattern((Vd, 1, conv), seed + 6, 0.15, 0.2)}
+
+
+def _deltanet_layer(prefix: str, D: int, H: int, conv: int, seed: int) -> dict[str, np.ndarray]:
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0), **_fla_qkv(prefix + ".mixer", D, D, D, H, conv, seed + 1),
+            f"{prefix}.mixer.o_norm.weight": pattern((D // H,), seed + 8, 0.1, 1.0),
+            f"{prefix}.mixer.o_proj.weight": pattern((D, D), seed + 9, 0.3)}
+
+
+def _gdn_layer(prefix: str, D: int, H: int, K: int, V: int, conv: int, seed: int) -> dict[str, np.ndarray]:
+    m = prefix + ".mixer"
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0), **_fla_qkv(m, D, H * K, H * V, H, conv, seed + 1),
+            f"{m}.a_proj.weight": pattern((H, D), seed + 8, 0.3), f"{m}.A_log": pattern((H,), seed + 9, 0.2, 0.3),
+            f"{m}.dt_bias": pattern((H,), seed + 10, 0.2, -1.0), f"{m}.g_proj.weight": pattern((H * V, D), seed + 11, 0.3),
+            f"{m}.o_norm.weight": pattern((V,), seed + 12, 0.1, 1.0), f"{m}.o_proj.weight": pattern((D, H * V), seed + 13, 0.3)}
+
+
+def _gla_layer(prefix: str, D: int, Kd: int, Vd: int, H: int, rank: int, seed: int) -> dict[str, np.ndarray]:
+    m = prefix + ".mixer"
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
+            f"{m}.q_proj.weight": pattern((Kd, D), seed + 1, 0.3), f"{m}.k_proj.weight": pattern((Kd, D), seed + 2, 0.3),
+            f"{m}.v_proj.weight": pattern((Vd, D), seed + 3, 0.3), f"{m}.g_proj.weight": pattern((Vd, D), seed + 4, 0.3),
+            f"{m}.gk_proj.0.weight": pattern((rank, D), seed + 5, 0.4), f"{m}.gk_proj.1.weight": pattern((Kd, rank), seed + 6, 0.4),
+            f"{m}.gk_proj.1.bias": pattern((Kd,), seed + 7, 0.3, 0.5),
+            f"{m}.o_norm.weight": pattern((Vd // H,), seed + 8, 0.1, 1.0), f"{m}.o_proj.weight": pattern((D, Vd), seed + 9, 0.3)}
+
+
+def _mamba2_layer(prefix: str, D: int, E: int, H: int, G: int, N: int, conv: int, seed: int) -> dict[str, np.ndarray]:
+    m = prefix + ".mixer"
+    C = E + 2 * G * N
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
+            f"{m}.in_proj.weight": pattern((2 * E + 2 * G * N + H, D), seed + 1, 0.3),
+            f"{m}.conv.weight": pattern((C, 1, conv), seed + 2, 0.15, 0.2), f"{m}.conv.bias": pattern((C,), seed + 3, 0.1),
+            f"{m}.dt_bias": pattern((H,), seed + 4, 0.2, -0.5), f"{m}.A_log": np.log(np.array([1.5, 4.0][:H])) + pattern((H,), seed + 5, 0.05),
+            f"{m}.D": pattern((H,), seed + 6, 0.1, 1.0), f"{m}.norm.weight": pattern((E,), seed + 7, 0.1, 1.0),
+            f"{m}.out_proj.weight": pattern((D, E), seed + 8, 0.3)}
+
+
+def _mlstm_layer(prefix: str, D: int, E: int, H: int, block: int, conv: int, seed: int) -> dict[str, np.ndarray]:
+    m = prefix + ".mixer"
+    nb = E // block
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1),  # xlstm's LayerNorm: the weight is 1 + this
+            f"{m}.proj_up.weight": pattern((2 * E, D), seed + 1, 0.3),
+            f"{m}.q_proj.weight": pattern((nb, block, block), seed + 2, 0.3),
+            f"{m}.k_proj.weight": pattern((nb, block, block), seed + 3, 0.3),
+            f"{m}.v_proj.weight": pattern((nb, block, block), seed + 4, 0.3),
+            f"{m}.conv.weight": pattern((E, 1, conv), seed + 5, 0.15, 0.2), f"{m}.conv.bias": pattern((E,), seed + 6, 0.1),
+            f"{m}.igate.weight": pattern((H, 3 * E), seed + 7, 0.2), f"{m}.igate.bias": pattern((H,), seed + 8, 0.3),
+            f"{m}.fgate.weight": pattern((H, 3 * E), seed + 9, 0.2), f"{m}.fgate.bias": pattern((H,), seed + 10, 0.3, 2.0),
+            f"{m}.outnorm.weight": pattern((E,), seed + 11, 0.1), f"{m}.learnable_skip": pattern((E,), seed + 12, 0.1, 1.0),
+            f"{m}.proj_down.weight": pattern((D, E), seed + 13, 0.3)}
+
+
+def _rwkv7_block(prefix: str, D: int, N: int, rank: int, ffn: int, first: bool, seed: int) -> dict[str, np.ndarray]:
+    a, f = prefix + ".att", prefix + ".ffn"
+    out = {f"{prefix}.ln1.weight": pattern((D,), seed, 0.1, 1.0), f"{prefix}.ln1.bias": pattern((D,), seed + 1, 0.1),
+           f"{prefix}.ln2.weight": pattern((D,), seed + 2, 0.1, 1.0), f"{prefix}.ln2.bias": pattern((D,), seed + 3, 0.1)}
+    if first:
+        out |= {f"{prefix}.ln0.weight": pattern((D,), seed + 4, 0.1, 1.0), f"{prefix}.ln0.bias": pattern((D,), seed + 5, 0.1)}
+    for i, name in enumerate(("x_r", "x_w", "x_k", "x_v", "x_a", "x_g")):  # token-shift mixes in [0.1, 0.9]
+        out[f"{a}.{name}"] = pattern((D,), seed + 6 + i, 0.05, 0.5)
+    loras = [("w", -0.5), ("a", 0.0), ("g", None)] + ([] if first else [("v", 0.3)])
+    for i, (name, bias) in enumerate(loras):
+        out[f"{a}.{name}1"] = pattern((D, rank), seed + 12 + 3 * i, 0.3)
+        out[f"{a}.{name}2"] = pattern((rank, D), seed + 13 + 3 * i, 0.3)
+        if bias is not None:
+            out[f"{a}.{name}0"] = pattern((D,), seed + 14 + 3 * i, 0.2, bias)
+    out |= {f"{a}.k_k": pattern((D,), seed + 30, 0.05, 0.7), f"{a}.k_a": pattern((D,), seed + 31, 0.05, 1.0),
+            f"{a}.r_k": pattern((D // N, N), seed + 32, 0.1),
+            f"{a}.receptance.weight": pattern((D, D), seed + 33, 0.3), f"{a}.key.weight": pattern((D, D), seed + 34, 0.3),
+            f"{a}.value.weight": pattern((D, D), seed + 35, 0.3), f"{a}.output.weight": pattern((D, D), seed + 36, 0.3),
+            f"{a}.ln_x.weight": pattern((D,), seed + 37, 0.1, 1.0), f"{a}.ln_x.bias": pattern((D,), seed + 38, 0.1),
+            f"{f}.x_k": pattern((D,), seed + 39, 0.05, 0.5), f"{f}.key.weight": pattern((ffn * D, D), seed + 40, 0.3),
+            f"{f}.value.weight": pattern((D, ffn * D), seed + 41, 0.3)}
+    return out
+
+
+def _enc(D: int, I: int = 2) -> dict[str, np.ndarray]:
+    return {"encoder.weight": pattern((D, I), 3, 0.3), "encoder.bias": pattern((D,), 4, 0.1)}
+
+
+LA_SOURCE = "paper"  # the layers' equations in NumPy, one sequence and one step at a time (linear_attention_equations.py)
+DELTANET = Example(
+    "deltanet-2layers", "deltanet", {"hidden_size": 4, "num_heads": 2, "conv_size": 3, "num_layers": 2},
+    _x(2, 4, 2, scale=0.5),
+    {**_enc(4), **_deltanet_layer("layers.0", 4, 2, 3, 10), **_deltanet_layer("layers.1", 4, 2, 3, 30),
+     "final.weight": pattern((4,), 50, 0.1, 1.0)},
+    LA_SOURCE, grad=True,
+    note="fla layers/delta_net.py's layer (silu convs without bias, l2norm ε 1e−6, RMSNorm per head ε 1e−5) in "
+         "pre-norm residual blocks; T = 4 > conv_size − 1 = 2, so the conv windows hold inputs",
+)
+DELTANET_NEG = Example(
+    "deltanet-neg-eigval", "deltanet", {"hidden_size": 4, "num_heads": 1, "conv_size": 2, "allow_neg_eigval": True},
+    _x(2, 3, 2, seed=5, scale=0.5),
+    {**_enc(4), **_deltanet_layer("layers.0", 4, 1, 2, 60), "final.weight": pattern((4,), 70, 0.1, 1.0)},
+    LA_SOURCE, grad=True, note="β = 2σ(W_β x): eigenvalues of I − βkkᵀ in [−1, 1]",
+)
+GATED_DELTANET = Example(
+    "gated_deltanet-2layers", "gated_deltanet",
+    {"hidden_size": 3, "num_heads": 1, "head_dim": 2, "expand_v": 1.5, "conv_size": 2, "num_layers": 2},
+    _x(2, 3, 2, scale=0.5),
+    {**_enc(3), **_gdn_layer("layers.0", 3, 1, 2, 3, 2, 10), **_gdn_layer("layers.1", 3, 1, 2, 3, 2, 30),
+     "final.weight": pattern((3,), 50, 0.1, 1.0)},
+    LA_SOURCE, grad=True,
+    note="fla layers/gated_deltanet.py (use_gate): g = −exp(A_log)·softplus(W_a x + dt_bias), the state decays "
+         "before the delta update, output RMSNorm(o)·w·SiLU(W_g x)",
+)
+GLA = Example(
+    "gla-2layers", "gla", {"hidden_size": 4, "num_heads": 1, "expand_k": 0.5, "gate_rank": 2, "num_layers": 2},
+    _x(2, 3, 2, scale=0.5),
+    {**_enc(4), **_gla_layer("layers.0", 4, 2, 4, 1, 2, 10), **_gla_layer("layers.1", 4, 2, 4, 1, 2, 30),
+     "final.weight": pattern((4,), 50, 0.1, 1.0)},
+    LA_SOURCE, grad=True, note="fla layers/gla.py: g = logσ(W₂W₁x + b)/16 per key channel, output RMSNorm ⊙ swish gate",
+)
+MAMBA2 = Example(
+    "mamba2-2layers", "mamba2", {"hidden_size": 2, "expand": 2, "headdim": 2, "d_state": 2, "d_conv": 3, "num_layers": 2},
+    _x(2, 4, 2, scale=0.5),
+    {**_enc(2), **_mamba2_layer("layers.0", 2, 4, 2, 1, 2, 3, 10), **_mamba2_layer("layers.1", 2, 4, 2, 1, 2, 3, 30),
+     "final.weight": pattern((2,), 50, 0.1, 1.0)},
+    LA_SOURCE, grad=True,
+    note="mamba modules/mamba2.py's forward (rmsnorm, norm_before_gate=False, D per head) and its step()'s SSM update",
+)
+MAMBA2_NEG = Example(
+    "mamba2-neg-eigval", "mamba2", {"hidden_size": 2, "expand": 2, "headdim": 2, "d_state": 2, "d_conv": 2,
+                                    "neg_eigval": True},
+    _x(2, 4, 2, seed=6, scale=0.5),
+    {**_enc(2), **_mamba2_layer("layers.0", 2, 4, 2, 1, 2, 2, 60), "final.weight": pattern((2,), 70, 0.1, 1.0)},
+    LA_SOURCE, grad=True, note="decay 2·exp(dt A) − 1 ∈ (−1, 1] (Grazzi et al. 2025)",
+)
+MLSTM = Example(  # D = 3: a LayerNorm over 2 channels would map every output to about ±(1, −1)
+    "mlstm-2layers", "mlstm", {"hidden_size": 3, "num_heads": 2, "qkv_blocksize": 3, "conv_size": 3, "num_layers": 2},
+    _x(2, 4, 2, scale=0.5),
+    {**_enc(3), **_mlstm_layer("layers.0", 3, 6, 2, 3, 3, 10), **_mlstm_layer("layers.1", 3, 6, 2, 3, 3, 30),
+     "final.weight": pattern((3,), 50, 0.1)},
+    LA_SOURCE, grad=True,
+    note="xlstm blocks/mlstm/layer.py and cell.py with backends.py::recurrent_step_stabilized_simple stepped from "
+         "C = n = m = 0; xlstm's LayerNorms (weight 1 + w, no bias) around it",
+)
+RWKV7 = Example(
+    "rwkv7-2layers", "rwkv7", {"hidden_size": 4, "head_size": 2, "decay_rank": 2, "a_rank": 2, "v_rank": 2, "gate_rank": 2,
+                               "ffn_ratio": 2, "num_layers": 2},
+    _x(2, 3, 2, scale=0.5),
+    {**_enc(4), **_rwkv7_block("layers.0", 4, 2, 2, 2, True, 10), **_rwkv7_block("layers.1", 4, 2, 2, 2, False, 60),
+     "final.weight": pattern((4,), 110, 0.1, 1.0), "final.bias": pattern((4,), 111, 0.1)},
+    LA_SOURCE, grad=True,
+    note="RWKV-LM RWKV-v7/rwkv_v7_numpy.py's time_mixing and channel_mixing per token, batched over 2 sequences; "
+         "layer 1 reads layer 0's v (value residual). The output was also checked against the authors' own "
+         "time_mixing and channel_mixing (BlinkDL/RWKV-LM @ 524481d5099b38d9bc8ef1e89209161b86c8011b, run from a "
+         "scratch copy on these weights): equal to the last bit",
+)
+LINEAR_ATTENTION = [DELTANET, DELTANET_NEG, GATED_DELTANET, GLA, MAMBA2, MAMBA2_NEG, MLSTM, RWKV7]
+
+
+EXAMPLES: list[Example] = [*CLASSIC, INDRNN, EXPRNN, MINGRU, MINLSTM, LRU, MAMBA, *LINEAR_ATTENTION]

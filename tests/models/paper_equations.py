@@ -118,6 +118,16 @@ def gradient(example: Example) -> dict[str, np.ndarray]:
     """∂L/∂(input and every parameter), one coordinate at a time."""
     kind, _ = family(example)
     analytic = not (kind == "irnn" or example.params.get("nonlinearity") == "relu")
+    return complex_step_gradient(example, forward, analytic)
+
+
+def complex_step_gradient(example: Example, forward_fn: Any, analytic: bool = True) -> dict[str, np.ndarray]:
+    """∂L/∂(input and every parameter) of L = Σ y⊙w + Σ state with ``forward_fn(example, weights,
+    x) -> (y, [state])``: by the complex step where ``analytic``, else by central differences."""
+    def loss(weights: dict[str, np.ndarray], x: np.ndarray) -> Any:
+        y, state = forward_fn(example, weights, x)
+        return (y * loss_weights(y.shape)).sum() + sum(s.sum() for s in state)
+
     tensors = {"input": example.x, **example.weights}
     out = {}
     for name, value in tensors.items():
@@ -128,7 +138,7 @@ def gradient(example: Example) -> dict[str, np.ndarray]:
                 v = value.astype(complex if analytic else np.float64)
                 v[index] += delta
                 moved[name] = v
-                return loss(example, {k: moved[k] for k in example.weights}, moved["input"])
+                return loss({k: moved[k] for k in example.weights}, moved["input"])
             if analytic:
                 g[index] = at(1e-30j).imag / 1e-30
             else:
@@ -138,7 +148,12 @@ def gradient(example: Example) -> dict[str, np.ndarray]:
 
 
 def expected(example: Example) -> dict[str, Any]:
-    """The example's output, final state and (when asked) gradient, from the equations above."""
+    """The example's output, final state and (when asked) gradient, from the equations above
+    (the linear-attention family's from linear_attention_equations.py)."""
+    import linear_attention_equations
+
+    if example.model in linear_attention_equations.MODELS:
+        return linear_attention_equations.expected(example)
     y, state = forward(example, example.weights, example.x)
     out: dict[str, Any] = {"output": y, "state": state}
     if example.grad:

@@ -130,7 +130,41 @@ def plant_lstm_forget_bias(monkeypatch):
     monkeypatch.setattr(lstm, "lstm_cell", cell)
 
 
+def plant_l2norm_scale(monkeypatch):
+    """DeltaNet's q and k normalised to length 1.1 instead of 1 (fla's l2norm with a stray factor)."""
+    import rnnbench.models.linear_attention as la
+
+    real = la.l2norm
+    monkeypatch.setattr(la, "l2norm", lambda x, eps=1e-6: 1.1 * real(x, eps))
+
+
+def plant_proxy(module_name, function, factor):
+    """``function`` of torch.nn.functional as ``module_name`` calls it, times ``factor``."""
+    def plant(monkeypatch):
+        import importlib
+
+        import torch.nn.functional as F
+
+        module = importlib.import_module(module_name)
+        monkeypatch.setattr(module, "F", Proxy(F, **{function: lambda *a, **k: factor * getattr(F, function)(*a, **k)}))
+    return plant
+
+
+def plant_rwkv7_decay(monkeypatch):
+    """RWKV-7's decay w = exp(−e^{−1/2}σ(·)) written with e^{−0.4}."""
+    import math
+
+    import rnnbench.models.rwkv7 as rwkv7
+    monkeypatch.setattr(rwkv7, "DECAY_SCALE", math.exp(-0.4))
+
+
 PLANTS = {
+    "deltanet-2layers": plant_l2norm_scale,
+    "gated_deltanet-2layers": plant_proxy("rnnbench.models.gated_deltanet", "softplus", 1.1),  # g's softplus
+    "gla-2layers": plant_proxy("rnnbench.models.gla", "logsigmoid", 1.1),  # the gate's logσ(·)/16
+    "mamba2-2layers": plant_proxy("rnnbench.models.mamba2", "softplus", 1.1),  # dt = softplus(·)
+    "mlstm-2layers": plant_proxy("rnnbench.models.mlstm", "silu", 1.1),  # the output gate SiLU(z)
+    "rwkv7-2layers": plant_rwkv7_decay,
     "mingru-2layers": plant_g_shift, "minlstm-2layers": plant_g_shift, "mamba-2layers": plant_delta_scale,
     "lru-2layers": plant_tanh_gelu, "exprnn-2layers": plant_modrelu_sign, "indrnn-2layers": plant_indrnn_dropped_bias,
     "lstm-1layer-h0c0": plant_lstm_forget_bias,
@@ -141,8 +175,9 @@ def implementations_agree(example: Example) -> None:
     """Every implementation of the example's architecture gives the reference's output."""
     ref = build_reference(example)
     x = torch.tensor(example.x)
-    for impl in MODELS.get(example.model).implementations:
-        if impl == "reference":
+    arch = MODELS.get(example.model)
+    for impl in arch.implementations:
+        if impl == "reference" or impl in arch.requires:  # the authors' kernels run on a GPU (tests/test_models.py)
             continue
         from rnnbench.models import build_core
         other = build_core(example.model, impl, input_size=example.input_size, **example.params).double()

@@ -118,3 +118,87 @@ def test_bad_arguments_are_one_line_naming_the_argument(change, message):
         selective_scan(*args)
     with pytest.raises(UsageError, match="unknown form 'cuda'"):
         selective_scan(*inputs(5, False)[:5], form="cuda")
+
+
+# ---- negative eigenvalues (Grazzi et al. 2025): decay 2·exp(ΔA) − 1 ∈ (−1, 1] ------------------------
+
+def strong(T, with_h0, seed=0):
+    """Inputs whose decays 2·exp(ΔA) − 1 reach well below zero (ΔA down to about −6)."""
+    args = inputs(T, with_h0, seed=seed)
+    args[1] = args[1] * 4  # Δ in [0, 2), A in (−3, 0]
+    return args
+
+
+@pytest.mark.parametrize("T", LENGTHS)
+@pytest.mark.parametrize("with_h0", [False, True], ids=["zero", "h0"])
+def test_negative_eigenvalues_chunk_matches_recurrent(T, with_h0):
+    args = strong(T, with_h0)
+    y, last, grads = run("chunk", args, 0.5, chunk_size=C, neg_eigval=True)
+    y_r, last_r, grads_r = run("recurrent", args, 0.5, neg_eigval=True)
+    torch.testing.assert_close(y, y_r, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(last, last_r, rtol=1e-10, atol=1e-12)
+    for name, a, b in zip(NAMES, grads, grads_r):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m: f"gradient of {name}: {m}")
+    if T > 1:  # the option changes the result: the comparison is not of two identical plain scans
+        assert not torch.allclose(y_r, run("recurrent", args, 0.5)[0])
+
+
+def test_negative_eigenvalues_gradcheck_of_the_chunk_node():
+    args = [t.requires_grad_() for t in strong(7, True)]
+    args[1] = args[1].detach().clamp_min(0.05).requires_grad_()
+    assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, chunk_size=3, neg_eigval=True), args)
+
+
+def test_negative_eigenvalues_worked_example():
+    """One channel, one state, A = −ln 2, Δ = (1, 2): decays 2·½ − 1 = 0 and 2·¼ − 1 = −½;
+    B = 1, C = 1, x = (2, 4), h_0 = 8: h = 0·8 + 2 = 2, then −½·2 + 2·4 = 7 (Δx = 8); the
+    plain scan would give ½·8 + 2 = 6, then ¼·6 + 8 = 9.5."""
+    one = lambda *v: torch.tensor(v, dtype=F64).view(1, len(v), 1)  # noqa: E731
+    x, delta, Bm, Cm = one(2.0, 4.0), one(1.0, 2.0), one(1.0, 1.0), one(1.0, 1.0)
+    A, h0 = torch.tensor([[-math.log(2)]], dtype=F64), torch.tensor([[[8.0]]], dtype=F64)
+    for form, size in (("recurrent", None), ("chunk", 1), ("chunk", 2)):
+        y, last = selective_scan(x, delta, A, Bm, Cm, h0, form=form, chunk_size=size, neg_eigval=True)
+        torch.testing.assert_close(y.flatten(), torch.tensor([2.0, 7.0], dtype=F64))
+        torch.testing.assert_close(last.flatten(), torch.tensor([7.0], dtype=F64))
+        y, _ = selective_scan(x, delta, A, Bm, Cm, h0, form=form, chunk_size=size)
+        torch.testing.assert_close(y.flatten(), torch.tensor([6.0, 9.5], dtype=F64))
+
+
+def test_negative_eigenvalues_decay_range_is_minus_one_to_one():
+    """With x = 0 and h_0 = 1, one step's state is the decay itself: in (−1, 1] with the option
+    (negative for ΔA < −ln 2), in (0, 1] without."""
+    D, N = 1, 200
+    A = -torch.logspace(-3, math.log10(20), N, dtype=F64).view(D, N)  # ΔA from −0.001 to −20
+    zeros = torch.zeros(1, 1, D, dtype=F64)
+    ones = torch.ones(1, 1, N, dtype=F64)
+    h0 = torch.ones(1, D, N, dtype=F64)
+    for form in ("recurrent", "chunk"):
+        _, d_neg = selective_scan(zeros, torch.ones(1, 1, D, dtype=F64), A, ones, ones, h0, form=form, neg_eigval=True)
+        _, d = selective_scan(zeros, torch.ones(1, 1, D, dtype=F64), A, ones, ones, h0, form=form)
+        assert float(d_neg.min()) > -1 and float(d_neg.max()) <= 1 and float(d_neg.min()) < -0.99
+        assert float(d.min()) >= 0 and float(d.max()) <= 1
+        torch.testing.assert_close(d_neg, 2 * d - 1)
+
+
+def test_negative_eigenvalues_planted_backward_bug_fails(monkeypatch):
+    """Negative control: the backward's X_t with the decay d instead of its derivative d + 1."""
+    import inspect
+    import textwrap
+
+    import rnnbench.ops.selective as sel
+
+    args = strong(37, True)
+    _, _, grads_r = run("recurrent", args, neg_eigval=True)
+    source = textwrap.dedent(inspect.getsource(sel._Chunk.backward))
+    assert "(dAg[j] + 1)" in source
+    namespace = dict(vars(sel))
+    exec(compile(source.replace("(dAg[j] + 1)", "dAg[j]"), "plant", "exec"), namespace)
+    monkeypatch.setattr(sel._Chunk, "backward", namespace["backward"])
+    _, _, grads = run("chunk", args, chunk_size=C, neg_eigval=True)
+    assert not torch.allclose(grads[1], grads_r[1], rtol=1e-6)  # ∂Δ
+    assert torch.allclose(grads[0], grads_r[0], rtol=1e-9)  # ∂x does not use X_t
+
+
+def test_negative_eigenvalues_option_must_be_a_bool():
+    with pytest.raises(UsageError, match="neg_eigval=1 must be True or False"):
+        selective_scan(*inputs(5, False)[:5], neg_eigval=1)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from matrix_checks import F64, forms_agree, plant, registered_example_agrees
+from matrix_checks import F64, forms_agree, plant, registered_example_agrees, run_form
 
 from rnnbench.errors import UsageError
 from rnnbench.ops import duality, ssd
@@ -88,3 +88,67 @@ def test_bad_arguments_name_what_is_wrong(change, words):
 
 def test_registered():
     registered_example_agrees("ssd")
+
+
+# ---- negative eigenvalues (Grazzi et al. 2025): decay 2·exp(dt A) − 1 ∈ (−1, 1] ---------------------
+
+def strong(T, init, dtype=F64, seed=3):
+    """Inputs whose decays 2·exp(dt A) − 1 are negative at most steps (dt A down to about −10)."""
+    x = inputs(T, init, dtype, seed=seed)
+    x["dt"] = x["dt"] * 2
+    return x
+
+
+@pytest.mark.parametrize("T", LENGTHS)
+@pytest.mark.parametrize("init", [False, True])
+def test_negative_eigenvalues_chunk_matches_recurrent(T, init):
+    x = strong(T, init)
+    forms_agree(ssd, x, chunk_size=C, neg_eigval=True)
+    a = 2 * torch.exp(x["dt"] * x["A"]) - 1
+    assert (a < 0).float().mean() > 0.3  # the sign handling is exercised
+    if T > 1:
+        assert not torch.allclose(ssd(**x, form="recurrent", neg_eigval=True)[0], ssd(**x, form="recurrent")[0])
+
+
+def test_negative_eigenvalues_float32_and_the_default_chunk():
+    forms_agree(ssd, strong(5 * C + 3, True, torch.float32), chunk_size=C, neg_eigval=True)
+    # a decay near 0 makes ∂log|a|/∂(dt A) = 2e^{dt A}/a large, which costs the chunk form's dt
+    # gradient a few digits there (seen: 1.2e−9 relative on one element of 560): rtol 1e−8
+    x = strong(70, True, seed=4)
+    for a, b in zip(run_form(ssd, x, "chunk", neg_eigval=True), run_form(ssd, x, "recurrent", neg_eigval=True)):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10 * max(b.abs().max().item(), 1.0))
+
+
+def test_negative_eigenvalues_worked_example():
+    """One head, P = N = 1, A = −ln 2, dt = (1, 2): decays 2·½ − 1 = 0 and 2·¼ − 1 = −½; B = C = 1,
+    x = (2, 4), h_0 = 8: h = 0·8 + 1·2 = 2, then −½·2 + 2·4 = 7."""
+    one = lambda *v: torch.tensor(v, dtype=F64).view(1, len(v), 1, 1)  # noqa: E731
+    args = {"x": one(2.0, 4.0), "dt": torch.tensor([[[1.0], [2.0]]], dtype=F64), "A": torch.tensor([-math.log(2)], dtype=F64),
+            "B": one(1.0, 1.0), "C": one(1.0, 1.0), "initial_state": torch.tensor([[[[8.0]]]], dtype=F64)}
+    for form, size in (("recurrent", None), ("chunk", 1), ("chunk", 2)):
+        y, h = ssd(**args, form=form, chunk_size=size, neg_eigval=True)
+        torch.testing.assert_close(y.flatten(), torch.tensor([2.0, 7.0], dtype=F64), atol=1e-12, rtol=1e-12)
+        torch.testing.assert_close(h.flatten(), torch.tensor([7.0], dtype=F64), atol=1e-12, rtol=1e-12)
+
+
+def test_negative_eigenvalues_decay_range_is_minus_one_to_one():
+    """With x = 0 and h_0 = 1, one step's state is the decay: in (−1, 1] with the option, (0, 1] without."""
+    H = 64
+    A = -torch.logspace(-3, math.log10(20), H, dtype=F64)
+    args = {"x": torch.zeros(1, 1, H, 1, dtype=F64), "dt": torch.ones(1, 1, H, dtype=F64), "A": A,
+            "B": torch.ones(1, 1, 1, 1, dtype=F64), "C": torch.ones(1, 1, 1, 1, dtype=F64),
+            "initial_state": torch.ones(1, H, 1, 1, dtype=F64)}
+    for form in ("recurrent", "chunk"):
+        _, d_neg = ssd(**args, form=form, neg_eigval=True)
+        _, d = ssd(**args, form=form)
+        assert float(d_neg.min()) > -1 and float(d_neg.max()) <= 1 and float(d_neg.min()) < -0.99
+        assert float(d.min()) >= 0 and float(d.max()) <= 1
+        torch.testing.assert_close(d_neg, 2 * d - 1)
+
+
+def test_negative_eigenvalues_a_planted_sign_bug_fails(monkeypatch):
+    x = strong(2 * C + 3, True)
+    forms_agree(ssd, x, chunk_size=C, neg_eigval=True)
+    plant(monkeypatch, duality, "_chunk", "(sign[..., -1:] * sign)", "(sign[..., -1:] + sign)")
+    with pytest.raises(AssertionError):
+        forms_agree(ssd, x, chunk_size=C, neg_eigval=True)
