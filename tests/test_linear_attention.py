@@ -262,9 +262,10 @@ def test_flops_count_the_matrix_state_and_state_size_is_h_k_v_plus_windows(name)
     core = arch.build("chunk", 3, p)
     _, state = core(torch.zeros(1, 2, 3))
     numbers = sum(t.numel() for t in flat_tensors(state))
-    assert arch.state_numbers(p) == numbers, (arch.state_numbers(p), numbers)
+    assert arch.state_numbers(p, 2) == numbers, (arch.state_numbers(p, 2), numbers)
+    assert arch.state_numbers(p, 1000) == numbers  # a recurrence: the state does not grow with T
     two = arch.params({"hidden_size": 64, "num_layers": 2})
-    assert arch.state_numbers(two) == 2 * numbers
+    assert arch.state_numbers(two, 2) == 2 * numbers
 
 
 def flat_tensors(state):

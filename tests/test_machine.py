@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rnnbench.models import build_core, model_order
+from rnnbench.models import MODELS, build_core, model_order
 from rnnbench.results import busy_record, read_records
 
 
@@ -44,9 +44,15 @@ def backward_elements(name: str, T: int) -> int:
 def test_reference_backward_is_linear_in_T(name):
     """8x the length must cost about 8x the backward's work. Reading x[:, t] in the loop
     instead of x.unbind(1) makes each step's backward write a zero tensor the size of x
-    (ratio ~64 here); that pattern fails this test."""
+    (ratio ~64 here); that pattern fails this test. An architecture whose state grows with T
+    (a Transformer's KV cache: each step attends to every earlier one) is quadratic by
+    definition: 8x the length may cost 64x, not the 512x of a quadratic pattern inside it."""
+    arch = MODELS.get(name)
+    p = arch.params({"hidden_size": 8})
+    grows = arch.state_numbers(p, 1) != arch.state_numbers(p, 2)
     short, long = backward_elements(name, 64), backward_elements(name, 512)
-    assert long / short < 10, f"{name}: backward elements grow {long / short:.1f}x for 8x T"
+    limit = 80 if grows else 10
+    assert long / short < limit, f"{name}: backward elements grow {long / short:.1f}x for 8x T"
 
 
 def test_the_quadratic_pattern_is_caught():

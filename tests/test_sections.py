@@ -68,7 +68,7 @@ def median_section(tmp_path, monkeypatch):
 def test_the_builtin_sections_and_their_modules_load():
     assert list(SECTIONS) == ["accuracy", "retention", "gradient_flow", "paper_comparison", "length",
                              "length_paper_comparison", "throughput", "speedup"]
-    assert trained_sections() == ("accuracy", "retention", "gradient_flow")
+    assert trained_sections() == ("accuracy", "retention", "gradient_flow", "length")
     for _, section in SECTIONS.items():
         module = section.load()
         assert all(callable(getattr(module, f)) for f in ("frame", "table", "caption", "figures")), section.name

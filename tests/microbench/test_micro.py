@@ -33,6 +33,12 @@ def test_train_step(benchmark, model, impl):
 
 SIZES = {"copy": {"T": 100}, "adding": {"T": 100}, "sine": {"T": 100}, "selective_copy": {"T": 100},
          "mqar": {"T": 128, "num_kv_pairs": 8}, "mackey_glass": {"T": 100}, "sdigits": {}, "pdigits": {}}
+FORMAL = ["even_pairs", "modular_arithmetic", "parity_check", "cycle_navigation",  # regular
+          "stack_manipulation", "reverse_string", "modular_arithmetic_brackets", "solve_equation",  # context-free
+          "duplicate_string", "missing_duplicate_string", "odds_first", "binary_addition", "binary_multiplication",
+          "compute_sqrt", "bucket_sort",  # context-sensitive
+          "a4xz5", "a5", "s5", "z60", "induction_heads"]  # word problems, recall
+SIZES |= {name: {} for name in FORMAL}  # their default length, 40 (the training range's end)
 NEEDS_FILES = {"smnist", "pmnist"}  # read from the user's IDX files (tests/test_tasks_more.py writes small ones)
 
 

@@ -203,7 +203,7 @@ def test_state_grows_with_length_and_list_shows_it(capsys):
         assert sum(t.numel() for t in flat(state)) // B == arch.state_numbers(p, T) == 2 * 2 * H * T
     assert main(["list", "models"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("transformer"))
-    assert "[fused, reference]" in line and "state: 128·T" in line  # 2·L·D = 2·1·64 at the defaults
+    assert "[fused, reference; default cpu: fused" in line and "state: 128·T" in line  # 2·L·D = 2·1·64 at the defaults
 
 
 @pytest.mark.parametrize("pos", ENCODINGS)
