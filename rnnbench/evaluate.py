@@ -20,9 +20,12 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError
+from rnnbench.models import build_model, resolve_model
+from rnnbench.rerun import cell_from_record
 from rnnbench.results import SCHEMA_VERSION, environment, new_run_id, now, read_records
 from rnnbench.tasks import Task
-from rnnbench.train import EVAL_SEED, evaluate_in_chunks, generator
+from rnnbench.train import EVAL_SEED, evaluate_in_chunks, generator, weights_hash
+from rnnbench.weights import weights_path
 
 KIND = "length_eval"
 EVAL_SAMPLES = 512  # sequences per length, as Delétang et al.'s range evaluation
@@ -100,8 +103,6 @@ def evaluate_run(train: dict[str, Any], lengths: Sequence[int], weights_dir: str
                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Load run ``train``'s weights (checked against its hash) and evaluate them at ``lengths``."""
     from rnnbench.train import resolve_device
-    from rnnbench.weights import load_trained
-
     dev = resolve_device(device)
     model, task, _ = load_trained(train, weights_dir, dev)
     for length in lengths:
@@ -127,3 +128,38 @@ def find_training_record(results: Path, run_id: str) -> tuple[dict[str, Any], Pa
     if len(ids) > 1:
         raise UsageError(f"run id {run_id!r} matches {len(ids)} runs ({', '.join(sorted(ids)[:3])}, ...); give more of it")
     return found[-1]
+
+
+def load_trained(record: dict[str, Any], directory: str | os.PathLike, device: torch.device | str = "cpu"
+                 ) -> tuple[torch.nn.Module, Any, Any]:
+    """The trained model of a training record, its task and cell, rebuilt from the record's cell with the
+    weights from ``directory``; raises UsageError (one line naming the file) when the file is missing,
+    unreadable or not the one the record hashed."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    run_id = record.get("run_id", "?")
+    path = weights_path(directory, run_id)
+    if record.get("status") != "ok":
+        raise UsageError(f"run {run_id} has status {record.get('status')!r}: it has no trained weights to evaluate")
+    if not path.is_file():
+        raise UsageError(f"weights file {path} of run {run_id} is missing; point --weights at the folder that holds "
+                         "it, or train the cell again with rnnbench run ... --save-weights (its record keeps the "
+                         "results it has)")
+    cell = cell_from_record(record)
+    task, mparams, _ = cell.resolved()
+    model = build_model(cell.model, cell.impl, task.spec, mparams, generator(0, "init", torch.device("cpu")))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"weights file {path} of run {run_id} cannot be read ({exc}); it is damaged") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise UsageError(f"weights file {path} does not fit run {run_id}'s model "
+                         f"({resolve_model(cell.model).name}); it belongs to another run") from None
+    found, expected = weights_hash(model), record.get("weights_sha256")
+    if found != expected:
+        raise UsageError(f"weights file {path} does not match run {run_id}: its weights hash to {found}, the record "
+                         f"says {expected}; it belongs to another run or was changed")
+    return model.to(device).eval(), task, cell

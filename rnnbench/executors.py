@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rnnbench import numerics
+from rnnbench.cells import run_cell
 from rnnbench.errors import UsageError
 
 Kind = Literal["local", "dask", "slurm", "submitit-local"]
@@ -80,8 +81,6 @@ def run_in_worker(pc: Any, device: str, cell_timeout: float | None, threads: int
     """Run one cell where the executor put it, with ``threads`` intra-op threads and the driver's
     numerics (checked, not assumed: rnnbench.numerics.enter_worker), and say where in the record."""
     import torch
-
-    from rnnbench.sweep import run_cell
 
     numerics.enter_worker(numerics_setting)
     torch.set_num_threads(threads)

@@ -6,11 +6,8 @@ import contextlib
 import dataclasses
 import fcntl
 import os
-import signal
 import sys
-import threading
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +17,15 @@ import torch
 from tqdm import tqdm
 
 from rnnbench import numerics
+from rnnbench.cells import failure, run_cell
 from rnnbench.errors import UsageError
+from rnnbench.evaluate import evaluate_run, evaluated
 from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
-from rnnbench.measure import ThroughputCell, forward_flops, measure
+from rnnbench.measure import ThroughputCell, forward_flops
 from rnnbench.models import display_name, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
-from rnnbench.results import SCHEMA_VERSION, STATUSES, append_record, busy_text, environment, new_run_id, now, read_records, same_setup
-from rnnbench.train import Cell, failed_record, fit, resolve_device
+from rnnbench.results import STATUSES, append_record, busy_text, environment, read_records, same_setup
+from rnnbench.train import Cell, resolve_device
 
 # Cost model for --dry-run, fitted to fused runs on a 2-core Xeon (torch 2.13): a fixed
 # cost per optimizer step, plus the larger of a per-recurrent-step cost (one layer and
@@ -85,29 +84,6 @@ def label(pc: PlannedCell, device: str = "cpu") -> str:
     return f"{c.task}/{c.preset or 'default'}[{params}] {name}({c.impl}) seed={c.train['seed']}"
 
 
-class CellTimeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise CellTimeout in the main thread after ``seconds`` (POSIX)."""
-    if not seconds:
-        yield
-        return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise CellTimeout(f"exceeded the per-cell limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def pending(
     profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False, threads: int | None = None,
     shard: tuple[int, int] | None = None,
@@ -149,58 +125,6 @@ def refuse_mixed_numerics(records: list[dict[str, Any]], cells: set[tuple[Any, s
         raise UsageError(f"{path} already holds {'/'.join(sorted(set(others.values())))}-numerics records of "
                          f"{len(others)} of these cells; a sweep with {flag} does not mix with them in one cell: "
                          f"sweep into another --out directory (e.g. --out results-{mode})")
-
-
-def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
-    """The record of a cell that raised or ran out of time."""
-    if not isinstance(pc.cell, ThroughputCell):
-        return failed_record(pc.cell, status, error, device, seconds)
-    dev = resolve_device(device)
-    return {
-        "schema_version": SCHEMA_VERSION, "kind": "throughput", "run_id": new_run_id(),
-        "cell_key": pc.cell.key(str(dev)), "created_at": now(), "status": status, "error": error,
-        "model": {"name": pc.cell.model, "display": display_name(resolve_model(pc.cell.model)),
-                  "implementation": pc.cell.on(dev).impl},
-        "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
-        "env": environment(dev),
-    }
-
-
-def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress: Any = None) -> dict[str, Any]:
-    """Run one planned cell; never raises for the cell's own errors (they are recorded).
-
-    ``cell_timeout`` stops the cell with SIGALRM in a process's main thread; in a worker
-    thread (Dask runs cells in threads) a training stops at its next step instead, and a
-    throughput measurement, bounded by its ``min_run_time``, runs to its end."""
-    start = time.perf_counter()
-    main = threading.current_thread() is threading.main_thread()
-    if cell_timeout and not main:
-        progress = deadline_progress(start + cell_timeout, cell_timeout, progress)
-    try:
-        with time_limit(cell_timeout if main else None):
-            if isinstance(pc.cell, ThroughputCell):
-                record = measure(pc.cell, resolve_device(device))
-            else:
-                # weights only where asked, so that the call stays fit(cell, device, progress) otherwise
-                record = fit(pc.cell, device, progress, *([pc.weights_dir] if pc.weights_dir else []))
-    except CellTimeout as exc:
-        record = failure(pc, "timeout", str(exc), device, time.perf_counter() - start)
-    except Exception as exc:  # a cell that raises must not end the sweep
-        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        record = failure(pc, "failed", message, device, time.perf_counter() - start)
-    record["profile"], record["section"] = pc.profile, pc.section
-    if pc.axis:
-        record["axis"] = pc.axis
-    return record
-
-
-def deadline_progress(deadline: float, limit: float, inner: Any) -> Any:
-    def progress(step: int, steps: int) -> None:
-        if time.perf_counter() > deadline:
-            raise CellTimeout(f"exceeded the per-cell limit of {limit:g} s")
-        if inner is not None:
-            inner(step, steps)
-    return progress
 
 
 def sweep(
@@ -256,8 +180,6 @@ def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None
     lack, from its saved weights; returns how many cells it evaluated. A missing or mismatched
     weights file is one warning line naming it, the other cells go on, and the step then raises
     UsageError (nothing already written is lost)."""
-    from rnnbench.evaluate import evaluate_run, evaluated
-
     dev = resolve_device(device)
     here = environment(dev) | ({"threads": threads} if threads else {})
     records = read_records(path) if path.exists() else []

@@ -23,6 +23,7 @@ from rnnbench.probes import PROBES
 from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
 from rnnbench.tasks import Task, make_task
 from rnnbench.tasks.base import Batch, higher_is_better
+from rnnbench.weights import save_weights
 
 EVAL_SEED = 20_160_101  # the held-out set is the same for every run of a task
 
@@ -286,8 +287,6 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         counts = model.core.counts()
         record["model"]["stack"] |= {"n_params": counts["blocks"] + counts["norms"], "block_n_params": counts["blocks"]}
     if weights_dir is not None and status == "ok":
-        from rnnbench.weights import save_weights
-
         record["weights_file"] = save_weights(model, weights_dir, record["run_id"]).name
     return record | {
         "train": train_dict(cfg) | {"steps_done": step, **({"param_groups": groups} if groups else {})},

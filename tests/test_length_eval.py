@@ -17,7 +17,8 @@ from rnnbench.profiles import load_profile
 from rnnbench.results import read_records
 from rnnbench.sweep import sweep
 from rnnbench.train import Cell, fit, weights_hash
-from rnnbench.weights import load_trained, weights_path
+from rnnbench.evaluate import load_trained
+from rnnbench.weights import weights_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(task_params={"length": 8}, model_params={"hidden_size": 8},
@@ -234,7 +235,7 @@ def test_cli_evaluate_missing_run_or_weights_is_one_line(tmp_path, capsys):
 # ---- sweeps -----------------------------------------------------------------------------------------
 
 def test_sweep_trains_evaluates_and_adds_lengths_without_retraining(tmp_path, monkeypatch):
-    import rnnbench.sweep as sw
+    import rnnbench.cells as sw  # where a cell is run
 
     path = tmp_path / "lg.toml"
     path.write_text(PROFILE.format(lengths="7:12"))

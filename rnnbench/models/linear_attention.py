@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
