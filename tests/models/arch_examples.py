@@ -386,4 +386,101 @@ RWKV7 = Example(
 LINEAR_ATTENTION = [DELTANET, DELTANET_NEG, GATED_DELTANET, GLA, MAMBA2, MAMBA2_NEG, MLSTM, RWKV7]
 
 
-EXAMPLES: list[Example] = [*CLASSIC, INDRNN, EXPRNN, MINGRU, MINLSTM, LRU, MAMBA, *LINEAR_ATTENTION]
+# ---- the baselines: Transformer, sLSTM, Hawk (their numbers: baseline_equations.py) -----------------
+
+def _transformer_block(prefix: str, D: int, r: int, seed: int, scale: float) -> dict[str, np.ndarray]:
+    return {f"{prefix}.norm1.weight": pattern((D,), seed, 0.1, 1.0), f"{prefix}.norm1.bias": pattern((D,), seed + 1, 0.1),
+            f"{prefix}.attn.qkv.weight": pattern((3 * D, D), seed + 2, scale),
+            f"{prefix}.attn.qkv.bias": pattern((3 * D,), seed + 3, 0.1),
+            f"{prefix}.attn.proj.weight": pattern((D, D), seed + 4, scale), f"{prefix}.attn.proj.bias": pattern((D,), seed + 5, 0.1),
+            f"{prefix}.norm2.weight": pattern((D,), seed + 6, 0.1, 1.0), f"{prefix}.norm2.bias": pattern((D,), seed + 7, 0.1),
+            f"{prefix}.fc1.weight": pattern((r * D, D), seed + 8, scale), f"{prefix}.fc1.bias": pattern((r * D,), seed + 9, 0.1),
+            f"{prefix}.fc2.weight": pattern((D, r * D), seed + 10, scale), f"{prefix}.fc2.bias": pattern((D,), seed + 11, 0.1)}
+
+
+def _slstm_block(prefix: str, D: int, H: int, K: int, F: int, seed: int) -> dict[str, np.ndarray]:
+    d = D // H
+    bias = pattern((4, D), seed + 5, 0.3)
+    bias[1] += 1.0  # forget gates mostly open, so the stabiliser takes both branches of its max
+    return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
+            f"{prefix}.conv.weight": pattern((D, 1, K), seed + 1, 0.15, 0.1), f"{prefix}.conv.bias": pattern((D,), seed + 2, 0.1),
+            f"{prefix}.gate_weight": pattern((4, H, d, d), seed + 3, 0.3),
+            f"{prefix}.recurrent_kernel": pattern((H, d, 4, d), seed + 4, 0.3),  # away from the init's zero
+            f"{prefix}.bias": bias, f"{prefix}.group_norm": pattern((D,), seed + 6, 0.1, 1.0),
+            f"{prefix}.ffn_norm.weight": pattern((D,), seed + 7, 0.1, 1.0),
+            f"{prefix}.up.weight": pattern((2 * F, D), seed + 8, 0.1), f"{prefix}.down.weight": pattern((D, F), seed + 9, 0.05)}
+
+
+def _hawk_layer(prefix: str, D: int, W: int, H: int, r: int, K: int, seed: int) -> dict[str, np.ndarray]:
+    blk = W // H
+    return {f"{prefix}.temporal_norm.scale": pattern((D,), seed, 0.1),
+            f"{prefix}.linear_y.weight": pattern((W, D), seed + 1, 0.3), f"{prefix}.linear_y.bias": pattern((W,), seed + 2, 0.1),
+            f"{prefix}.linear_x.weight": pattern((W, D), seed + 3, 0.12), f"{prefix}.linear_x.bias": pattern((W,), seed + 4, 0.1),
+            f"{prefix}.conv_w": pattern((K, W), seed + 5, 0.08, 0.2), f"{prefix}.conv_b": pattern((W,), seed + 6, 0.1),
+            # softplus(Λ) from 0.01 to 0.9: a = exp(−8 r softplus(Λ)) from about 0.03 to 0.95
+            f"{prefix}.rg_lru.a_param": pattern((W,), seed + 7, 0.3, -2.0),
+            f"{prefix}.rg_lru.input_gate.w": pattern((H, blk, blk), seed + 8, 0.2),
+            f"{prefix}.rg_lru.input_gate.b": pattern((H, blk), seed + 9, 0.2),
+            f"{prefix}.rg_lru.a_gate.w": pattern((H, blk, blk), seed + 10, 0.2),
+            f"{prefix}.rg_lru.a_gate.b": pattern((H, blk), seed + 11, 0.2),
+            f"{prefix}.linear_out.weight": pattern((D, W), seed + 12, 0.3), f"{prefix}.linear_out.bias": pattern((D,), seed + 13, 0.1),
+            f"{prefix}.channel_norm.scale": pattern((D,), seed + 14, 0.1),
+            f"{prefix}.ffw_up.weight": pattern((2 * r * D, D), seed + 15, 0.3), f"{prefix}.ffw_up.bias": pattern((2 * r * D,), seed + 16, 0.1),
+            f"{prefix}.ffw_down.weight": pattern((D, r * D), seed + 17, 0.3), f"{prefix}.ffw_down.bias": pattern((D,), seed + 18, 0.1)}
+
+
+BASELINE_SOURCE = "paper"  # the layers' equations in NumPy, one sequence and one step at a time (baseline_equations.py)
+TRANSFORMER = Example(  # head size 4, so RoPE turns two pairs at two frequencies (1 and 10000^(−1/2))
+    "transformer-2layers-rope", "transformer",
+    {"hidden_size": 8, "num_heads": 2, "mlp_ratio": 2, "pos_encoding": "rope", "num_layers": 2},
+    _x(2, 3, 2, scale=0.5),
+    {"encoder.weight": pattern((8, 2), 3, 0.3), "encoder.bias": pattern((8,), 4, 0.1),
+     **_transformer_block("layers.0", 8, 2, 10, 0.15), **_transformer_block("layers.1", 8, 2, 30, 0.15),
+     "final.weight": pattern((8,), 50, 0.1, 1.0), "final.bias": pattern((8,), 51, 0.1)},
+    BASELINE_SOURCE, grad=True,
+    note="pre-norm GPT-2 blocks (LayerNorm ε 1e−5, exact GELU), softmax(q·k/√d) over the keys up to each step, "
+         "RoPE θ_j = 10000^(−2j/d) on pairs (2j, 2j + 1)",
+)
+TRANSFORMER_CACHE = Example(
+    "transformer-learned-cache", "transformer",
+    {"hidden_size": 4, "num_heads": 2, "mlp_ratio": 2, "pos_encoding": "learned", "max_len": 5, "num_layers": 1},
+    _x(2, 2, 2, seed=3, scale=0.5),
+    {"encoder.weight": pattern((4, 2), 5, 0.3), "encoder.bias": pattern((4,), 6, 0.1),
+     "positions": pattern((5, 4), 7, 0.2), **_transformer_block("layers.0", 4, 2, 60, 0.3),
+     "final.weight": pattern((4,), 80, 0.1, 1.0), "final.bias": pattern((4,), 81, 0.1)},
+    BASELINE_SOURCE, state0=((pattern((2, 2, 2, 2), 82, 0.2), pattern((2, 2, 2, 2), 83, 0.2)),), grad=True,
+    note="a carried KV cache of 2 steps: the new steps are positions 2 and 3 (their rows of the learned table) "
+         "and attend to the cached keys as well",
+)
+SLSTM = Example(  # the defaults conv_kernel = 4 and ffn_factor = 1.3 (a feed-forward of width 64, rounded up)
+    "slstm-2layers", "slstm", {"hidden_size": 4, "num_heads": 2, "conv_kernel": 4, "ffn_factor": 1.3, "num_layers": 2},
+    _x(2, 4, 2, scale=0.5),
+    {"encoder.weight": pattern((4, 2), 3, 0.3), "encoder.bias": pattern((4,), 4, 0.1),
+     **_slstm_block("layers.0", 4, 2, 4, 64, 10), **_slstm_block("layers.1", 4, 2, 4, 64, 30),
+     "final.weight": pattern((4,), 50, 0.1, 1.0)},
+    BASELINE_SOURCE, grad=True,
+    note="xlstm sLSTMLayer (i, f from SiLU(conv(LN u)), z, o from LN u), slstm_forward_pointwise with its first-step "
+         "rule m = ĩ, the per-head group norm, GatedFeedForward with exact GELU; T = 4 fills the conv window",
+)
+HAWK = Example(
+    "hawk-2layers", "hawk", {"hidden_size": 4, "num_heads": 2, "mlp_ratio": 2, "conv_width": 3, "num_layers": 2},
+    _x(2, 4, 2, scale=0.5),
+    {"encoder.weight": pattern((4, 2), 3, 0.3), "encoder.bias": pattern((4,), 4, 0.1),
+     **_hawk_layer("layers.0", 4, 4, 2, 2, 3, 10), **_hawk_layer("layers.1", 4, 4, 2, 2, 3, 40),
+     "final.scale": pattern((4,), 70, 0.1)},
+    BASELINE_SOURCE, grad=True,
+    note="recurrentgemma ResidualBlock(RecurrentBlock, MLPBlock): the RG-LRU resets at the first step (h = i ⊙ x), "
+         "GELU with the tanh approximation, RMSNorm ε 1e−6 with scale 1 + s",
+)
+HAWK_CARRIED = Example(
+    "hawk-1layer-carried", "hawk", {"hidden_size": 4, "num_heads": 2, "mlp_ratio": 1, "conv_width": 3},
+    _x(2, 3, 2, seed=4, scale=0.5),
+    {"encoder.weight": pattern((4, 2), 5, 0.3), "encoder.bias": pattern((4,), 6, 0.1),
+     **_hawk_layer("layers.0", 4, 4, 2, 1, 3, 80), "final.scale": pattern((4,), 110, 0.1)},
+    BASELINE_SOURCE, state0=((pattern((2, 4, 2), 111, 0.2), pattern((2, 4), 112, 0.2)),), grad=True,
+    note="a carried conv window and h: no reset, the first step decays h and scales by √(1 − a²)",
+)
+BASELINES = [TRANSFORMER, TRANSFORMER_CACHE, SLSTM, HAWK, HAWK_CARRIED]
+
+
+EXAMPLES: list[Example] = [*CLASSIC, INDRNN, EXPRNN, MINGRU, MINLSTM, LRU, MAMBA, *LINEAR_ATTENTION, *BASELINES]

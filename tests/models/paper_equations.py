@@ -149,11 +149,15 @@ def complex_step_gradient(example: Example, forward_fn: Any, analytic: bool = Tr
 
 def expected(example: Example) -> dict[str, Any]:
     """The example's output, final state and (when asked) gradient, from the equations above
-    (the linear-attention family's from linear_attention_equations.py)."""
+    (the linear-attention family's from linear_attention_equations.py, the baselines' from
+    baseline_equations.py)."""
+    import baseline_equations
     import linear_attention_equations
 
     if example.model in linear_attention_equations.MODELS:
         return linear_attention_equations.expected(example)
+    if example.model in baseline_equations.MODELS:
+        return baseline_equations.expected(example)
     y, state = forward(example, example.weights, example.x)
     out: dict[str, Any] = {"output": y, "state": state}
     if example.grad:
