@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, report, microbench, asv, docs.
+"""nox sessions: tests, lint, bench, report, microbench, asv, docs.
 
 Every session pins the same torch so numbers from different sessions compare;
 ``pyproject.toml`` keeps a range for users with their own (e.g. CUDA) build.
@@ -23,6 +23,13 @@ nox.options.sessions = ["tests"]
 def _install(session: nox.Session, extras: str = "") -> None:
     session.install(TORCH)  # first, so the package's torch range is already met
     session.install("-e", f".{extras}")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, benchmarks and docs hooks (the rules are in pyproject.toml)."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", *(session.posargs or ["."]))
 
 
 @nox.session

@@ -9,9 +9,9 @@ skips it, so ``asv continuous`` can compare any two commits.
 """
 
 import os
-import tomllib
 from pathlib import Path
 
+import tomllib
 import torch
 
 from rnnbench.train import Cell, fit

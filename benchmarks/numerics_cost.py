@@ -65,7 +65,8 @@ def chosen(profile_name: str, every: bool, limit: int | None) -> list[tuple[int,
 def run_child(mode: str, args: argparse.Namespace, index: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "RNNBENCH_NUMERICS"}
     command = [sys.executable, __file__, "--child", mode, "--profile", args.profile, "--index", str(index)]
-    command += [*(["--steps", str(args.steps)] if args.steps else []), *(["--threads", str(args.threads)] if args.threads else [])]
+    command += [*(["--steps", str(args.steps)] if args.steps else []),
+                *(["--threads", str(args.threads)] if args.threads else [])]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"cell {index} in {mode} mode failed: {done.stderr.strip().splitlines()[-1:]}")

@@ -4,9 +4,9 @@ glibc's malloc returns every freed block above its mmap threshold to the operati
 and maps it again at the next training step; for recurrent models, whose activations are
 large and the same size every step, that is kernel time: measured here, Mamba's scan
 forward+backward at B=16, T=1024, H=64 spent 66 s of a 62 s wall-clock run in the kernel,
-and ran 2.2× faster once the thresholds were raised (README, Reproducibility, has the command). rnnbench's command line raises
-glibc's mmap and trim thresholds and its top pad to 1 GiB at start-up (``mallopt``), and
-every record says which allocator setting ran. ``RNNBENCH_ALLOCATOR=default`` keeps the
+and ran 2.2× faster once the thresholds were raised (results/README.md, "The allocator", has
+the command). rnnbench's command line raises glibc's mmap and trim thresholds and its top pad
+to 1 GiB at start-up (``mallopt``), and every record says which allocator setting ran. ``RNNBENCH_ALLOCATOR=default`` keeps the
 system's defaults (e.g. to compare with a bare script, which gets them).
 """
 

@@ -75,7 +75,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             print(f"  {name:<8} {arch.title}  [{impls}; default {defaults}]" + (f"  state: {state}" if state else ""))
             print(f"  {'':<8}   {params}")
             print(f"  {'':<8}   {arch.equations + '; ' if arch.equations else ''}{arch.citation}")
-        print("  or your own core as package.module:Name or path/to/file.py:Name (see README)")
+        print("  or your own core as package.module:Name or path/to/file.py:Name (see docs/own_models.md)")
     if args.what in ("ops", "all"):
         from rnnbench.ops import OPS
 
@@ -174,7 +174,7 @@ def warn_if_busy(record: dict) -> None:
         from rnnbench.results import busy_text
 
         warnings.warn(f"the machine was busy during this measurement ({busy_text(load)}): its timing is not to be "
-                      "trusted; the record and tables say so")
+                      "trusted; the record and tables say so", stacklevel=2)
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -211,7 +211,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     path = records_path(args.out, profile)
     threads = args.threads or default_threads(spec)
     if threads and (message := oversubscribed(spec, threads)):
-        warnings.warn(message)
+        warnings.warn(message, stacklevel=2)
     if args.dry_run:
         todo, done = pending(profile, path, args.device, args.retry_failed, threads, shard)
         total = 0.0

@@ -25,8 +25,9 @@ from torch.utils import benchmark
 from rnnbench.config import require
 from rnnbench.models import blocks, display_name, resolve_model
 from rnnbench.models.user import source_hash
-from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
+from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
 from rnnbench.train import derive_seed
+
 
 @dataclass(frozen=True)
 class Shape:

@@ -100,7 +100,7 @@ def configure(wanted: str) -> dict[str, Any]:
     replaced = {k: v for k, v in differing.items() if v is not None}
     if replaced:
         warnings.warn("portable numerics replaces " + ", ".join(f"{k}={v}" for k, v in replaced.items())
-                      + f" with {', '.join(f'{k}={PINS[k]}' for k in replaced)}")
+                      + f" with {', '.join(f'{k}={PINS[k]}' for k in replaced)}", stacklevel=2)
     os.environ.update(PINS)
     _apply_torch()
     _MODE = "portable"

@@ -203,7 +203,8 @@ def busy_text(load: dict[str, Any]) -> str:
     """"other processes used 61% of 2 cores" (or the load average where no share was measured)."""
     if load.get("others_cpu_share") is not None:
         return f"other processes used {load['others_cpu_share']:.0%} of its {load['cores']} cores"
-    return f"1-minute load average {max(load.get('loadavg_start') or 0, load.get('loadavg_end') or 0):.1f} on {load['cores']} cores"
+    peak = max(load.get('loadavg_start') or 0, load.get('loadavg_end') or 0)
+    return f"1-minute load average {peak:.1f} on {load['cores']} cores"
 
 
 def environment(device: torch.device | str = "cpu") -> dict[str, Any]:

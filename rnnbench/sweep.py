@@ -203,7 +203,7 @@ def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None
                                   pc.evaluation.samples, device)
         except UsageError as exc:
             problems.append(str(exc))
-            warnings.warn(str(exc))
+            warnings.warn(str(exc), stacklevel=2)
             continue
         result["profile"], result["section"] = pc.profile, pc.section
         append_record(path, result)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +17,10 @@ import torch
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
 from rnnbench.lengths import parse_lengths
-from rnnbench.models import blocks, block_layout, build_model, display_name, n_params, resolve_model
+from rnnbench.models import block_layout, blocks, build_model, display_name, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
-from rnnbench.results import SCHEMA_VERSION, cell_key, environment, LoadMeter, new_run_id, now
+from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
 from rnnbench.tasks import Task, make_task
 from rnnbench.tasks.base import Batch, higher_is_better
 from rnnbench.weights import save_weights

@@ -11,13 +11,12 @@ import torch
 
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
-from rnnbench.evaluate import evaluate_lengths, evaluate_run, evaluated, length_batch
+from rnnbench.evaluate import evaluate_lengths, evaluate_run, evaluated, length_batch, load_trained
 from rnnbench.lengths import describe_lengths, parse_lengths
 from rnnbench.profiles import load_profile
 from rnnbench.results import read_records
 from rnnbench.sweep import sweep
 from rnnbench.train import Cell, fit, weights_hash
-from rnnbench.evaluate import load_trained
 from rnnbench.weights import weights_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from rnnbench.report import report
-from rnnbench.report.length import (length_frame, length_summary, length_table, paper_comparison, published,
-                                    side)
+from rnnbench.report.length import length_frame, length_summary, length_table, paper_comparison, published, side
 from rnnbench.results import append_record
 
 

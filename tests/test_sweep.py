@@ -3,11 +3,11 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from rnnbench.errors import UsageError
 from rnnbench.models import MODELS
@@ -202,6 +202,7 @@ def test_the_same_setup_rule_for_resuming(tiny, tmp_path):
     count is the same measurement; another CPU model or thread count is not, and a throughput
     record must come from this very host."""
     import json
+
     from rnnbench.results import same_setup
     profile = load_profile(str(tiny()))
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8

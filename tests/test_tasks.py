@@ -7,7 +7,6 @@ from rnnbench.errors import UsageError
 from rnnbench.tasks import TASKS, make_task
 from rnnbench.tasks.copy import BLANK, DELIMITER
 
-
 # ---- copy -------------------------------------------------------------------
 
 @pytest.mark.parametrize(

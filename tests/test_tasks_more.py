@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mnist_files import write_idx
 
 from rnnbench.errors import UsageError
 from rnnbench.models import build_model
@@ -17,7 +18,6 @@ from rnnbench.tasks import TASKS, make_task
 from rnnbench.tasks.base import SolvedRule, higher_is_better
 from rnnbench.tasks.mackey_glass import BETA, GAMMA, N_EXP, TAU, mackey_glass_series
 from rnnbench.train import Cell, evaluate_in_chunks, fit
-from mnist_files import write_idx
 
 
 def perfect(batch, classes):
@@ -274,7 +274,7 @@ def test_malformed_mnist_files_are_named(mnist_dir, damage, fragment):
     else:
         write_idx(mnist_dir / "t10k-labels-idx1-ubyte", np.zeros(4), 2049, False)
     with pytest.raises(UsageError, match=fragment) as exc:
-        make_task("smnist", None, {"path": str(mnist_dir)})._data
+        _ = make_task("smnist", None, {"path": str(mnist_dir)})._data  # the files are read on first use
     assert "t10k" in str(exc.value)
 
 

@@ -35,7 +35,9 @@ def test_record_has_the_contract_fields():
 def test_eval_set_does_not_depend_on_run_seed():
     """Two seeds are scored on the same held-out data: an untrained model's score at step 0
     differs only through its weights, so equal weights give equal step-0 scores."""
-    cell = lambda seed: Cell("sine", "rnn", train={"steps": 1, "eval_size": 32, "seed": seed})
+    def cell(seed):
+        return Cell("sine", "rnn", train={"steps": 1, "eval_size": 32, "seed": seed})
+
     a, b = fit(cell(0), "cpu"), fit(cell(5), "cpu")
     assert a["metrics"]["baseline"] == b["metrics"]["baseline"]  # persistence on the eval set
 

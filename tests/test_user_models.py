@@ -148,8 +148,8 @@ def write_core_with_sibling(folder, scale="1.0"):
 def test_a_file_that_imports_its_sibling_loads_and_the_sibling_is_in_the_source_hash(tmp_path):
     import sys
 
-    from rnnbench.models.user import source_files, source_hash
     from rnnbench.models import resolve_model
+    from rnnbench.models.user import source_hash
 
     ref = write_core_with_sibling(tmp_path / "pkg_a")
     arch = resolve_model(ref)

@@ -19,10 +19,28 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError, choices
-from rnnbench.models import blocks
-from rnnbench.models import elman, exprnn, gru, indrnn, irnn, lru, lstm, mamba, mingru, minlstm  # noqa: F401  (registration)
-from rnnbench.models import hawk, slstm, transformer  # noqa: F401  (registration)
-from rnnbench.models import deltanet, gated_deltanet, gla, mamba2, mlstm, rwkv7  # noqa: F401  (registration)
+from rnnbench.models import (  # noqa: F401  (registration)  # noqa: F401  (registration)  # noqa: F401  (registration)
+    blocks,
+    deltanet,
+    elman,
+    exprnn,
+    gated_deltanet,
+    gla,
+    gru,
+    hawk,
+    indrnn,
+    irnn,
+    lru,
+    lstm,
+    mamba,
+    mamba2,
+    mingru,
+    minlstm,
+    mlstm,
+    rwkv7,
+    slstm,
+    transformer,
+)
 from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
 from rnnbench.models.harness import SequenceModel, n_params
 from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_reference, load_user_model

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-
 import torch
 from torch import nn
 

@@ -26,7 +26,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn

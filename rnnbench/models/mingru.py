@@ -57,7 +57,7 @@ ARCH = register(Architecture(
     Params=Params,
     implementations={"reference": minrnn.factory(2, mix("recurrent")), "chunk": minrnn.factory(2, mix("chunk")),
                      "log_scan": minrnn.factory(2, mix_log_scan)},
-    # chunk: the fastest here at every T (README, "What the modern profile shows"); on CUDA the
+    # chunk: the fastest here at every T (results/modern/speedup.md); on CUDA the
     # same algorithm, so numbers on both compare (log_scan launches fewer kernels: worth timing)
     defaults={"cpu": "chunk", "cuda": "chunk"},
     init=minrnn.init,

@@ -29,16 +29,16 @@ argument, its shape and the shape expected. :data:`OPS` lists them for
 """
 
 from rnnbench.ops.base import OPS, Op
-from rnnbench.ops.linear import linear_recurrence
-from rnnbench.ops.selective import selective_scan
 
 # the matrix-state ops, registered (and listed) in this order
 from rnnbench.ops.delta import delta_rule
+from rnnbench.ops.duality import ssd
 from rnnbench.ops.gated_delta import gated_delta_rule
 from rnnbench.ops.gated_linear import gla
 from rnnbench.ops.generalized_delta import dplr
-from rnnbench.ops.duality import ssd
+from rnnbench.ops.linear import linear_recurrence
 from rnnbench.ops.matrix_lstm import mlstm
+from rnnbench.ops.selective import selective_scan
 
 __all__ = ["OPS", "Op", "delta_rule", "dplr", "gated_delta_rule", "gla", "linear_recurrence", "mlstm", "selective_scan",
            "ssd"]

@@ -6,8 +6,9 @@
 B and C shared by the H/G heads of a group (mamba's ``ngroups``). No D skip (the layer adds
 D ⊙ x). With ``neg_eigval=True`` the decay exp(dt_t A_h) becomes 2·exp(dt_t A_h) − 1 ∈ (−1, 1]
 (Grazzi et al. 2025, arXiv:2411.12537); the chunk form then takes the log of each decay's
-magnitude for the masked decay matrix and carries its sign as a running product of ±1. In fla's terms it is linear attention with a scalar decay per head: q = C, k = B,
-v = dt ⊙ x, scale 1, and state hᵀ.
+magnitude for the masked decay matrix and carries its sign as a running product of ±1. In fla's
+terms it is linear attention with a scalar decay per head: q = C, k = B, v = dt ⊙ x, scale 1,
+and state hᵀ.
 
 Forms:
 

@@ -24,8 +24,16 @@ import torch
 
 from rnnbench.errors import UsageError
 from rnnbench.ops import chunked
-from rnnbench.ops.base import (Op, OpParams, check_form, chunk_size, register, require_broadcast, require_same_kind,
-                               require_tensor)
+from rnnbench.ops.base import (
+    Op,
+    OpParams,
+    check_form,
+    chunk_size,
+    register,
+    require_broadcast,
+    require_same_kind,
+    require_tensor,
+)
 
 FORMS = ("recurrent", "chunk", "log_scan")
 NAME = "linear_recurrence"

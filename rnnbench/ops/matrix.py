@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.errors import UsageError
-from rnnbench.ops.base import chunk_size as _checked_chunk, require_same_kind, require_tensor
+from rnnbench.ops.base import chunk_size as _checked_chunk
+from rnnbench.ops.base import require_same_kind, require_tensor
 
 DEFAULT_CHUNK = 32  # measured here: 16 and 32 alike, 64 slower at T = 1024 (B = 16, 2 heads of K = V = 32), fwd+bwd
 

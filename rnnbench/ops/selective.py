@@ -33,7 +33,7 @@ import torch
 
 from rnnbench.errors import UsageError
 from rnnbench.ops import chunked
-from rnnbench.ops.base import Op, OpParams, check_form, chunk_size, register, require_same_kind, require_tensor
+from rnnbench.ops.base import Op, OpParams, check_form, register, require_same_kind, require_tensor
 
 FORMS = ("recurrent", "chunk")
 NAME = "selective_scan"

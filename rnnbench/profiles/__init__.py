@@ -23,10 +23,11 @@ folder.
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from rnnbench.errors import UsageError, choices
 from rnnbench.measure import Shape, ThroughputCell

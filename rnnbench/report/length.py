@@ -218,7 +218,7 @@ def paper_comparison(summary: pd.DataFrame, df: pd.DataFrame) -> tuple[pd.DataFr
             runs_here = pd.DataFrame(ok)
             for column, g in runs_here.groupby("column", sort=False):
                 chance = g["chance"].mean()
-                conv = (lambda v: (v - chance) / (1 - chance)) if scaled else (lambda v: v)
+                conv = (lambda v, c=chance: (v - c) / (1 - c)) if scaled else (lambda v: v)
                 best, mean = conv(g["score"].max()), conv(g["score"].mean())
                 low, high = mean_ci([conv(v) for v in g["score"]])
                 paper = float(entry["value"])

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from doc_examples import blocks, commands, output_matches
 from test_examples import run_block
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from doc_examples import Block, blocks, commands, output_matches, pages
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -151,8 +151,10 @@ EXPRNN = Example(
 # ---- minGRU, minLSTM ----------------------------------------------------------------------------
 
 def _min_weights(gates: int, I: int, H: int, seed: int) -> dict[str, np.ndarray]:
-    return {"layers.0.proj.weight": pattern((gates * H, I), seed, 0.3), "layers.0.proj.bias": pattern((gates * H,), seed + 1, 0.1),
-            "layers.1.proj.weight": pattern((gates * H, H), seed + 2, 0.3), "layers.1.proj.bias": pattern((gates * H,), seed + 3, 0.1)}
+    return {"layers.0.proj.weight": pattern((gates * H, I), seed, 0.3),
+            "layers.0.proj.bias": pattern((gates * H,), seed + 1, 0.1),
+            "layers.1.proj.weight": pattern((gates * H, H), seed + 2, 0.3),
+            "layers.1.proj.bias": pattern((gates * H,), seed + 3, 0.1)}
 
 
 MINRNNS_SOURCE = ("BorealisAI/minRNNs models/minRNNs.py and models/associative_scan.py @ "
@@ -204,7 +206,8 @@ def _mamba_layer(prefix: str, D: int, E: int, N: int, K: int, seed: int) -> dict
         f"{prefix}.in_proj.weight": pattern((2 * ED, D), seed + 1, 0.2),
         f"{prefix}.conv.weight": pattern((ED, 1, K), seed + 2, 0.2), f"{prefix}.conv.bias": pattern((ED,), seed + 3, 0.1),
         f"{prefix}.x_proj.weight": pattern((R + 2 * N, ED), seed + 4, 0.2),
-        f"{prefix}.dt_proj.weight": pattern((ED, R), seed + 5, 0.2), f"{prefix}.dt_proj.bias": pattern((ED,), seed + 6, 0.2, -0.5),
+        f"{prefix}.dt_proj.weight": pattern((ED, R), seed + 5, 0.2),
+         f"{prefix}.dt_proj.bias": pattern((ED,), seed + 6, 0.2, -0.5),
         f"{prefix}.A_log": np.log(np.arange(1, N + 1, dtype=np.float64))[None, :] + pattern((ED, N), seed + 7, 0.05),
         f"{prefix}.D": pattern((ED,), seed + 8, 0.1, 1.0),
         f"{prefix}.out_proj.weight": pattern((D, ED), seed + 9, 0.2),
@@ -255,7 +258,8 @@ def _gla_layer(prefix: str, D: int, Kd: int, Vd: int, H: int, rank: int, seed: i
     return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
             f"{m}.q_proj.weight": pattern((Kd, D), seed + 1, 0.3), f"{m}.k_proj.weight": pattern((Kd, D), seed + 2, 0.3),
             f"{m}.v_proj.weight": pattern((Vd, D), seed + 3, 0.3), f"{m}.g_proj.weight": pattern((Vd, D), seed + 4, 0.3),
-            f"{m}.gk_proj.0.weight": pattern((rank, D), seed + 5, 0.4), f"{m}.gk_proj.1.weight": pattern((Kd, rank), seed + 6, 0.4),
+            f"{m}.gk_proj.0.weight": pattern((rank, D), seed + 5, 0.4),
+             f"{m}.gk_proj.1.weight": pattern((Kd, rank), seed + 6, 0.4),
             f"{m}.gk_proj.1.bias": pattern((Kd,), seed + 7, 0.3, 0.5),
             f"{m}.o_norm.weight": pattern((Vd // H,), seed + 8, 0.1, 1.0), f"{m}.o_proj.weight": pattern((D, Vd), seed + 9, 0.3)}
 
@@ -266,7 +270,8 @@ def _mamba2_layer(prefix: str, D: int, E: int, H: int, G: int, N: int, conv: int
     return {f"{prefix}.norm.weight": pattern((D,), seed, 0.1, 1.0),
             f"{m}.in_proj.weight": pattern((2 * E + 2 * G * N + H, D), seed + 1, 0.3),
             f"{m}.conv.weight": pattern((C, 1, conv), seed + 2, 0.15, 0.2), f"{m}.conv.bias": pattern((C,), seed + 3, 0.1),
-            f"{m}.dt_bias": pattern((H,), seed + 4, 0.2, -0.5), f"{m}.A_log": np.log(np.array([1.5, 4.0][:H])) + pattern((H,), seed + 5, 0.05),
+            f"{m}.dt_bias": pattern((H,), seed + 4, 0.2, -0.5),
+             f"{m}.A_log": np.log(np.array([1.5, 4.0][:H])) + pattern((H,), seed + 5, 0.05),
             f"{m}.D": pattern((H,), seed + 6, 0.1, 1.0), f"{m}.norm.weight": pattern((E,), seed + 7, 0.1, 1.0),
             f"{m}.out_proj.weight": pattern((D, E), seed + 8, 0.3)}
 
@@ -392,7 +397,8 @@ def _transformer_block(prefix: str, D: int, r: int, seed: int, scale: float) -> 
     return {f"{prefix}.norm1.weight": pattern((D,), seed, 0.1, 1.0), f"{prefix}.norm1.bias": pattern((D,), seed + 1, 0.1),
             f"{prefix}.attn.qkv.weight": pattern((3 * D, D), seed + 2, scale),
             f"{prefix}.attn.qkv.bias": pattern((3 * D,), seed + 3, 0.1),
-            f"{prefix}.attn.proj.weight": pattern((D, D), seed + 4, scale), f"{prefix}.attn.proj.bias": pattern((D,), seed + 5, 0.1),
+            f"{prefix}.attn.proj.weight": pattern((D, D), seed + 4, scale),
+             f"{prefix}.attn.proj.bias": pattern((D,), seed + 5, 0.1),
             f"{prefix}.norm2.weight": pattern((D,), seed + 6, 0.1, 1.0), f"{prefix}.norm2.bias": pattern((D,), seed + 7, 0.1),
             f"{prefix}.fc1.weight": pattern((r * D, D), seed + 8, scale), f"{prefix}.fc1.bias": pattern((r * D,), seed + 9, 0.1),
             f"{prefix}.fc2.weight": pattern((D, r * D), seed + 10, scale), f"{prefix}.fc2.bias": pattern((D,), seed + 11, 0.1)}
@@ -423,10 +429,13 @@ def _hawk_layer(prefix: str, D: int, W: int, H: int, r: int, K: int, seed: int) 
             f"{prefix}.rg_lru.input_gate.b": pattern((H, blk), seed + 9, 0.2),
             f"{prefix}.rg_lru.a_gate.w": pattern((H, blk, blk), seed + 10, 0.2),
             f"{prefix}.rg_lru.a_gate.b": pattern((H, blk), seed + 11, 0.2),
-            f"{prefix}.linear_out.weight": pattern((D, W), seed + 12, 0.3), f"{prefix}.linear_out.bias": pattern((D,), seed + 13, 0.1),
+            f"{prefix}.linear_out.weight": pattern((D, W), seed + 12, 0.3),
+             f"{prefix}.linear_out.bias": pattern((D,), seed + 13, 0.1),
             f"{prefix}.channel_norm.scale": pattern((D,), seed + 14, 0.1),
-            f"{prefix}.ffw_up.weight": pattern((2 * r * D, D), seed + 15, 0.3), f"{prefix}.ffw_up.bias": pattern((2 * r * D,), seed + 16, 0.1),
-            f"{prefix}.ffw_down.weight": pattern((D, r * D), seed + 17, 0.3), f"{prefix}.ffw_down.bias": pattern((D,), seed + 18, 0.1)}
+            f"{prefix}.ffw_up.weight": pattern((2 * r * D, D), seed + 15, 0.3),
+             f"{prefix}.ffw_up.bias": pattern((2 * r * D,), seed + 16, 0.1),
+            f"{prefix}.ffw_down.weight": pattern((D, r * D), seed + 17, 0.3),
+             f"{prefix}.ffw_down.bias": pattern((D,), seed + 18, 0.1)}
 
 
 BASELINE_SOURCE = "paper"  # the layers' equations in NumPy, one sequence and one step at a time (baseline_equations.py)

@@ -38,10 +38,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import erf  # analytic: exact under the complex step too
-
 from arch_examples import Example
 from linear_attention_equations import get, layernorm, sigmoid, silu, softplus
+from scipy.special import erf  # analytic: exact under the complex step too
 
 MODELS = ("transformer", "slstm", "hawk")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from arch_examples import Example
 
 MODELS = ("deltanet", "gated_deltanet", "gla", "mamba2", "mlstm", "rwkv7")

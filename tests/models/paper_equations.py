@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from arch_examples import Example, loss_weights
 
 GATES = {"rnn": 1, "irnn": 1, "lstm": 4, "gru": 3}

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from arch_examples import Example, loss_weights
 from scipy import stats
 
-from arch_examples import Example, loss_weights
 from rnnbench.models import build_core
 
 # element-wise: |got − want| <= atol + rtol·|want|
@@ -88,11 +88,13 @@ def assert_matches(got: dict[str, Any], want: dict[str, Any], example: Example) 
             f"(from {example.source})")
 
     close(got["output"], want["output"], "output", tol["rtol"], tol["atol"])
-    assert len(got["state"]) == len(want["state"]), f"{example.id}: {len(got['state'])} state tensors, expected {len(want['state'])}"
+    assert len(got["state"]) == len(want["state"]), \
+        f"{example.id}: {len(got['state'])} state tensors, expected {len(want['state'])}"
     for i, (a, b) in enumerate(zip(got["state"], want["state"])):
         close(a, b, f"final state [{i}]", tol["rtol"], tol["atol"])
     if example.grad:
-        assert set(got["grad"]) == set(want["grad"]), f"{example.id}: gradients of {sorted(got['grad'])}, expected {sorted(want['grad'])}"
+        assert set(got["grad"]) == set(want["grad"]), \
+            f"{example.id}: gradients of {sorted(got['grad'])}, expected {sorted(want['grad'])}"
         for name in want["grad"]:
             close(got["grad"][name], want["grad"][name], f"gradient of {name}", tol["grad_rtol"], tol["grad_atol"])
 

@@ -41,7 +41,8 @@ def test_list_shows_them_after_the_modern_recurrences_with_their_state(capsys):
     assert main(["list", "models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     line = {name: next(l for l in lines if l.strip().startswith(name + " ")) for name in BASELINES}
-    assert "[reference; default cpu: reference" in line["slstm"] and "state: 448" in line["slstm"]  # h, c, n, m and 3 conv inputs × 64
+    # h, c, n, m and 3 conv inputs × 64
+    assert "[reference; default cpu: reference" in line["slstm"] and "state: 448" in line["slstm"]
     assert "[reference, chunk; default cpu: chunk" in line["hawk"] and "state: 256" in line["hawk"]  # 3 conv inputs and h × 64
     assert "state: 128·T" in line["transformer"]
 

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from pinning import assert_distribution
 from scipy import stats
 
-from pinning import assert_distribution
 from rnnbench.models import build_core, resolve_model
 
 

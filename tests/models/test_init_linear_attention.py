@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 
 import torch
+from pinning import assert_distribution
 from scipy import stats
 
-from pinning import assert_distribution
 from rnnbench.models import build_core
 
 

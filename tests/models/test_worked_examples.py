@@ -10,15 +10,14 @@ architecture shares and see the worked example fail.
 
 from __future__ import annotations
 
+import paper_equations
 import pytest
 import torch
-
-import paper_equations
 from arch_examples import EXAMPLES, Example
 from authors_numbers import NUMBERS
 from pinning import assert_matches, build_reference, run_reference
-from rnnbench.models import MODELS
 
+from rnnbench.models import MODELS
 
 _EXPECTED: dict[str, dict] = {}  # the equations' numbers, computed once per example (the gradients take seconds)
 

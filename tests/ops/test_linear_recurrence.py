@@ -130,10 +130,12 @@ def test_the_saved_tensors_do_not_grow_with_more_than_the_data():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"a": torch.ones(2, 5, 3), "b": torch.ones(2, 6, 3)}, r"a has shape \(2, 5, 3\), which does not broadcast against \(2, 6, 3\)"),
+    ({"a": torch.ones(2, 5, 3), "b": torch.ones(2, 6, 3)},
+     r"a has shape \(2, 5, 3\), which does not broadcast against \(2, 6, 3\)"),
     ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "h0": torch.ones(2, 4)}, r"h0 has shape \(2, 4\); expected \(2, 3\)"),
     ({"a": torch.ones(3), "b": torch.ones(6)}, r"b has shape \(6,\); expected \(B, T, \.\.\.\)"),
-    ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "form": "doubling"}, "unknown form 'doubling'; choose one of: chunk, log_scan, recurrent"),
+    ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "form": "doubling"},
+     "unknown form 'doubling'; choose one of: chunk, log_scan, recurrent"),
     ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "chunk_size": 0}, "chunk_size=0 is impossible"),
     ({"a": torch.ones(3, dtype=torch.complex64), "b": torch.ones(2, 6, 3)}, r"mixed real \(b\) and complex \(a\) inputs"),
     ({"a": torch.ones(3, dtype=torch.float64), "b": torch.ones(2, 6, 3)}, "different dtypes"),

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.tasks import make_task
-from rnnbench.tasks import adding, copy, mackey_glass, mqar, pixels, selective_copy, sine
+from rnnbench.tasks import adding, copy, mackey_glass, make_task, mqar, pixels, selective_copy, sine
 
 
 def paragraph(module, start: str) -> str:

@@ -8,8 +8,8 @@ import re
 
 import pytest
 import torch
-
 from formal_oracles import expected
+
 from rnnbench.tasks import TASKS, make_task
 from rnnbench.tasks.formal import FormalTask
 

@@ -24,7 +24,6 @@ import types
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, str(HERE.parent))
 import arch_examples as E  # noqa: E402
@@ -87,9 +86,9 @@ indrnn(E.INDRNN)
 sys.path.insert(0, str(CHECKOUTS / "exprnn"))
 # torch.solve was removed from PyTorch; expm32._solve_P_Q calls torch.solve(B, A) to solve A X = B
 torch.solve = lambda B, A: (torch.linalg.solve(A, B), None)
+from initialization import henaff_init_  # noqa: E402
 from orthogonal import OrthogonalRNN  # noqa: E402
 from trivializations import expm  # noqa: E402
-from initialization import henaff_init_  # noqa: E402
 
 
 def exprnn(ex):
