@@ -82,6 +82,7 @@ def test_profile_cells_are_the_grid(tiny):
     ("[[accuracy]]\ntask = 'copy'\nseeds = 3\n", "seeds must be a list"),
     ("[[accuracy]]\nmodel_typo = 1\ntask = 'copy'\n", "unknown key 'model_typo'"),
     ("[[accuracy]]\nparams = { T = 3 }\n", "names no task"),
+    ("[[accuracy]]\ntask = [\"copy\", \"adding\"]\n", "must be one task's name; write one entry per task"),
     ("this is = = not toml", "not valid TOML"),
     ("[train]\nsteps = -5\n[[accuracy]]\ntask = 'copy'\n", "train.steps=-5"),
 ])

@@ -162,6 +162,8 @@ def load_profile(name_or_path: str) -> Profile:
             _check_keys(where, entry, ENTRY_KEYS)
             if "task" not in entry:
                 raise UsageError(f"{where} names no task; add task = \"copy\" (or adding, sine)")
+            if not isinstance(entry["task"], str):
+                raise UsageError(f"{where}: task = {entry['task']!r} must be one task's name; write one entry per task")
             models = entry.get("models", data.get("models", model_order()))
             models = [model_ref(m, path.parent, where) for m in (models if isinstance(models, list) else [models])]
             seeds = entry.get("seeds", data.get("seeds", [0]))
