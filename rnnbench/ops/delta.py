@@ -43,7 +43,8 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Te
     L2-normalise q and k (without it the recurrence diverges); the op does not.
 
     Args:
-        q, k: queries and keys ``(B, T, H, K)``.
+        q: queries ``(B, T, H, K)``.
+        k: keys ``(B, T, H, K)``.
         v: values ``(B, T, H, V)``.
         beta: write strengths β ``(B, T, H)`` (in (0, 1); up to 2 for negative eigenvalues).
         scale: s, the query scale; None means K^(−1/2).

@@ -51,8 +51,9 @@ def ssd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: 
         x: inputs ``(B, T, H, P)``.
         dt: step sizes ``(B, T, H)``, positive (after softplus and its bias).
         A: the decay rates ``(H,)``, negative (−exp(A_log)).
-        B, C: input and output projections ``(B, T, G, N)``, each shared by H/G heads
-            (head h reads group h // (H/G)).
+        B: input projections ``(B, T, G, N)``, each shared by H/G heads (head h reads group
+            h // (H/G)).
+        C: output projections ``(B, T, G, N)``, grouped as ``B``.
         initial_state: h_0 ``(B, H, P, N)`` (zero when None).
         form: ``"chunk"`` (default) or ``"recurrent"``.
         chunk_size: the chunk length of ``"chunk"`` (default 32, at most T).

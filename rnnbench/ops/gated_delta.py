@@ -38,7 +38,8 @@ def gated_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch
     sets g = −exp(A_log)·softplus(W_a x + dt_bias); the op takes g as given.
 
     Args:
-        q, k: queries and keys ``(B, T, H, K)``.
+        q: queries ``(B, T, H, K)``.
+        k: keys ``(B, T, H, K)``.
         v: values ``(B, T, H, V)``.
         g: log-decays ``(B, T, H)``, one per head and step (≤ 0 for a decaying state).
         beta: write strengths β ``(B, T, H)``.

@@ -38,7 +38,8 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, *, s
     layer sets g = logσ(W₂W₁x + b)/16.
 
     Args:
-        q, k: queries and keys ``(B, T, H, K)``.
+        q: queries ``(B, T, H, K)``.
+        k: keys ``(B, T, H, K)``.
         v: values ``(B, T, H, V)``.
         g: log-decays ``(B, T, H, K)``, one per key channel (≤ 0 for a decaying state).
         scale: s, the query scale; None means K^(−1/2).

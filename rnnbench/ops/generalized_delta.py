@@ -47,9 +47,11 @@ def dplr(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor,
     ``scale=1``, as fla's RWKV-7 layer does.
 
     Args:
-        q, k: queries and keys ``(B, T, H, K)``.
+        q: queries ``(B, T, H, K)``.
+        k: keys ``(B, T, H, K)``.
         v: values ``(B, T, H, V)``.
-        alpha, beta: the low-rank term's vectors ``(B, T, H, K)``.
+        alpha: the low-rank term's first vector α ``(B, T, H, K)``.
+        beta: its second vector β ``(B, T, H, K)``.
         g: log-decays ``(B, T, H, K)``, one per key channel (≤ 0 for a decaying state).
         scale: s, the query scale; None means K^(−1/2).
         initial_state: S_0 ``(B, H, K, V)`` (zero when None).

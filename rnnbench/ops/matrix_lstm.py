@@ -46,9 +46,11 @@ def mlstm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f:
     layout is head-first and its keys are scaled by 1/√K, s here.
 
     Args:
-        q, k: queries and keys ``(B, T, H, K)``.
+        q: queries ``(B, T, H, K)``.
+        k: keys ``(B, T, H, K)``.
         v: values ``(B, T, H, V)``.
-        i, f: input and forget gate pre-activations ``(B, T, H)``.
+        i: input gate pre-activations ``(B, T, H)``.
+        f: forget gate pre-activations ``(B, T, H)``.
         scale: s, the key scale; None means K^(−1/2).
         initial_state: (C ``(B, H, K, V)``, n ``(B, H, K)``, m ``(B, H)``), zeros when None.
         eps: ε in the normaliser.
