@@ -117,7 +117,7 @@ def test_earlier_cells_keep_their_keys_and_records_their_fields():
             assert cell.key("cpu") == record["cell_key"], (name, record["run_id"])
             assert "lengths" not in record["train"]
             checked += 1
-    assert checked >= 200  # the published quick profile alone has more
+    assert checked >= 150  # the published quick profile has 156 training cells
     r = fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
                  train={"steps": 2, "eval_size": 8}), "cpu")
     assert "lengths" not in r["train"]
