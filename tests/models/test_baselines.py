@@ -51,11 +51,12 @@ def test_profiles_run_them_with_the_encoding_each_task_suits_and_the_slow_refere
     from rnnbench.profiles import load_profile
 
     quick, modern = load_profile("quick"), load_profile("modern")
+    retention_profile = load_profile("modern_retention")
     recall = [pc.cell for pc in quick.cells if pc.cell.model == "transformer"]
     assert {c.task for c in recall} == {"selective_copy", "mqar"}
     assert all(c.model_params == {"hidden_size": 64, "num_layers": 2, "pos_encoding": "learned"} for c in recall)
-    retention = {c.task: c.model_params.get("pos_encoding") for pc in modern.cells if (c := pc.cell).model == "transformer"
-                 and pc.section == "retention"}
+    retention = {c.task: c.model_params.get("pos_encoding") for pc in retention_profile.cells
+                 if (c := pc.cell).model == "transformer" and pc.section == "retention"}
     assert retention == {"adding": "none", "copy": "learned"}
     lengths = {impl: {pc.cell.shape.seq_len for pc in modern.cells if pc.section == "throughput"
                       and pc.cell.model == "transformer" and pc.cell.impl == impl} for impl in ("fused", "reference")}
