@@ -34,6 +34,7 @@ import torch
 from rnnbench.errors import UsageError
 from rnnbench.ops import chunked
 from rnnbench.ops.base import Op, OpParams, check_form, register, require_same_kind, require_tensor
+from rnnbench.ops.base import chunk_size as pick_chunk_size  # the argument of the same name shadows it
 
 FORMS = ("recurrent", "chunk")
 NAME = "selective_scan"
@@ -77,7 +78,7 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         raise UsageError(f"{NAME}: neg_eigval={neg_eigval!r} must be True or False")
     if form == "recurrent":
         return _recurrent(x, delta, A, B, C, h0, neg_eigval)
-    return _Chunk.apply(x, delta, A, B, C, h0, globals()["chunk_size"](T, chunk_size, NAME), neg_eigval)
+    return _Chunk.apply(x, delta, A, B, C, h0, pick_chunk_size(T, chunk_size, NAME), neg_eigval)
 
 
 def _recurrent(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
