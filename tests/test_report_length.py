@@ -48,9 +48,11 @@ def test_scores_average_the_test_lengths_and_summarise_seeds(records):
     assert s.loc["lstm", "mean"] == pytest.approx((1.0 + 0.8) / 2) and s.loc["lstm", "n"] == 2
     assert s.loc["lstm", "solved"] == 1 and s.loc["rnn", "solved"] == 0
     assert s.loc["lstm", "ci95_low"] < 0.9 < s.loc["lstm", "ci95_high"]
+    # two seeds: their range, never a t interval on 1 degree of freedom (which leaves [0, 1])
+    assert (s.loc["lstm", "ci95_low"], s.loc["lstm", "ci95_high"], s.loc["lstm", "interval_method"]) == (0.8, 1.0, "range")
     table = length_table(length_summary(df))
     row = table.iloc[0]
-    assert row["lstm"].startswith("best 1.000 ✓; mean 0.900") and row["lstm"].endswith("(1/2)")
+    assert row["lstm"].startswith("best 1.000 ✓; mean 0.900 range 0.8–1") and row["lstm"].endswith("(1/2)")
     assert row["rnn"].startswith("best 0.510; mean 0.510 [n<2]") and "✓" not in row["rnn"]
     assert row["test lengths"] == "41, 100" and row["trained on"] == "1:40" and row["chance"] == "0.500"
 

@@ -85,7 +85,7 @@ def test_page_is_deterministic_and_self_contained(small_site, tmp_path):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no link leaves the page's folder"
     for target in re.findall(r'(?:src|href)="([^"#]+)"', html):
         assert (small_site / target).exists() or target == "raw/", target
-    for cls in __import__("rnnbench.tasks", fromlist=["TASKS"]).TASKS.values():
+    for _name, cls in __import__("rnnbench.tasks", fromlist=["TASKS"]).TASKS.items():
         assert f"solved when <code>{cls.rule}</code>" in html.replace("&gt;", ">").replace("&lt;", "<")
 
 

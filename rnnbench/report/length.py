@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.lengths import describe_lengths, parse_lengths
-from rnnbench.stats import mean_ci
+from rnnbench.report.formats import interval_text
+from rnnbench.stats import interval
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "length"
 SOLVED = 0.9  # Delétang et al.: a task is solved at 90% accuracy over the test lengths
@@ -131,13 +132,13 @@ def length_summary(df: pd.DataFrame) -> pd.DataFrame:
     runs = run_scores(df)
     rows = []
     for (profile, task, column), g in (runs.groupby(["profile", "task", "column"], sort=False) if not runs.empty else []):
-        low, high = mean_ci(list(g["score"]))
+        low, high, method = interval(list(g["score"]), (0.0, 1.0))  # accuracies: never outside [0, 1]
         best = g.loc[g["score"].idxmax()]
         rows.append({
             "profile": profile, "task": task, "task_name": g["task_name"].iloc[0], "preset": g["preset"].iloc[0],
             "column": column, "model": g["model"].iloc[0], "metric": g["metric"].iloc[0], "n": len(g),
             "best": best["score"], "best_seed": best["seed"], "mean": g["score"].mean(), "std": g["score"].std(),
-            "ci95_low": low, "ci95_high": high, "solved": int((g["score"] >= SOLVED).sum()),
+            "ci95_low": low, "ci95_high": high, "interval_method": method, "solved": int((g["score"] >= SOLVED).sum()),
             "chance": g["chance"].mean(), "baseline": g["baseline"].mean(),
             "train_lengths": g["train_lengths"].iloc[0], "test_lengths": g["lengths"].iloc[0],
             "steps": g["steps"].iloc[0], "n_params": g["n_params"].iloc[0],
@@ -155,7 +156,7 @@ def cell_text(s: pd.Series) -> str:
     """``best 1.000 ✓; mean 0.987 [0.960, 1.000] (3/3)``: the best seed with the solved mark, the mean
     with its interval, seeds scoring at least 90% out of the seeds run."""
     mark = " ✓" if s["best"] >= SOLVED else ""
-    ci = f"[{_fmt(s['ci95_low'])}, {_fmt(s['ci95_high'])}]" if pd.notna(s["ci95_low"]) else "[n<2]"
+    ci = interval_text(s["ci95_low"], s["ci95_high"], s["interval_method"]) if pd.notna(s["ci95_low"]) else "[n<2]"
     return f"best {_fmt(s['best'])}{mark}; mean {_fmt(s['mean'])} {ci} ({s['solved']}/{s['n']})"
 
 
@@ -220,7 +221,7 @@ def paper_comparison(summary: pd.DataFrame, df: pd.DataFrame) -> tuple[pd.DataFr
                 chance = g["chance"].mean()
                 conv = (lambda v, c=chance: (v - c) / (1 - c)) if scaled else (lambda v: v)
                 best, mean = conv(g["score"].max()), conv(g["score"].mean())
-                low, high = mean_ci([conv(v) for v in g["score"]])
+                low, high, _ = interval([conv(v) for v in g["score"]], (conv(0.0), 1.0))
                 paper = float(entry["value"])
                 paper_side = side(paper, 0.0) if scaled else side(paper, chance)
                 ours_side = side(best, 0.0) if scaled else side(best, chance)
@@ -288,7 +289,9 @@ def provenance(df: pd.DataFrame) -> str:
 CAPTION = (f"Length generalisation. Score = mean accuracy over the test lengths (the evaluated lengths above "
            f"the training range; Delétang et al.'s score). 'best' is the best seed's score (the papers report the best "
            f"of their seeds and learning rates), ✓ when it is at least {SOLVED:.0%} (Delétang et al.'s 'solved'); "
-           f"'mean' is the mean over seeds with the 95% Student-t interval ([n<2] with one seed); (k/n) = seeds "
+           f"'mean' is the mean over seeds with the range of 2 seeds, or with 3 or more the "
+           f"95% Student-t interval on the arcsine scale, so that it stays within [0, 1] ([n<2] with one seed); "
+           f"(k/n) = seeds "
            f"scoring at least {SOLVED:.0%} / seeds run; '@N steps' marks a model trained for its own number of steps "
            f"where the models of a task differ (the CSV has every budget). chance = a uniform guess; baseline = the "
            f"best input-blind predictor (the position-wise majority class) where it beats chance. Each column is one "

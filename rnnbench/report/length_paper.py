@@ -32,8 +32,9 @@ def table(f: Frame) -> pd.DataFrame:
 def caption(f: Frame) -> str:
     check = ("Rows marked confirmed = no were transcribed without the paper at hand: check them against the arXiv "
              "version before citing. " if f.notes["unconfirmed"] else "")
-    return (f"Published: {' '.join(f.notes['citations'])} Ours: the best seed's score and the mean over seeds (95% "
-            f"Student-t interval) on the paper's scale (Grazzi et al.: scaled accuracy (acc − chance)/(1 − chance)), "
+    return (f"Published: {' '.join(f.notes['citations'])} Ours: the best seed's score and the mean over seeds (the range "
+            f"of 2 seeds, or with 3 or more a 95% Student-t interval on the arcsine scale) on the paper's scale "
+            f"(Grazzi et al.: scaled accuracy (acc − chance)/(1 − chance)), "
             f"with our budget (steps shown; see the profile). 'at' chance is within {AT_CHANCE:.0%} of the way from "
             f"chance to perfect; 'same side' compares the paper's number and our best seed. {check}").strip()
 
