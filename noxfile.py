@@ -34,9 +34,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit tests (benchmarks disabled)."""
+    """Unit tests (benchmarks disabled), one pytest-xdist worker per core (`-- -n 0` runs them in one process)."""
     _install(session, "[test]")
-    session.run("pytest", *session.posargs)
+    # worksteal: the slow tests (trainings, distributed sweeps) do not end up queued behind one worker
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", *session.posargs)
 
 
 def _profile(session: nox.Session) -> tuple[str, list[str]]:

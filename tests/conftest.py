@@ -1,7 +1,15 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 from mnist_files import write_idx
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `nox -s tests` runs one pytest-xdist worker per core: each gets one intra-op thread (and so do
+    # the processes it starts), or the workers' thread pools spin against each other at every op
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
