@@ -39,7 +39,7 @@ FORMAL = ["even_pairs", "modular_arithmetic", "parity_check", "cycle_navigation"
           "compute_sqrt", "bucket_sort",  # context-sensitive
           "a4xz5", "a5", "s5", "z60", "induction_heads"]  # word problems, recall
 SIZES |= {name: {} for name in FORMAL}  # their default length, 40 (the training range's end)
-NEEDS_FILES = {"smnist", "pmnist"}  # read from the user's IDX files (tests/test_tasks_more.py writes small ones)
+NEEDS_FILES = {"smnist", "pmnist"}  # read from the user's IDX files (tests/tasks/test_tasks_more.py writes small ones)
 
 
 def test_every_task_has_a_batch_benchmark():

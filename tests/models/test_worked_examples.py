@@ -2,7 +2,7 @@
 examples whose outputs, final state and gradient are known without rnnbench's code, from the
 paper's equations in plain NumPy (paper_equations.py) or from the authors' own reference code
 (authors_numbers.py, with the repository, file and commit that printed them). The equivalence
-test (tests/test_models.py) then carries each check to every fast path.
+test (tests/models/test_models.py) then carries each check to every fast path.
 
 Negative controls plant a wrong constant in the equations that every implementation of an
 architecture shares and see the worked example fail.
@@ -190,7 +190,7 @@ def implementations_agree(example: Example) -> None:
     x = torch.tensor(example.x)
     arch = MODELS.get(example.model)
     for impl in arch.implementations:
-        if impl == "reference" or impl in arch.requires:  # the authors' kernels run on a GPU (tests/test_models.py)
+        if impl == "reference" or impl in arch.requires:  # the authors' kernels run on a GPU (tests/models/test_models.py)
             continue
         from rnnbench.models import build_core
         other = build_core(example.model, impl, input_size=example.input_size, **example.params).double()

@@ -19,7 +19,7 @@ from rnnbench.models.stack import RMSNorm
 from rnnbench.tasks import make_task
 from rnnbench.train import Cell, fit
 
-BLOCKS = Path(__file__).parent / "fixtures" / "ecosystem_blocks.py"
+BLOCKS = Path(__file__).resolve().parents[1] / "fixtures" / "ecosystem_blocks.py"
 RNNBENCH = Path(sys.executable).parent / "rnnbench"
 TINY = dict(task_params={"T": 5}, train={"steps": 2, "eval_every": 2, "eval_size": 16})
 

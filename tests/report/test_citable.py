@@ -173,7 +173,7 @@ def test_run_from_inside_another_repository_records_none_of_its_commits(other_re
     assert state["git_commit"] is None and "not a git checkout" in state["code_source"]
 
 
-CITATION = Path(__file__).parent.parent / "CITATION.cff"
+CITATION = Path(__file__).resolve().parents[2] / "CITATION.cff"
 
 
 def cffconvert(path: Path) -> subprocess.CompletedProcess:

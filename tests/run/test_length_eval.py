@@ -21,7 +21,7 @@ from rnnbench.sweep import sweep
 from rnnbench.train import Cell, fit, weights_hash
 from rnnbench.weights import weights_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(task_params={"length": 8}, model_params={"hidden_size": 8},
              train={"steps": 12, "eval_every": 6, "eval_size": 16, "lengths": "1:8", "batch_size": 16})
 

@@ -25,7 +25,7 @@ from rnnbench.results import append_record, same_setup, tree_id
 from rnnbench.stats import adjust, interval, mean_ci, welch
 from rnnbench.tasks.base import metric_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "results"
 ENV = {"rnnbench": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False, "torch": "2.13.0", "python": "3.11",
        "device_name": "cpu-x", "cpu": "cpu-x", "threads": 2}

@@ -7,7 +7,7 @@ from rnnbench.errors import UsageError
 from rnnbench.report import report
 from rnnbench.train import Cell, fit
 
-FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_models.py"
 MINGRU = f"{FIXTURES}:MinGRU"
 SMALL = dict(task_params={"T": 8}, model_params={"hidden_size": 8}, train={"steps": 20, "eval_every": 10, "eval_size": 32})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = Path(__file__).parent / "fixtures" / "toyplugin"
+PLUGIN = Path(__file__).resolve().parents[1] / "fixtures" / "toyplugin"
 RNNBENCH = Path(sys.executable).parent / "rnnbench"  # the console script, as a user runs it
 
 

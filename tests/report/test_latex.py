@@ -17,7 +17,7 @@ import pytest
 
 from rnnbench.report.latex import bounds, numbers, tex
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "results"
 PREAMBLE = r"""\documentclass[twocolumn]{article}
 \usepackage{booktabs}

@@ -20,7 +20,7 @@ TOLERANCE = {
 LOOSER = {("log_scan", torch.float32): {"grad": 2e-3}}
 # the authors' kernels (fla's Triton, mamba_ssm's CUDA; an implementation with a `requires`) run on
 # a GPU in float32, their matrix products in TF32 (10-bit mantissa), against the CPU reference in
-# float64: the TF32 tolerance of tests/test_cuda.py
+# float64: the TF32 tolerance of tests/models/test_cuda.py
 KERNEL_TOL = {"output": 2e-3, "state": 2e-3, "grad": 1e-2}
 CASES = [(name, impl) for name in model_order() for impl in MODELS.get(name).implementations]
 B, I, H = 3, 5, 8

@@ -1,5 +1,5 @@
 """The linear-attention family as architectures (deltanet, gated_deltanet, gla, mamba2, mlstm,
-rwkv7) beyond the registry-driven tests (tests/test_models.py, tests/test_check.py,
+rwkv7) beyond the registry-driven tests (tests/models/test_models.py, tests/models/test_check.py,
 tests/models/): the negative-eigenvalue options and their ranges, the authors' kernels as
 implementations (one-line errors where their package or a CUDA device is missing; their
 argument mapping checked with stand-in kernels written to the authors' documented

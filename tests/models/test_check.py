@@ -6,7 +6,7 @@ from rnnbench.check import run_checks, subjects
 from rnnbench.cli import main
 from rnnbench.models import MODELS, model_order
 
-FIXTURES = Path(__file__).parent / "fixtures" / "user_models.py"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_models.py"
 
 
 def results(name, **kw):
