@@ -16,7 +16,7 @@ import torch
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
 from rnnbench.models import MODELS, build_core
-from rnnbench.models import linear_attention as la
+from rnnbench.models.architectures import linear_attention as la
 from rnnbench.ops import delta_rule, dplr, gated_delta_rule, gla, selective_scan, ssd
 
 NEW = ["deltanet", "gated_deltanet", "gla", "mamba2", "mlstm", "rwkv7"]

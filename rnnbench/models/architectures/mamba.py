@@ -37,7 +37,7 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.errors import UsageError
-from rnnbench.models import linear_attention as la
+from rnnbench.models.architectures import linear_attention as la
 from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
 from rnnbench.models.stack import RMSNorm, Stack
 from rnnbench.ops import selective_scan

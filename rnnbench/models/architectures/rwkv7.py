@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
+from rnnbench.models.architectures import linear_attention as la
 from rnnbench.models.contract import Architecture, ArchParams, linear_init, register
 from rnnbench.ops import dplr
 
