@@ -67,7 +67,7 @@ def test_neg_eigval_reaches_the_scan_and_its_decays_go_negative(name, op, monkey
     with ΔA < −ln 2 (the ops' own tests check the range and both forms against each other)."""
     import importlib
 
-    module = importlib.import_module(f"rnnbench.models.{name}")
+    module = importlib.import_module(f"rnnbench.models.architectures.{name}")
     real = getattr(module, op)
     calls = []
 
