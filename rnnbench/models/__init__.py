@@ -1,5 +1,12 @@
 """Recurrent architectures behind one contract (:mod:`rnnbench.models.contract`).
 
+This package holds the contract and its machinery: the contract and the registry
+(:mod:`~rnnbench.models.contract`), the harness's wrapper around a core
+(:mod:`~rnnbench.models.harness`), users' own models and blocks (:mod:`~rnnbench.models.user`,
+:mod:`~rnnbench.models.blocks`) and the stacking every core may use
+(:mod:`~rnnbench.models.stack`). The built-in architectures are modules of
+:mod:`rnnbench.models.architectures`, all registered when this package is imported.
+
 The registry :data:`MODELS` is the only list of architectures. A name resolves to a
 built-in, an installed ``rnnbench.models`` entry point, or a user's ``module:Name`` /
 ``file.py:Name``, all as :class:`Architecture` objects.
@@ -19,28 +26,7 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError, choices
-from rnnbench.models import (  # noqa: F401  (registration)  # noqa: F401  (registration)  # noqa: F401  (registration)
-    blocks,
-    deltanet,
-    elman,
-    exprnn,
-    gated_deltanet,
-    gla,
-    gru,
-    hawk,
-    indrnn,
-    irnn,
-    lru,
-    lstm,
-    mamba,
-    mamba2,
-    mingru,
-    minlstm,
-    mlstm,
-    rwkv7,
-    slstm,
-    transformer,
-)
+from rnnbench.models import architectures, blocks  # noqa: F401  (architectures: registration of every built-in)
 from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
 from rnnbench.models.harness import SequenceModel, n_params
 from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_reference, load_user_model

@@ -35,8 +35,6 @@ Max and min are taken on real parts, so the complex-step gradient stays exact.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from arch_examples import Example
 from linear_attention_equations import get, layernorm, sigmoid, silu, softplus
@@ -240,13 +238,3 @@ def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> 
         ys.append(np.stack(outs))
         states.append(seq_states)
     return np.stack(ys), [np.stack([s[i] for s in states]) for i in range(len(states[0]))]
-
-
-def expected(example: Example) -> dict[str, Any]:
-    from paper_equations import complex_step_gradient
-
-    y, state = forward(example, example.weights, example.x)
-    out: dict[str, Any] = {"output": y, "state": state}
-    if example.grad:
-        out["grad"] = complex_step_gradient(example, forward)
-    return out

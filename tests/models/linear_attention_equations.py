@@ -22,8 +22,6 @@ first block applies ln0). Max and |·| are taken on real parts, so the complex s
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from arch_examples import Example
 
@@ -307,13 +305,3 @@ def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> 
         ys.append(np.stack(outs))
         states.append(seq_states)
     return np.stack(ys), [np.stack([s[i] for s in states]) for i in range(len(states[0]))]
-
-
-def expected(example: Example) -> dict[str, Any]:
-    from paper_equations import complex_step_gradient  # the classic families' gradient, by the complex step
-
-    y, state = forward(example, example.weights, example.x)
-    out: dict[str, Any] = {"output": y, "state": state}
-    if example.grad:
-        out["grad"] = complex_step_gradient(example, forward)
-    return out

@@ -146,6 +146,17 @@ def complex_step_gradient(example: Example, forward_fn: Any, analytic: bool = Tr
     return out
 
 
+def outputs(example: Example, forward_fn: Any, gradient_fn: Any = None) -> dict[str, Any]:
+    """The output and final state ``forward_fn(example, weights, x) -> (y, [state])`` gives on the
+    example's weights and input, and (when the example asks) the gradient: ``gradient_fn(example)``,
+    else by the complex step through ``forward_fn``."""
+    y, state = forward_fn(example, example.weights, example.x)
+    out: dict[str, Any] = {"output": y, "state": state}
+    if example.grad:
+        out["grad"] = gradient_fn(example) if gradient_fn is not None else complex_step_gradient(example, forward_fn)
+    return out
+
+
 def expected(example: Example) -> dict[str, Any]:
     """The example's output, final state and (when asked) gradient, from the equations above
     (the linear-attention family's from linear_attention_equations.py, the baselines' from
@@ -153,12 +164,7 @@ def expected(example: Example) -> dict[str, Any]:
     import baseline_equations
     import linear_attention_equations
 
-    if example.model in linear_attention_equations.MODELS:
-        return linear_attention_equations.expected(example)
-    if example.model in baseline_equations.MODELS:
-        return baseline_equations.expected(example)
-    y, state = forward(example, example.weights, example.x)
-    out: dict[str, Any] = {"output": y, "state": state}
-    if example.grad:
-        out["grad"] = gradient(example)
-    return out
+    for family in (linear_attention_equations, baseline_equations):
+        if example.model in family.MODELS:
+            return outputs(example, family.forward)
+    return outputs(example, forward, gradient)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.models import hawk, resolve_model
+from rnnbench.models import resolve_model
+from rnnbench.models.architectures import hawk
 
 # A worked example: 2 sequences, 5 steps, an RG-LRU of width 4 in 2 blocks; x = 1.5·sin(0.9·k)
 # (k = 0, 1, ... over (B, T, W)), Λ = (−1, 0.5, 2, 0.1), the input gate's blocks cos(0.8·k) with

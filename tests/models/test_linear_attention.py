@@ -16,7 +16,7 @@ import torch
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
 from rnnbench.models import MODELS, build_core
-from rnnbench.models import linear_attention as la
+from rnnbench.models.architectures import linear_attention as la
 from rnnbench.ops import delta_rule, dplr, gated_delta_rule, gla, selective_scan, ssd
 
 NEW = ["deltanet", "gated_deltanet", "gla", "mamba2", "mlstm", "rwkv7"]
@@ -67,7 +67,7 @@ def test_neg_eigval_reaches_the_scan_and_its_decays_go_negative(name, op, monkey
     with ΔA < −ln 2 (the ops' own tests check the range and both forms against each other)."""
     import importlib
 
-    module = importlib.import_module(f"rnnbench.models.{name}")
+    module = importlib.import_module(f"rnnbench.models.architectures.{name}")
     real = getattr(module, op)
     calls = []
 

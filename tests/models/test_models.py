@@ -131,7 +131,7 @@ def test_state_carried_across_pieces_equals_one_pass(name, impl):
 
 def test_a_planted_one_character_bug_fails_the_comparison(monkeypatch):
     """Negative control: the LSTM reference with f and i swapped in c_t = f⊙c + i⊙g."""
-    import rnnbench.models.lstm as lstm
+    import rnnbench.models.architectures.lstm as lstm
 
     def buggy(gi, state, w_hh, b_hh):
         h, c = state

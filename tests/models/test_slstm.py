@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.models import resolve_model, slstm
+from rnnbench.models import resolve_model
+from rnnbench.models.architectures import slstm
 
 # A worked example: 2 sequences, 4 steps, 2 heads of 2 units; the gates' input part
 # wx = 2·sin(0.7·k) (k = 0, 1, ... over (B, T, gate, unit)), R = 0.5·cos(0.3·k) over

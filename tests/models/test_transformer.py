@@ -11,7 +11,7 @@ from rnnbench.cli import main
 from rnnbench.errors import UsageError
 from rnnbench.measure import Shape, ThroughputCell
 from rnnbench.models import build_core, resolve_model
-from rnnbench.models import transformer as tf
+from rnnbench.models.architectures import transformer as tf
 from rnnbench.sweep import estimate
 from rnnbench.train import Cell
 

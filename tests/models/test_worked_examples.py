@@ -82,7 +82,7 @@ def plant_g_shift(monkeypatch):
     """minGRU/minLSTM's g(v) = v + 0.5 for v ≥ 0 written with 0.4 (in g and in log g: both paths)."""
     import torch.nn.functional as F
 
-    import rnnbench.models.minrnn as minrnn
+    import rnnbench.models.architectures.minrnn as minrnn
     monkeypatch.setattr(minrnn, "g", lambda v: torch.where(v >= 0, v + 0.4, torch.sigmoid(v)))
     monkeypatch.setattr(minrnn, "log_g", lambda v: torch.where(v >= 0, (F.relu(v) + 0.4).log(), -F.softplus(-v)))
 
@@ -91,7 +91,7 @@ def plant_delta_scale(monkeypatch):
     """Mamba's Δ = softplus(dt_proj(Δ_r)) scaled by 1.1."""
     import torch.nn.functional as F
 
-    import rnnbench.models.mamba as mamba
+    import rnnbench.models.architectures.mamba as mamba
     monkeypatch.setattr(mamba, "F", Proxy(F, softplus=lambda v: 1.1 * F.softplus(v)))
 
 
@@ -99,19 +99,19 @@ def plant_tanh_gelu(monkeypatch):
     """LRU's GELU computed with the tanh approximation (flax's default) instead of erf."""
     import torch.nn.functional as F
 
-    import rnnbench.models.lru as lru
+    import rnnbench.models.architectures.lru as lru
     monkeypatch.setattr(lru, "F", Proxy(F, gelu=lambda v: F.gelu(v, approximate="tanh")))
 
 
 def plant_modrelu_sign(monkeypatch):
     """expRNN's modReLU with the bias subtracted: sign(z)·relu(|z| − b)."""
-    import rnnbench.models.exprnn as exprnn
+    import rnnbench.models.architectures.exprnn as exprnn
     monkeypatch.setattr(exprnn, "modrelu", lambda z, b: torch.sign(z) * torch.relu(z.abs() - b))
 
 
 def plant_indrnn_dropped_bias(monkeypatch):
     """IndRNN's recurrence without b (the input projection's bias dropped)."""
-    import rnnbench.models.indrnn as indrnn
+    import rnnbench.models.architectures.indrnn as indrnn
     monkeypatch.setattr(indrnn.IndRNNLayer, "forward", lambda self, x, h=None: _indrnn_without_bias(self, x, h))
 
 
@@ -123,7 +123,7 @@ def _indrnn_without_bias(layer, x, h):
 
 def plant_lstm_forget_bias(monkeypatch):
     """LSTM's forget gate shifted by +1 (a forget-bias constant that is not in the equations)."""
-    import rnnbench.models.lstm as lstm
+    import rnnbench.models.architectures.lstm as lstm
 
     def cell(gi, state, w_hh, b_hh):
         h, c = state
@@ -136,7 +136,7 @@ def plant_lstm_forget_bias(monkeypatch):
 
 def plant_l2norm_scale(monkeypatch):
     """DeltaNet's q and k normalised to length 1.1 instead of 1 (fla's l2norm with a stray factor)."""
-    import rnnbench.models.linear_attention as la
+    import rnnbench.models.architectures.linear_attention as la
 
     real = la.l2norm
     monkeypatch.setattr(la, "l2norm", lambda x, eps=1e-6: 1.1 * real(x, eps))
@@ -158,25 +158,25 @@ def plant_rwkv7_decay(monkeypatch):
     """RWKV-7's decay w = exp(−e^{−1/2}σ(·)) written with e^{−0.4}."""
     import math
 
-    import rnnbench.models.rwkv7 as rwkv7
+    import rnnbench.models.architectures.rwkv7 as rwkv7
     monkeypatch.setattr(rwkv7, "DECAY_SCALE", math.exp(-0.4))
 
 
 def plant_rope_timescale(monkeypatch):
     """RoPE's frequencies 1000^(−2j/d) instead of 10000^(−2j/d) (the Transformer's MAX_TIMESCALE)."""
-    import rnnbench.models.transformer as transformer
+    import rnnbench.models.architectures.transformer as transformer
     monkeypatch.setattr(transformer, "MAX_TIMESCALE", 1000.0)
 
 
 PLANTS = {
     "transformer-2layers-rope": plant_rope_timescale,
-    "slstm-2layers": plant_proxy("rnnbench.models.slstm", "logsigmoid", 1.1),  # m_{t−1} + logσ(f̃)
-    "hawk-2layers": plant_proxy("rnnbench.models.hawk", "softplus", 1.1),  # log a = −8·r·softplus(Λ): c = 8.8
+    "slstm-2layers": plant_proxy("rnnbench.models.architectures.slstm", "logsigmoid", 1.1),  # m_{t−1} + logσ(f̃)
+    "hawk-2layers": plant_proxy("rnnbench.models.architectures.hawk", "softplus", 1.1),  # log a = −8·r·softplus(Λ): c = 8.8
     "deltanet-2layers": plant_l2norm_scale,
-    "gated_deltanet-2layers": plant_proxy("rnnbench.models.gated_deltanet", "softplus", 1.1),  # g's softplus
-    "gla-2layers": plant_proxy("rnnbench.models.gla", "logsigmoid", 1.1),  # the gate's logσ(·)/16
-    "mamba2-2layers": plant_proxy("rnnbench.models.mamba2", "softplus", 1.1),  # dt = softplus(·)
-    "mlstm-2layers": plant_proxy("rnnbench.models.mlstm", "silu", 1.1),  # the output gate SiLU(z)
+    "gated_deltanet-2layers": plant_proxy("rnnbench.models.architectures.gated_deltanet", "softplus", 1.1),  # g's softplus
+    "gla-2layers": plant_proxy("rnnbench.models.architectures.gla", "logsigmoid", 1.1),  # the gate's logσ(·)/16
+    "mamba2-2layers": plant_proxy("rnnbench.models.architectures.mamba2", "softplus", 1.1),  # dt = softplus(·)
+    "mlstm-2layers": plant_proxy("rnnbench.models.architectures.mlstm", "silu", 1.1),  # the output gate SiLU(z)
     "rwkv7-2layers": plant_rwkv7_decay,
     "mingru-2layers": plant_g_shift, "minlstm-2layers": plant_g_shift, "mamba-2layers": plant_delta_scale,
     "lru-2layers": plant_tanh_gelu, "exprnn-2layers": plant_modrelu_sign, "indrnn-2layers": plant_indrnn_dropped_bias,

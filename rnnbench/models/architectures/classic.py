@@ -1,7 +1,7 @@
 """The classic families (Elman RNN, LSTM, GRU) as architectures: each registers a
 unidirectional and a bidirectional name with two implementations, ``fused``
 (``torch.nn.RNN/LSTM/GRU``: cuDNN on GPU, oneDNN on CPU) and ``reference`` (the step
-equations in :mod:`rnnbench.models.reference`, with the fused module's parameter names)."""
+equations in :mod:`rnnbench.models.architectures.reference`, with the fused module's parameter names)."""
 
 from __future__ import annotations
 

@@ -37,8 +37,8 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.errors import UsageError
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams, draw, linear_init
 from rnnbench.models.stack import RMSNorm, Stack
 from rnnbench.ops import selective_scan
 
@@ -138,9 +138,7 @@ def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
         for layer in core.layers:
             for lin in (layer.in_proj, layer.x_proj, layer.out_proj):
                 linear_init(lin, generator)
-            bound = 1 / math.sqrt(p.d_conv)  # Conv1d's default: fan-in = kernel width (depthwise)
-            layer.conv.weight.copy_(draw(layer.conv.weight.shape, generator, "uniform", -bound, bound))
-            layer.conv.bias.copy_(draw(layer.conv.bias.shape, generator, "uniform", -bound, bound))
+            la.conv_init(layer.conv, generator)
             std = R**-0.5
             layer.dt_proj.weight.copy_(draw(layer.dt_proj.weight.shape, generator, "uniform", -std, std))
             log_dt = draw((ED,), generator, "uniform", math.log(p.dt_min), math.log(p.dt_max))
@@ -163,21 +161,18 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="mamba",
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
     implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")),
                      "cuda": build(cuda_scan, kernel=True)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"cuda": la.mamba_requirement},
     init=init,
     flops=flops,
     state_size=lambda p, length: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.expand * p.hidden_size),
     step_seconds=2.5e-4,
     equations="h_t = exp(Δ_t A)⊙h_{t−1} + Δ_t B_t x_t, y_t = C_t·h_t + D⊙x_t, Δ, B, C from x_t",
     rank=43,
-))
+)

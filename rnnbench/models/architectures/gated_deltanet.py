@@ -23,21 +23,16 @@ on CUDA). State per layer: three conv windows and S ``(B, H, K, V)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
-from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams, draw
 from rnnbench.ops import gated_delta_rule
-
-Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (q, k, v, g, beta, S0) -> (o, S)
 
 
 @dataclass(frozen=True)
@@ -62,77 +57,38 @@ class Params(ArchParams):
         return int(self.head_dim * self.expand_v)
 
 
-def rule(form: str) -> Rule:
-    return lambda q, k, v, g, beta, S0: gated_delta_rule(q, k, v, g, beta, initial_state=S0, form=form)
+class GatedDeltaNetMixer(la.QKVMixer):
+    """fla's GatedDeltaNet layer (use_gate=True): the rule ``(q, k, v, g, β, S0) -> (o, S)`` with
+    one log-decay g per head; state (window_q, window_k, window_v, S)."""
 
-
-def fla_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, beta: torch.Tensor,
-             S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """fla's ``chunk_gated_delta_rule`` with g in log space and β after the sigmoid (the gate and
-    the sigmoid computed here, not fused into the kernel), state K×V."""
-    la.on_cuda(q, "fla's chunk_gated_delta_rule")
-    from fla.ops.gated_delta_rule import chunk_gated_delta_rule
-
-    o, S = chunk_gated_delta_rule(q, k, v, g, beta, scale=q.shape[-1] ** -0.5, initial_state=S0,
-                                  output_final_state=True)
-    return o, S.to(q.dtype)
-
-
-class GatedDeltaNetMixer(nn.Module):
-    """fla's GatedDeltaNet layer (use_gate=True); state (window_q, window_k, window_v, S)."""
-
-    def __init__(self, p: Params, rule: Rule) -> None:
-        super().__init__()
+    def __init__(self, p: Params, rule: la.Rule) -> None:
         D, H, K, V = p.hidden_size, p.num_heads, p.head_dim, p.head_v_dim
-        self.rule, self.heads, self.neg = rule, H, p.allow_neg_eigval
-        self.q_proj, self.k_proj = nn.Linear(D, H * K, bias=False), nn.Linear(D, H * K, bias=False)
-        self.v_proj = nn.Linear(D, H * V, bias=False)
+        super().__init__(rule, H)
+        self.neg = p.allow_neg_eigval
+        self.qkv_maps(D, H * K, H * V)
         self.a_proj, self.b_proj = nn.Linear(D, H, bias=False), nn.Linear(D, H, bias=False)
         self.A_log = nn.Parameter(torch.zeros(H))
         self.dt_bias = nn.Parameter(torch.zeros(H))
-        self.q_conv, self.k_conv = la.ShortConv(H * K, p.conv_size), la.ShortConv(H * K, p.conv_size)
-        self.v_conv = la.ShortConv(H * V, p.conv_size)
+        self.short_convs(H * K, H * V, p.conv_size)
         self.g_proj = nn.Linear(D, H * V, bias=False)
-        self.o_norm = la.HeadRMSNorm(V)
-        self.o_proj = nn.Linear(H * V, D, bias=False)
+        self.output_maps(V, H * V, D)
 
-    def forward(self, x: torch.Tensor, state: tuple[Any, ...] | None = None) -> tuple[torch.Tensor, tuple[Any, ...]]:
-        B, T, _ = x.shape
-        H = self.heads
-        wq, wk, wv, S = state if state is not None else (None,) * 4
-        q, wq = self.q_conv(self.q_proj(x), wq)
-        k, wk = self.k_conv(self.k_proj(x), wk)
-        v, wv = self.v_conv(self.v_proj(x), wv)
-        q, k = (la.l2norm(t.reshape(B, T, H, -1)) for t in (q, k))  # (B, T, H, K)
-        v = v.reshape(B, T, H, -1)  # (B, T, H, V)
-        beta = torch.sigmoid(self.b_proj(x))  # (B, T, H)
-        if self.neg:
-            beta = beta * 2
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        beta = la.write_strength(self.b_proj, x, self.neg)  # (B, T, H); before g: the graph's order sums x's gradient
         g = -self.A_log.exp() * F.softplus(self.a_proj(x) + self.dt_bias)  # log-decay (B, T, H)
-        o, S = self.rule(q, k, v, g, beta, S)  # (B, T, H, V)
-        o = self.o_norm(o, self.g_proj(x).reshape(B, T, H, -1))
-        return self.o_proj(o.reshape(B, T, -1)), (wq, wk, wv, S)
+        return g, beta
 
 
-def build(rule: Rule) -> Callable[[int, Params], nn.Module]:
-    def factory(input_size: int, p: Params) -> nn.Module:
-        D = p.hidden_size
-        return Stack([la.PreNorm(D, GatedDeltaNetMixer(p, rule)) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, D), final=RMSNorm(D))
-
-    return factory
+def init_mixer(m: nn.Module, generator: torch.Generator) -> None:
+    la.fla_init(m, generator)
+    H = m.heads
+    with torch.no_grad():
+        m.A_log.copy_(draw((H,), generator, "uniform", 0.0, 16.0).clamp_min(1e-30).log())  # A ~ U(0, 16)
+        m.dt_bias.copy_(la.dt_bias(H, generator))
 
 
 def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
-    linear_init(core.encoder, generator)
-    with torch.no_grad():
-        for layer in core.layers:
-            m = layer.mixer
-            la.fla_init(m, generator)
-            m.A_log.copy_(draw((p.num_heads,), generator, "uniform", 0.0, 16.0).clamp_min(1e-30).log())  # A ~ U(0, 16)
-            m.dt_bias.copy_(la.dt_bias(p.num_heads, generator))
-            layer.norm.weight.fill_(1.0)
-        core.final.weight.fill_(1.0)
+    la.init_stack(core, generator, init_mixer)
 
 
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
@@ -154,22 +110,21 @@ def state_size(p: Params) -> int:
     return p.num_layers * (H * K * V + (2 * H * K + H * V) * (p.conv_size - 1))
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="gated_deltanet",
     title="Gated DeltaNet",
     citation="Yang, Kautz & Hatamizadeh (2025), arXiv:2412.06464",
     Params=Params,
-    implementations={"reference": build(rule("recurrent")), "chunk": build(rule("chunk")), "fla": build(fla_rule)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"fla": la.fla_requirement},
+    # fla's chunk_gated_delta_rule with g in log space and β after the sigmoid (the gate and the
+    # sigmoid computed by the layer, not fused into the kernel), state K×V
+    implementations=la.implementations(la.stacked(GatedDeltaNetMixer), gated_delta_rule,
+                                       la.fla_kernel("fla.ops.gated_delta_rule", "chunk_gated_delta_rule")),
     init=init,
     flops=flops,
     state_size=state_size,
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.num_heads * (p.head_dim + 2 * p.head_v_dim)),
     step_seconds=1e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = (I − β_t k_t k_tᵀ) exp(g_t) S_{t−1} + β_t k_t v_tᵀ, g = −exp(A_log)·softplus(W_a x + b), "
               "o = RMSNorm(S_tᵀq/√K)·SiLU(W_g x)",
     rank=45,
-))
-
+)

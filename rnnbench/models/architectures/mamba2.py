@@ -30,7 +30,6 @@ d_conv − 1)`` and h ``(B, H, P, N)``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +40,8 @@ from torch import nn
 
 from rnnbench.config import require
 from rnnbench.errors import UsageError
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
-from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams, draw, linear_init
 from rnnbench.ops import ssd
 
 Scan = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (x, dt, A, B, C, h0, chunk_size, neg) -> (y, h)
@@ -149,29 +147,26 @@ def build(scan: Scan, kernel: bool = False) -> Callable[[int, Params], nn.Module
         if kernel and p.neg_eigval:
             raise UsageError("mamba_ssm's mamba_chunk_scan_combined has no negative eigenvalues; "
                              "use --impl chunk (or reference) with model.neg_eigval=true")
-        D = p.hidden_size
-        return Stack([la.PreNorm(D, Mamba2Mixer(p, scan)) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, D), final=RMSNorm(D))
+        return la.stack(input_size, p, lambda: Mamba2Mixer(p, scan))
 
     return factory
 
 
-def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
-    linear_init(core.encoder, generator)
+def init_mixer(m: Mamba2Mixer, generator: torch.Generator) -> None:
+    """The module's own init: in_proj, the conv and out_proj PyTorch's defaults, dt_bias, A ~ U(1, 16), D = 1."""
+    p = m.p
     with torch.no_grad():
-        for layer in core.layers:
-            m = layer.mixer
-            linear_init(m.in_proj, generator)
-            bound = 1 / math.sqrt(p.d_conv)  # Conv1d's default: fan-in = kernel width (depthwise)
-            m.conv.weight.copy_(draw(m.conv.weight.shape, generator, "uniform", -bound, bound))
-            m.conv.bias.copy_(draw(m.conv.bias.shape, generator, "uniform", -bound, bound))
-            m.dt_bias.copy_(la.dt_bias(p.nheads, generator, p.dt_min, p.dt_max))
-            m.A_log.copy_(draw((p.nheads,), generator, "uniform", 1.0, 16.0).log())  # A ~ U(1, 16)
-            m.D.fill_(1.0)
-            m.norm.weight.fill_(1.0)
-            linear_init(m.out_proj, generator)
-            layer.norm.weight.fill_(1.0)
-        core.final.weight.fill_(1.0)
+        linear_init(m.in_proj, generator)
+        la.conv_init(m.conv, generator)
+        m.dt_bias.copy_(la.dt_bias(p.nheads, generator, p.dt_min, p.dt_max))
+        m.A_log.copy_(draw((p.nheads,), generator, "uniform", 1.0, 16.0).log())  # A ~ U(1, 16)
+        m.D.fill_(1.0)
+        m.norm.weight.fill_(1.0)
+        linear_init(m.out_proj, generator)
+
+
+def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
+    la.init_stack(core, generator, init_mixer)
 
 
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
@@ -191,22 +186,19 @@ def state_size(p: Params) -> int:
     return p.num_layers * (p.d_inner * p.d_state + (p.d_inner + 2 * p.ngroups * p.d_state) * (p.d_conv - 1))
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="mamba2",
     title="Mamba-2 (SSD)",
     citation="Dao & Gu (2024), arXiv:2405.21060",
     Params=Params,
     implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")),
                      "cuda": build(cuda_scan, kernel=True)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"cuda": la.mamba_requirement},
     init=init,
     flops=flops,
     state_size=state_size,
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.d_inner + 2 * p.ngroups * p.d_state + p.nheads),
     step_seconds=1.2e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="h_t = exp(dt_t A) h_{t−1} + dt_t x_t B_tᵀ per head (scalar A), y_t = h_t C_t + D x_t, "
               "out = W_o RMSNorm(y ⊙ SiLU(z))",
     rank=47,
-))
+)

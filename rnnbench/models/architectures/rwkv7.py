@@ -41,11 +41,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, linear_init, register
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams, linear_init
 from rnnbench.ops import dplr
 
-Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (r, k, v, alpha, beta, log_w, S0) -> (o, S)
 DECAY_SCALE = math.exp(-0.5)  # log w = −e^{−1/2} σ(·)
 
 
@@ -74,20 +73,6 @@ class Params(ArchParams):
         return given or max(32, int(round(factor * self.hidden_size ** 0.5 / 32) * 32))
 
 
-def rule(form: str) -> Rule:
-    return lambda r, k, v, alpha, beta, g, S0: dplr(r, k, v, alpha, beta, g, scale=1.0, initial_state=S0, form=form)
-
-
-def fla_rule(r: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
-             g: torch.Tensor, S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """fla's ``chunk_rwkv7(r, w, k, v, a, b, scale=1)`` with w = log w, a = α = −κ, b = β = κ ⊙ α_rate."""
-    la.on_cuda(r, "fla's chunk_rwkv7")
-    from fla.ops.rwkv7 import chunk_rwkv7
-
-    o, S = chunk_rwkv7(r, g, k, v, alpha, beta, scale=1.0, initial_state=S0, output_final_state=True)
-    return o, S.to(r.dtype)
-
-
 def shifted(x: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
     """x_{t−1} for every t ``(B, T, D)``: ``last`` (zeros when None) before the first step."""
     first = x.new_zeros(x.shape[0], 1, x.shape[2]) if last is None else last.unsqueeze(1)
@@ -97,7 +82,7 @@ def shifted(x: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
 class TimeMix(nn.Module):
     """RWKV_Tmix_x070 / time_mixing; state (last input, S)."""
 
-    def __init__(self, p: Params, layer: int, rule: Rule) -> None:
+    def __init__(self, p: Params, layer: int, rule: la.Rule) -> None:
         super().__init__()
         D, N = p.hidden_size, p.head_size
         self.rule, self.heads, self.first = rule, D // N, layer == 0
@@ -160,7 +145,7 @@ class ChannelMix(nn.Module):
 class RWKV7Block(nn.Module):
     """ln0 (layer 0) then x + att(ln1(x)), x + ffn(ln2(x)); state (att shift, S, ffn shift)."""
 
-    def __init__(self, p: Params, layer: int, rule: Rule) -> None:
+    def __init__(self, p: Params, layer: int, rule: la.Rule) -> None:
         super().__init__()
         D = p.hidden_size
         self.ln0 = nn.LayerNorm(D) if layer == 0 else None
@@ -181,7 +166,7 @@ class RWKV7Block(nn.Module):
 class RWKV7(nn.Module):
     """encoder Linear(I, D), the blocks (layer 0's v passed to the others), ln_out."""
 
-    def __init__(self, input_size: int, p: Params, rule: Rule) -> None:
+    def __init__(self, input_size: int, p: Params, rule: la.Rule) -> None:
         super().__init__()
         self.encoder = nn.Linear(input_size, p.hidden_size)
         self.layers = nn.ModuleList(RWKV7Block(p, i, rule) for i in range(p.num_layers))
@@ -196,7 +181,7 @@ class RWKV7(nn.Module):
         return self.final(x), tuple(finals)
 
 
-def build(rule: Rule) -> Callable[[int, Params], nn.Module]:
+def build(rule: la.Rule) -> Callable[[int, Params], nn.Module]:
     return lambda input_size, p: RWKV7(input_size, p, rule)
 
 
@@ -279,20 +264,21 @@ def state_size(p: Params) -> int:
     return p.num_layers * ((D // N) * N * N + 2 * D)
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="rwkv7",
     title="RWKV-7 (generalised delta rule)",
     citation="Peng et al. (2025), arXiv:2503.14456",
     Params=Params,
-    implementations={"reference": build(rule("recurrent")), "chunk": build(rule("chunk")), "fla": build(fla_rule)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"fla": la.fla_requirement},
+    # the rule (r, k, v, α, β, log w, S0): dplr with scale 1; fla's chunk_rwkv7(r, w, k, v, a, b, scale=1)
+    # takes w = log w, a = α = −κ, b = β = κ ⊙ α_rate in its own order
+    implementations=la.implementations(build, dplr, la.fla_kernel("fla.ops.rwkv7", "chunk_rwkv7", scale=1.0,
+                                                                  arrange=lambda r, k, v, a, b, w: (r, w, k, v, a, b)),
+                                       scale=1.0),
     init=init,
     flops=flops,
     state_size=state_size,
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, (4 + 2 * p.ffn_ratio) * p.hidden_size),
     step_seconds=1.6e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = S_{t−1}(diag(w_t) − κ_t(κ_t⊙a_t)ᵀ) + v_t k_tᵀ, o_t = S_t r_t, w, a, g by LoRAs, token shift",
     rank=49,
-))
+)

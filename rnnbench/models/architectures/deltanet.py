@@ -24,20 +24,15 @@ is, per layer, the three conv windows (the last conv_size − 1 inputs) and S ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, linear_init, register
-from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams
 from rnnbench.ops import delta_rule
-
-Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (q, k, v, beta, S0) -> (o, S)
 
 
 @dataclass(frozen=True)
@@ -55,65 +50,25 @@ class Params(ArchParams):
                 f"model.allow_neg_eigval={self.allow_neg_eigval!r} must be true or false")
 
 
-def rule(form: str) -> Rule:
-    """The delta rule through the op's ``form``."""
-    return lambda q, k, v, beta, S0: delta_rule(q, k, v, beta, initial_state=S0, form=form)
+class DeltaNetMixer(la.QKVMixer):
+    """fla's DeltaNet layer: short convs, L2-normalised q and k, β from a linear map, no output
+    gate; the rule ``(q, k, v, β, S0) -> (o, S)``; state (window_q, window_k, window_v, S)."""
 
-
-def fla_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
-             S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """fla's ``chunk_delta_rule`` (the kernel fla's DeltaNet layer trains with)."""
-    la.on_cuda(q, "fla's chunk_delta_rule")
-    from fla.ops.delta_rule import chunk_delta_rule
-
-    o, S = chunk_delta_rule(q, k, v, beta, scale=q.shape[-1] ** -0.5, initial_state=S0, output_final_state=True)
-    return o, S.to(q.dtype)
-
-
-class DeltaNetMixer(nn.Module):
-    """fla's DeltaNet layer without its cache plumbing; state (window_q, window_k, window_v, S)."""
-
-    def __init__(self, p: Params, rule: Rule) -> None:
-        super().__init__()
+    def __init__(self, p: Params, rule: la.Rule) -> None:
         D, H = p.hidden_size, p.num_heads
-        self.rule, self.heads, self.neg = rule, H, p.allow_neg_eigval
-        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(D, D, bias=False) for _ in range(3))
+        super().__init__(rule, H)
+        self.neg = p.allow_neg_eigval
+        self.qkv_maps(D, D, D)
         self.b_proj = nn.Linear(D, H, bias=False)
-        self.q_conv, self.k_conv, self.v_conv = (la.ShortConv(D, p.conv_size) for _ in range(3))
-        self.o_norm = la.HeadRMSNorm(D // H)
-        self.o_proj = nn.Linear(D, D, bias=False)
+        self.short_convs(D, D, p.conv_size)
+        self.output_maps(D // H, D, D)
 
-    def forward(self, x: torch.Tensor, state: tuple[Any, ...] | None = None) -> tuple[torch.Tensor, tuple[Any, ...]]:
-        B, T, D = x.shape
-        wq, wk, wv, S = state if state is not None else (None,) * 4
-        q, wq = self.q_conv(self.q_proj(x), wq)  # (B, T, D)
-        k, wk = self.k_conv(self.k_proj(x), wk)
-        v, wv = self.v_conv(self.v_proj(x), wv)
-        q, k = (la.l2norm(t.reshape(B, T, self.heads, -1)) for t in (q, k))  # (B, T, H, K)
-        v = v.reshape(B, T, self.heads, -1)
-        beta = torch.sigmoid(self.b_proj(x))  # (B, T, H)
-        if self.neg:
-            beta = beta * 2
-        o, S = self.rule(q, k, v, beta, S)  # (B, T, H, V)
-        return self.o_proj(self.o_norm(o).reshape(B, T, D)), (wq, wk, wv, S)
-
-
-def build(rule: Rule) -> Callable[[int, Params], nn.Module]:
-    def factory(input_size: int, p: Params) -> nn.Module:
-        D = p.hidden_size
-        return Stack([la.PreNorm(D, DeltaNetMixer(p, rule)) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, D), final=RMSNorm(D))
-
-    return factory
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (la.write_strength(self.b_proj, x, self.neg),)  # β (B, T, H)
 
 
 def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
-    linear_init(core.encoder, generator)
-    with torch.no_grad():
-        for layer in core.layers:
-            la.fla_init(layer.mixer, generator)
-            layer.norm.weight.fill_(1.0)
-        core.final.weight.fill_(1.0)
+    la.init_stack(core, generator, la.fla_init)
 
 
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
@@ -134,20 +89,19 @@ def state_size(p: Params) -> int:
     return p.num_layers * (H * (D // H) ** 2 + 3 * D * (p.conv_size - 1))
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="deltanet",
     title="DeltaNet (delta rule)",
     citation="Schlag, Irie & Schmidhuber (2021), arXiv:2102.11174; Yang et al. (2024), arXiv:2406.06484",
     Params=Params,
-    implementations={"reference": build(rule("recurrent")), "chunk": build(rule("chunk")), "fla": build(fla_rule)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"fla": la.fla_requirement},
+    # fla's chunk_delta_rule, the kernel fla's DeltaNet layer trains with
+    implementations=la.implementations(la.stacked(DeltaNetMixer), delta_rule,
+                                       la.fla_kernel("fla.ops.delta_rule", "chunk_delta_rule")),
     init=init,
     flops=flops,
     state_size=state_size,
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 4 * p.hidden_size),
     step_seconds=1e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ q_t/√K, q, k L2-normalised, β = σ(W_β x)",
     rank=44,
-))
+)

@@ -18,21 +18,16 @@ CPU), ``fla`` (fla's ``chunk_gla``, on CUDA). State per layer: S ``(B, H, K, V)`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, linear_init, register
-from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams
 from rnnbench.ops import gla
-
-Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (q, k, v, g, S0) -> (o, S)
 
 
 @dataclass(frozen=True)
@@ -62,59 +57,26 @@ class Params(ArchParams):
         require(self.gate_normalizer > 0, f"model.gate_normalizer={self.gate_normalizer} must be positive")
 
 
-def rule(form: str) -> Rule:
-    return lambda q, k, v, g, S0: gla(q, k, v, g, initial_state=S0, form=form)
+class GLAMixer(la.QKVMixer):
+    """fla's GatedLinearAttention layer (no short conv, output gate fused with the norm): the rule
+    ``(q, k, v, g, S0) -> (o, S)`` with a log-decay g per key channel; state S."""
 
-
-def fla_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
-             S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """fla's ``chunk_gla`` (state K×V, its default layout)."""
-    la.on_cuda(q, "fla's chunk_gla")
-    from fla.ops.gla import chunk_gla
-
-    o, S = chunk_gla(q, k, v, g, scale=q.shape[-1] ** -0.5, initial_state=S0, output_final_state=True)
-    return o, S.to(q.dtype)
-
-
-class GLAMixer(nn.Module):
-    """fla's GatedLinearAttention layer (no short conv, output gate fused with the norm); state S."""
-
-    def __init__(self, p: Params, rule: Rule) -> None:
-        super().__init__()
+    def __init__(self, p: Params, rule: la.Rule) -> None:
         D, Kd, Vd, H = p.hidden_size, p.key_dim, p.value_dim, p.num_heads
-        self.rule, self.heads, self.normalizer = rule, H, p.gate_normalizer
-        self.q_proj, self.k_proj = nn.Linear(D, Kd, bias=False), nn.Linear(D, Kd, bias=False)
-        self.v_proj, self.g_proj = nn.Linear(D, Vd, bias=False), nn.Linear(D, Vd, bias=False)
+        super().__init__(rule, H)
+        self.normalizer = p.gate_normalizer
+        self.qkv_maps(D, Kd, Vd)
+        self.g_proj = nn.Linear(D, Vd, bias=False)
         self.gk_proj = nn.Sequential(nn.Linear(D, p.gate_rank, bias=False), nn.Linear(p.gate_rank, Kd))
-        self.o_norm = la.HeadRMSNorm(Vd // H)
-        self.o_proj = nn.Linear(Vd, D, bias=False)
+        self.output_maps(Vd // H, Vd, D)
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor]:
         B, T, _ = x.shape
-        H = self.heads
-        q, k, v = (proj(x).reshape(B, T, H, -1) for proj in (self.q_proj, self.k_proj, self.v_proj))
-        g = F.logsigmoid(self.gk_proj(x)).reshape(B, T, H, -1) / self.normalizer  # (B, T, H, K)
-        o, S = self.rule(q, k, v, g, state)  # (B, T, H, V)
-        o = self.o_norm(o, self.g_proj(x).reshape(B, T, H, -1))
-        return self.o_proj(o.reshape(B, T, -1)), S
-
-
-def build(rule: Rule) -> Callable[[int, Params], nn.Module]:
-    def factory(input_size: int, p: Params) -> nn.Module:
-        D = p.hidden_size
-        return Stack([la.PreNorm(D, GLAMixer(p, rule)) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, D), final=RMSNorm(D))
-
-    return factory
+        return (F.logsigmoid(self.gk_proj(x)).reshape(B, T, self.heads, -1) / self.normalizer,)  # g (B, T, H, K)
 
 
 def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
-    linear_init(core.encoder, generator)
-    with torch.no_grad():
-        for layer in core.layers:
-            la.fla_init(layer.mixer, generator)
-            layer.norm.weight.fill_(1.0)
-        core.final.weight.fill_(1.0)
+    la.init_stack(core, generator, la.fla_init)
 
 
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
@@ -129,20 +91,18 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="gla",
     title="GLA (gated linear attention)",
     citation="Yang, Wang, Shen, Panda & Kim (2024), arXiv:2312.06635",
     Params=Params,
-    implementations={"reference": build(rule("recurrent")), "chunk": build(rule("chunk")), "fla": build(fla_rule)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    requires={"fla": la.fla_requirement},
+    # fla's chunk_gla (state K×V, its default layout)
+    implementations=la.implementations(la.stacked(GLAMixer), gla, la.fla_kernel("fla.ops.gla", "chunk_gla")),
     init=init,
     flops=flops,
     state_size=lambda p: p.num_layers * p.key_dim * p.value_dim // p.num_heads,  # H·K·V
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * (p.key_dim + p.value_dim)),
     step_seconds=5e-5,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = diag(exp(g_t)) S_{t−1} + k_t v_tᵀ, g = logσ(W₂W₁x + b)/16, o = RMSNorm(S_tᵀq/√K)·SiLU(W_g x)",
     rank=46,
-))
+)

@@ -30,7 +30,6 @@ State per layer: the conv window ``(B, E, conv_size − 1)`` and (C ``(B, H, K, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models import linear_attention as la
-from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
-from rnnbench.models.stack import Stack
+from rnnbench.models.architectures import linear_attention as la
+from rnnbench.models.contract import ArchParams
 from rnnbench.ops import mlstm
-
-Cell = Callable[..., tuple[torch.Tensor, Any]]  # (q, k, v, i, f, state) -> (h, state)
 
 
 @dataclass(frozen=True)
@@ -66,10 +62,6 @@ class Params(ArchParams):
         require(self.inner % self.num_heads == 0 and self.inner % self.qkv_blocksize == 0,
                 f"the inner width proj_factor·hidden_size = {self.inner} must be a multiple of model.num_heads="
                 f"{self.num_heads} and of model.qkv_blocksize={self.qkv_blocksize}")
-
-
-def cell(form: str) -> Cell:
-    return lambda q, k, v, i, f, state: mlstm(q, k, v, i, f, initial_state=state, form=form)
 
 
 class XLayerNorm(nn.Module):
@@ -105,7 +97,7 @@ class HeadwiseLinear(nn.Module):
 class MLSTMMixer(nn.Module):
     """xlstm's mLSTMLayer; state (conv window, (C, n, m))."""
 
-    def __init__(self, p: Params, cell: Cell) -> None:
+    def __init__(self, p: Params, cell: la.Rule) -> None:
         super().__init__()
         D, E, H = p.hidden_size, p.inner, p.num_heads
         self.cell, self.heads, self.inner = cell, H, E
@@ -131,41 +123,26 @@ class MLSTMMixer(nn.Module):
         return self.proj_down(h * F.silu(z)), (window, cell_state)
 
 
-class Block(la.PreNorm):
-    def __init__(self, p: Params, cell: Cell) -> None:
-        super().__init__(p.hidden_size, MLSTMMixer(p, cell), norm=XLayerNorm(p.hidden_size))
-
-
-def build(cell: Cell) -> Callable[[int, Params], nn.Module]:
-    def factory(input_size: int, p: Params) -> nn.Module:
-        return Stack([Block(p, cell) for _ in range(p.num_layers)], encoder=nn.Linear(input_size, p.hidden_size),
-                     final=XLayerNorm(p.hidden_size))
-
-    return factory
+def init_mixer(m: MLSTMMixer, p: Params, generator: torch.Generator) -> None:
+    """The authors' init of one layer (the module docstring's)."""
+    D, H, L = p.hidden_size, p.num_heads, p.num_layers
+    small = math.sqrt(2 / (5 * D))  # small_init_init_(·, dim=embedding_dim)
+    with torch.no_grad():
+        la.normal_(m.proj_up.weight, small, generator)
+        la.normal_(m.proj_down.weight, 2 / L / math.sqrt(D), generator)  # wang_init_
+        m.learnable_skip.fill_(1.0)
+        for proj in (m.q_proj, m.k_proj, m.v_proj):
+            la.normal_(proj.weight, small, generator)
+        la.conv_init(m.conv, generator)
+        m.outnorm.weight.zero_()
+        m.fgate.weight.zero_()
+        m.fgate.bias.copy_(torch.linspace(3.0, 6.0, H))
+        m.igate.weight.zero_()
+        la.normal_(m.igate.bias, 0.1, generator)
 
 
 def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
-    D, H = p.hidden_size, p.num_heads
-    small = math.sqrt(2 / (5 * D))  # small_init_init_(·, dim=embedding_dim)
-    linear_init(core.encoder, generator)
-    with torch.no_grad():
-        for layer in core.layers:
-            m = layer.mixer
-            la.normal_(m.proj_up.weight, small, generator)
-            la.normal_(m.proj_down.weight, 2 / p.num_layers / math.sqrt(D), generator)  # wang_init_
-            m.learnable_skip.fill_(1.0)
-            for proj in (m.q_proj, m.k_proj, m.v_proj):
-                la.normal_(proj.weight, small, generator)
-            bound = 1 / math.sqrt(p.conv_size)  # Conv1d's default: fan-in = kernel width (depthwise)
-            m.conv.weight.copy_(draw(m.conv.weight.shape, generator, "uniform", -bound, bound))
-            m.conv.bias.copy_(draw(m.conv.bias.shape, generator, "uniform", -bound, bound))
-            m.outnorm.weight.zero_()
-            m.fgate.weight.zero_()
-            m.fgate.bias.copy_(torch.linspace(3.0, 6.0, H))
-            m.igate.weight.zero_()
-            la.normal_(m.igate.bias, 0.1, generator)
-            layer.norm.weight.zero_()
-        core.final.weight.zero_()
+    la.init_stack(core, generator, lambda m, g: init_mixer(m, p, g), norm_weight=0.0)  # xlstm's norms: weight 1 + w, w = 0
 
 
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
@@ -187,20 +164,18 @@ def state_size(p: Params) -> int:
     return p.num_layers * (H * K * K + H * K + H + E * (p.conv_size - 1))
 
 
-ARCH = register(Architecture(
+ARCH = la.register_family(
     name="mlstm",
     title="mLSTM (xLSTM's matrix LSTM)",
     citation="Beck et al. (2024), arXiv:2405.04517",
     Params=Params,
-    implementations={"reference": build(cell("recurrent")), "chunk": build(cell("chunk"))},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
+    implementations=la.implementations(la.stacked(MLSTMMixer, norm=XLayerNorm), mlstm),
     init=init,
     flops=flops,
     state_size=state_size,
-    output_size=lambda p: p.hidden_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.inner),
     step_seconds=1.6e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="C_t = f_t C_{t−1} + i_t k_t v_tᵀ, n_t = f_t n_{t−1} + i_t k_t, h = C_tᵀq/max(|n_tᵀq|, e^{−m}), "
               "exponential gates stabilised by m",
     rank=48,
-))
+)

@@ -13,9 +13,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from rnnbench.models.classic import register_family
+from rnnbench.models.architectures.classic import register_family
+from rnnbench.models.architectures.reference import ReferenceRecurrent
 from rnnbench.models.contract import ArchParams
-from rnnbench.models.reference import ReferenceRecurrent
 
 GATES = 1
 

@@ -7,7 +7,7 @@ Le, Jaitly & Hinton (2015). A Simple Way to Initialize Recurrent Networks of Rec
 Linear Units. arXiv:1504.00941.
 
 ``fused`` is ``torch.nn.RNN(nonlinearity="relu")``; ``reference`` is the Elman step
-equations of :mod:`rnnbench.models.elman` with the same parameter names.
+equations of :mod:`rnnbench.models.architectures.elman` with the same parameter names.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from rnnbench.config import require
-from rnnbench.models.classic import gated_flops
+from rnnbench.models.architectures.classic import gated_flops
+from rnnbench.models.architectures.elman import elman_cell
+from rnnbench.models.architectures.reference import ReferenceRecurrent
 from rnnbench.models.contract import Architecture, ArchParams, draw, register
-from rnnbench.models.elman import elman_cell
-from rnnbench.models.reference import ReferenceRecurrent
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rnnbench.models import minrnn
+from rnnbench.models.architectures import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
 from rnnbench.ops import linear_recurrence
 from rnnbench.ops.linear import log_scan
