@@ -17,12 +17,13 @@ import torch
 from rnnbench.config import override, require
 from rnnbench.errors import UsageError
 from rnnbench.lengths import parse_lengths
-from rnnbench.models import block_layout, blocks, build_model, display_name, n_params, resolve_model
+from rnnbench.models import block_layout, blocks, build_model, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.probes import PROBES
-from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
+from rnnbench.records import configured_model, head, task_part
+from rnnbench.results import LoadMeter, cell_key, environment
 from rnnbench.tasks import Task, make_task
-from rnnbench.tasks.base import Batch, higher_is_better
+from rnnbench.tasks.base import Batch
 from rnnbench.weights import save_weights
 
 EVAL_SEED = 20_160_101  # the held-out set is the same for every run of a task
@@ -346,19 +347,10 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
     lay = block_layout(arch, mparams)
     encoder = (blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None
                else {"encoder": task.spec.encoder})
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "train",
-        "run_id": new_run_id(),
-        "cell_key": cell.key(device),
-        "created_at": now(),
-        "status": status,
-        "task": task.describe() | {"solved_rule": str(task.rule), "metric": task.primary_metric,
-                                   "higher_is_better": higher_is_better(task.primary_metric)},
-        "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
-                  "default_implementation": arch.default_for(device),
-                  "params": dataclasses.asdict(mparams), "citation": arch.citation, **encoder,
-                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
+    return head("train", cell.key(device), status) | {
+        "task": task_part(task),
+        # the task's encoder, or a block's encoder and stack, before a user's source hash
+        "model": configured_model(cell.model, arch, cell.impl, device, mparams, {"citation": arch.citation, **encoder}),
         "cell": dataclasses.asdict(cell),
     }
 
