@@ -15,11 +15,11 @@ from typing import Any, Literal
 import torch
 
 from rnnbench.config import override, require
+from rnnbench.diagnostics import DIAGNOSTICS
 from rnnbench.errors import UsageError
 from rnnbench.lengths import parse_lengths
 from rnnbench.models import block_layout, blocks, build_model, n_params, resolve_model
 from rnnbench.models.user import source_hash
-from rnnbench.probes import PROBES
 from rnnbench.records import configured_model, head, task_part
 from rnnbench.results import LoadMeter, cell_key, environment
 from rnnbench.tasks import Task, make_task
@@ -141,7 +141,9 @@ class Cell:
     impl: str | None = None  # None: the architecture's default implementation on the device it runs on
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
-    probes: tuple[str, ...] = ()  # measurements taken at initialisation and after training
+    # the diagnostics taken at initialisation and after training (rnnbench.diagnostics), under the
+    # name records have always given them
+    probes: tuple[str, ...] = ()
 
     def on(self, device: str | torch.device = "cpu") -> Cell:
         """This cell with its implementation named: the architecture's default on ``device`` if none was."""
@@ -157,8 +159,8 @@ class Cell:
                 f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
                 f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
                 f"a fixed-length preset")
-        for probe in self.probes:
-            PROBES.get(probe).check(task, arch)
+        for name in self.probes:
+            DIAGNOSTICS.get(name).check(task, arch)
         cfg = train_config(self.train)
         for length in cfg.curriculum()[:1]:  # the shortest: a task of fixed length, or one below the minimum
             try:
@@ -230,7 +232,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         model.train()
         return metrics
 
-    probes = {name: {"init": PROBES.get(name).measure(model, task, dev)} for name in cell.probes}
+    diagnostics = {name: {"init": DIAGNOSTICS.get(name).measure(model, task, dev)} for name in cell.probes}
     meter = LoadMeter()
     history: list[dict[str, Any]] = []
     status, diverged_at, steps_to_solve = "ok", None, None
@@ -275,7 +277,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         metrics = {}
     else:
         for name in cell.probes:
-            probes[name]["trained"] = PROBES.get(name).measure(model, task, dev)
+            diagnostics[name]["trained"] = DIAGNOSTICS.get(name).measure(model, task, dev)
     final = dict(metrics)
     if metrics:
         final.update(baselines)
@@ -294,7 +296,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         "evaluated_on": task.evaluation_note(cfg.eval_size),
         "metrics": final,
         "history": history,
-        **({"probes": probes} if probes else {}),
+        **({"probes": diagnostics} if diagnostics else {}),
         "timing": {"train_seconds": train_seconds, "steps_per_second": step / train_seconds if train_seconds else None},
         "load": meter.record(),
         "env": environment(dev),

@@ -70,6 +70,14 @@ def test_the_model_part_has_the_same_fields_in_every_kind(records):
     assert list(records["train, failed"]["model"]) == [k for k in train if k not in ("n_params", "state_size")]
 
 
+def test_diagnostics_keep_their_published_field_name(records):
+    """rnnbench.diagnostics' values sit under ``probes``, the name published gradient-flow records use."""
+    record = records["train, diagnostics"]
+    assert list(record["cell"]["probes"]) == ["gradient_flow"]
+    assert set(record["probes"]["gradient_flow"]) == {"init", "trained"}
+    assert "probes" not in records["train"]
+
+
 @pytest.mark.parametrize("damage, fragment", [
     (lambda r: r.pop("cell_key"), "train.cell_key: missing"),
     (lambda r: r["model"].pop("display"), "train.model.display: missing"),
