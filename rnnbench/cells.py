@@ -79,6 +79,11 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
     except Exception as exc:  # a cell that raises must not end the sweep
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         record = failure(pc, "failed", message, device, time.perf_counter() - start)
+    return placed(record, pc)
+
+
+def placed(record: dict[str, Any], pc: PlannedCell) -> dict[str, Any]:
+    """``record`` with where in its profile the cell sits (rnnbench.records.Placement)."""
     record["profile"], record["section"] = pc.profile, pc.section
     if pc.axis:
         record["axis"] = pc.axis

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from rnnbench import numerics
-from rnnbench.cells import failure
+from rnnbench.cells import failure, placed
 from rnnbench.errors import UsageError
 from rnnbench.evaluate import evaluate_run, evaluated
 from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
@@ -245,11 +245,8 @@ def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: l
                 for i, record, error in pool.run(todo, device, cell_timeout, cell_started, None if lines else stepped):
                     pc = todo[i]
                     if record is None:  # its worker was lost
-                        record = failure(pc, "failed", error or "lost", device, 0.0)
-                        record["profile"], record["section"] = pc.profile, pc.section
+                        record = placed(failure(pc, "failed", error or "lost", device, 0.0), pc)
                         record["executor"] = pool.info
-                        if pc.axis:
-                            record["axis"] = pc.axis
                     append_record(path, record)
                     counts[record["status"]] += 1
                     finished += 1
