@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from rnnbench.measure import ThroughputCell, measure
-from rnnbench.models import display_name, resolve_model
+from rnnbench.models import resolve_model
 from rnnbench.profiles import PlannedCell
-from rnnbench.results import SCHEMA_VERSION, environment, new_run_id, now
+from rnnbench.records import head, model_identity
+from rnnbench.results import environment
 from rnnbench.train import failed_record, fit, resolve_device
 
 
@@ -48,11 +49,9 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
     if not isinstance(pc.cell, ThroughputCell):
         return failed_record(pc.cell, status, error, device, seconds)
     dev = resolve_device(device)
-    return {
-        "schema_version": SCHEMA_VERSION, "kind": "throughput", "run_id": new_run_id(),
-        "cell_key": pc.cell.key(str(dev)), "created_at": now(), "status": status, "error": error,
-        "model": {"name": pc.cell.model, "display": display_name(resolve_model(pc.cell.model)),
-                  "implementation": pc.cell.on(dev).impl},
+    return head("throughput", pc.cell.key(str(dev)), status) | {
+        "error": error,
+        "model": model_identity(pc.cell.model, resolve_model(pc.cell.model), pc.cell.on(dev).impl),
         "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
         "env": environment(dev),
     }
@@ -80,6 +79,11 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
     except Exception as exc:  # a cell that raises must not end the sweep
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         record = failure(pc, "failed", message, device, time.perf_counter() - start)
+    return placed(record, pc)
+
+
+def placed(record: dict[str, Any], pc: PlannedCell) -> dict[str, Any]:
+    """``record`` with where in its profile the cell sits (rnnbench.records.Placement)."""
     record["profile"], record["section"] = pc.profile, pc.section
     if pc.axis:
         record["axis"] = pc.axis

@@ -21,8 +21,9 @@ import torch
 
 from rnnbench.errors import UsageError
 from rnnbench.models import build_model, resolve_model
+from rnnbench.records import head, length_eval_model
 from rnnbench.rerun import cell_from_record
-from rnnbench.results import SCHEMA_VERSION, environment, new_run_id, now, read_records
+from rnnbench.results import environment, read_records
 from rnnbench.tasks import Task
 from rnnbench.train import EVAL_SEED, evaluate_in_chunks, generator, weights_hash
 from rnnbench.weights import weights_path
@@ -66,18 +67,10 @@ def _to(batch: Any, device: torch.device | str) -> Any:
 def evaluation_record(train: dict[str, Any], rows: list[dict[str, Any]], samples: int, device: torch.device,
                       seconds: float) -> dict[str, Any]:
     """The record of one evaluation of training run ``train`` at the lengths in ``rows``."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": KIND,
-        "run_id": new_run_id(),
-        "of_run": train["run_id"],
-        "cell_key": train.get("cell_key"),
-        "created_at": now(),
-        "status": "ok",
+    return head(KIND, train.get("cell_key"), of_run=train["run_id"]) | {
         **{k: train[k] for k in ("profile", "section") if k in train},
         "task": train["task"],
-        "model": {k: train["model"][k] for k in ("name", "display", "implementation", "default_implementation",
-                                                  "params", "n_params") if k in train["model"]},
+        "model": length_eval_model(train["model"]),
         "train": {"seed": train["train"].get("seed"), "lengths": train["train"].get("lengths", ""),
                   "steps": train["train"].get("steps")},
         "eval": {"samples": samples, "lengths": [r["length"] for r in rows],

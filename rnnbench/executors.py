@@ -1,6 +1,7 @@
-"""Where a sweep's cells run: in this process, on a Dask cluster, or as SLURM jobs
-through submitit. Workers return records; the driver alone appends them to the results
-file (one writer, so no two processes race on it and resuming needs no merge).
+"""Where a sweep's cells run: in this process (:class:`LocalPool`), on a Dask cluster, or as
+SLURM jobs through submitit. Every pool yields records as cells finish; the driver alone
+appends them to the results file (one writer, so no two processes race on it and resuming
+needs no merge), in one loop for every pool (rnnbench.sweep).
 
 Dask and submitit are optional: ``pip install rnnbench[dask]`` / ``rnnbench[slurm]``.
 """
@@ -11,10 +12,12 @@ import contextlib
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import torch
 
 from rnnbench import numerics
 from rnnbench.cells import run_cell
@@ -80,8 +83,6 @@ def run_in_worker(pc: Any, device: str, cell_timeout: float | None, threads: int
                   numerics_setting: dict[str, Any] | None = None) -> dict:
     """Run one cell where the executor put it, with ``threads`` intra-op threads and the driver's
     numerics (checked, not assumed: rnnbench.numerics.enter_worker), and say where in the record."""
-    import torch
-
     numerics.enter_worker(numerics_setting)
     torch.set_num_threads(threads)
     record = run_cell(pc, device, cell_timeout)
@@ -106,8 +107,17 @@ def _worker_name() -> str | None:
     return os.environ.get("SLURM_JOB_ID")
 
 
+Started = Callable[[int], None]  # (index): the cell starts now
+Stepped = Callable[[int, int, int], None]  # (index, step, steps): a training cell's progress
+
+
 class Pool:
-    """Submits cells and yields their records as they finish: ``(index, record, error)``."""
+    """Submits cells and yields their records as they finish: ``(index, record, error)``, with
+    ``record`` None and ``error`` the reason when a worker was lost. Pools that run cells where
+    this process can see them (``in_process``) also report each cell's start and training steps."""
+
+    in_process = False
+    info: dict[str, Any] = {}  # the record's ``executor``: what ran the cell
 
     def __init__(self, spec: ExecutorSpec, threads: int) -> None:
         self.spec, self.threads = spec, threads
@@ -119,7 +129,8 @@ class Pool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def run(self, cells: list[Any], device: str, cell_timeout: float | None) -> Iterator[tuple[int, dict | None, str | None]]:
+    def run(self, cells: list[Any], device: str, cell_timeout: float | None, started: Started | None = None,
+            stepped: Stepped | None = None) -> Iterator[tuple[int, dict | None, str | None]]:
         raise NotImplementedError
 
     def running(self) -> int:
@@ -130,6 +141,31 @@ class Pool:
 
     def close(self) -> None:
         pass
+
+
+class LocalPool(Pool):
+    """The cells in this process, one after another in their order, on ``threads`` torch threads
+    (torch's own count restored on close); ``cell_timeout`` stops a cell with SIGALRM."""
+
+    in_process = True
+
+    def __init__(self, spec: ExecutorSpec, threads: int) -> None:
+        super().__init__(spec, threads)
+        self.info = {"kind": "local"}
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+
+    def run(self, cells, device, cell_timeout, started=None, stepped=None):
+        for i, pc in enumerate(cells):
+            if started is not None:
+                started(i)
+            progress = None if stepped is None else lambda step, steps, i=i: stepped(i, step, steps)
+            record = run_cell(pc, device, cell_timeout, progress)
+            record["executor"] = dict(self.info)
+            yield i, record, None
+
+    def close(self) -> None:
+        torch.set_num_threads(self.before)
 
 
 class DaskPool(Pool):
@@ -166,7 +202,7 @@ class DaskPool(Pool):
                 self.close()
                 raise UsageError(problems[0])
 
-    def run(self, cells, device, cell_timeout):
+    def run(self, cells, device, cell_timeout, started=None, stepped=None):  # workers report no starts or steps
         from distributed import as_completed
 
         self.futures = [self.client.submit(run_in_worker, pc, device, cell_timeout, self.threads, self.info,
@@ -221,7 +257,7 @@ class SubmititPool(Pool):
         self.info = {"kind": spec.kind}
         self.jobs: dict[int, Any] = {}
 
-    def run(self, cells, device, cell_timeout):
+    def run(self, cells, device, cell_timeout, started=None, stepped=None):  # jobs report no starts or steps
         from submitit.core.utils import FailedJobError, UncompletedJobError
 
         queue = list(range(len(cells)))
@@ -257,7 +293,8 @@ class SubmititPool(Pool):
 
 
 def make_pool(spec: ExecutorSpec, threads: int) -> Pool:
-    return DaskPool(spec, threads) if spec.kind == "dask" else SubmititPool(spec, threads)
+    pools: dict[str, type[Pool]] = {"local": LocalPool, "dask": DaskPool}
+    return pools.get(spec.kind, SubmititPool)(spec, threads)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

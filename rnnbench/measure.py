@@ -23,9 +23,10 @@ import torch
 from torch.utils import benchmark
 
 from rnnbench.config import require
-from rnnbench.models import blocks, display_name, resolve_model
+from rnnbench.models import blocks, resolve_model
 from rnnbench.models.user import source_hash
-from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
+from rnnbench.records import configured_model, head
+from rnnbench.results import LoadMeter, cell_key, environment
 from rnnbench.train import derive_seed
 
 
@@ -222,19 +223,11 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
             "memory_bytes": mem,
             "memory_method": method,
         }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "throughput",
-        "run_id": new_run_id(),
-        "cell_key": cell.key(str(device)),
-        "created_at": now(),
-        "status": "ok",
-        "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
-                  "default_implementation": arch.default_for(device),
-                  "params": dataclasses.asdict(params), "bidirectional": arch.bidirectional,
-                  "state_size": arch.state_numbers(params, s.seq_len, core),
-                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {}),
-                  **(block_record(core, params, s) if isinstance(core, blocks.BlockCore) else {})},
+    return head("throughput", cell.key(str(device))) | {
+        "model": configured_model(cell.model, arch, cell.impl, device, params,
+                                  {"bidirectional": arch.bidirectional,
+                                   "state_size": arch.state_numbers(params, s.seq_len, core)},
+                                  block_record(core, params, s) if isinstance(core, blocks.BlockCore) else None),
         "shape": dataclasses.asdict(s),
         "min_run_time": cell.min_run_time,
         "matmul": matmul_record,

@@ -22,7 +22,8 @@ from rnnbench.config import override, require
 from rnnbench.errors import UsageError
 from rnnbench.measure import MATMUL_REPEATS, NOISY, time_it
 from rnnbench.ops.base import OPS, Op, check_form, tensors_of
-from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
+from rnnbench.records import head
+from rnnbench.results import LoadMeter, cell_key, environment
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -138,9 +139,7 @@ def measure_op(cell: OpCell, device: torch.device) -> dict[str, Any]:
                          "tokens_per_s": cell.batch * cell.seq_len / m.median, "traffic_bytes": traffic[mode],
                          "bytes_per_s": rate, "roofline": rate / copy_rate}
     op = cell.spec()
-    return {
-        "schema_version": SCHEMA_VERSION, "kind": "op_throughput", "run_id": new_run_id(),
-        "cell_key": cell.key(str(device)), "created_at": now(), "status": "ok",
+    return head("op_throughput", cell.key(str(device))) | {
         "op": {"name": op.name, "form": cell.form, "params": dataclasses.asdict(cell.op_params()),
                "equations": op.equations, "citation": op.citation},
         "shape": {"batch": cell.batch, "seq_len": cell.seq_len, "hidden": cell.hidden, "dtype": cell.dtype,

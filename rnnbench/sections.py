@@ -42,7 +42,7 @@ class Section:
     records: str  # one of RECORDS
     module: str
     trained: bool = False  # profiles hold [[name]] entries whose cells train for this section
-    probes: tuple[str, ...] = ()  # measurements its cells take (rnnbench.probes)
+    diagnostics: tuple[str, ...] = ()  # what its cells measure besides training (rnnbench.diagnostics)
     axis: str | None = None  # an entry sweeps this task parameter by default (retention: T)
 
     def load(self) -> ModuleType:
@@ -54,7 +54,7 @@ for _section in (
     Section("accuracy", "accuracy", "train", "rnnbench.report.accuracy", trained=True),
     Section("retention", "retention", "train", "rnnbench.report.retention", trained=True, axis="T"),
     Section("gradient_flow", "gradient flow", "train", "rnnbench.report.gradient_flow", trained=True,
-            probes=("gradient_flow",)),
+            diagnostics=("gradient_flow",)),
     Section("paper_comparison", "published vs ours", "train", "rnnbench.report.paper"),
     Section("length", "length generalisation", "length", "rnnbench.report.length", trained=True),
     Section("length_paper_comparison", "length generalisation, published vs ours", "length",

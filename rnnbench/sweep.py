@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from rnnbench import numerics
-from rnnbench.cells import failure, run_cell
+from rnnbench.cells import failure, placed
 from rnnbench.errors import UsageError
 from rnnbench.evaluate import evaluate_run, evaluated
 from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
@@ -156,15 +156,8 @@ def sweep(
         todo, skipped = pending(profile, path, device, retry_failed, threads, shard)
         counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
         before = torch.get_num_threads()
-        if executor.kind == "local":
-            torch.set_num_threads(threads)
-            try:
-                counts = _sweep(profile, path, todo, counts, device, cell_timeout, show_progress)
-            finally:
-                torch.set_num_threads(before)
-        else:
-            counts = _sweep_on(executor, threads, profile, path, todo, counts, str(resolve_device(device)),
-                               cell_timeout, show_progress)
+        counts = _run(executor, threads, profile, path, todo, counts, str(resolve_device(device)), cell_timeout,
+                      show_progress)
         if any(pc.evaluation is not None for pc in profile.cells):
             torch.set_num_threads(threads)
             try:
@@ -219,41 +212,62 @@ def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None
     return done
 
 
-def _sweep_on(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: list[PlannedCell],
-              counts: dict[str, int], device: str, cell_timeout: float | None, show_progress: bool) -> dict[str, int]:
-    """The cells on an executor's workers; records appended here as they come back."""
+def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: list[PlannedCell],
+         counts: dict[str, int], device: str, cell_timeout: float | None, show_progress: bool) -> dict[str, int]:
+    """The one loop of every sweep: the cells on ``spec``'s pool (this process, or workers), each
+    record appended here as it comes back, counted, shown, and its failure reported; Ctrl-C keeps
+    what finished and says how to resume."""
+    # a bar redrawn several times a second suits a terminal; a log (nox to a file, CI) gets one line per cell
     lines = show_progress and not sys.stderr.isatty()
-    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
-               bar_format="{desc} {bar:20}| {n}/{total} cells [{elapsed}<{remaining}]{postfix}")
     started, finished = time.perf_counter(), 0
-    with make_pool(spec, threads) as pool, bar:
-        bar.set_description(f"{profile.name} on {spec.kind} ({threads} thread{'s' if threads > 1 else ''} per worker)")
-        try:
-            for i, record, error in pool.run(todo, device, cell_timeout):
-                pc = todo[i]
-                if record is None:
-                    record = failure(pc, "failed", error or "lost", device, 0.0)
-                    record["profile"], record["section"] = pc.profile, pc.section
-                    record["executor"] = pool.info
-                    if pc.axis:
-                        record["axis"] = pc.axis
-                append_record(path, record)
-                counts[record["status"]] += 1
-                finished += 1
-                bar.update(1)
-                bar.set_postfix_str(f"running {pool.running()}")
-                if lines:
-                    elapsed = time.perf_counter() - started
-                    left = elapsed / finished * (len(todo) - finished)
-                    print(f"{profile.name} {finished}/{len(todo)} {label(pc, device)}: {record['status']}{busy_note(record)} "
-                          f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
-                if record["status"] in ("failed", "timeout"):
-                    bar.write(f"{label(pc, device)}: {record['status']}: {record.get('error')}")
-        except KeyboardInterrupt:
-            pool.cancel()
-            print(f"\nrnnbench: interrupted: {finished} of {len(todo)} cells recorded in {path}; the others were "
-                  "cancelled. Run the same command again to resume.", file=sys.stderr)
-            raise
+    # lines in the file: Ctrl-C between an append and its count would otherwise say one record too few
+    written = lambda: path.read_bytes().count(b"\n") if path.exists() else 0  # noqa: E731
+    before = written()
+    with make_pool(spec, threads) as pool:
+        # in this process a training cell moves the bar step by step; elsewhere, cells finished and running
+        count = "{n:.1f}" if pool.in_process else "{n}"
+        bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
+                   bar_format="{desc} {bar:20}| " + count + "/{total} cells [{elapsed}<{remaining}]"
+                   + ("" if pool.in_process else "{postfix}"))
+        with bar:
+            def cell_started(i: int) -> None:
+                bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(todo[i], device)}")
+
+            def stepped(i: int, step: int, steps: int) -> None:
+                if step % 25 == 0 or step == steps:
+                    bar.n = i + step / steps
+                    bar.refresh()
+
+            if not pool.in_process:
+                bar.set_description(f"{profile.name} on {spec.kind} ({threads} thread{'s' if threads > 1 else ''} "
+                                    "per worker)")
+            try:
+                for i, record, error in pool.run(todo, device, cell_timeout, cell_started, None if lines else stepped):
+                    pc = todo[i]
+                    if record is None:  # its worker was lost
+                        record = placed(failure(pc, "failed", error or "lost", device, 0.0), pc)
+                        record["executor"] = pool.info
+                    append_record(path, record)
+                    counts[record["status"]] += 1
+                    finished += 1
+                    bar.n = finished
+                    if pool.in_process:
+                        bar.refresh()
+                    else:
+                        bar.set_postfix_str(f"running {pool.running()}")
+                    if lines:
+                        elapsed = time.perf_counter() - started
+                        left = elapsed / finished * (len(todo) - finished)
+                        print(f"{profile.name} {finished}/{len(todo)} {label(pc, device)}: {record['status']}"
+                              f"{busy_note(record)} [{elapsed / 60:.1f} min, about {left / 60:.1f} min left]",
+                              file=sys.stderr, flush=True)
+                    if record["status"] in ("failed", "timeout"):
+                        bar.write(f"{label(pc, device)}: {record['status']}: {record.get('error')}")
+            except KeyboardInterrupt:
+                pool.cancel()
+                print(f"\nrnnbench: interrupted: {written() - before} of {len(todo)} cells recorded in {path}; the others were "
+                      "cancelled. Run the same command again to resume.", file=sys.stderr)
+                raise
     return counts
 
 
@@ -269,40 +283,6 @@ def exclusive(lock: Path, message: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _sweep(
-    profile: Profile, path: Path, todo: list[PlannedCell], counts: dict[str, int], device: str,
-    cell_timeout: float | None, show_progress: bool
-) -> dict[str, int]:
-    # a bar redrawn several times a second suits a terminal; a log (nox to a file, CI) gets one line per cell
-    lines = show_progress and not sys.stderr.isatty()
-    bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
-               bar_format="{desc} {bar:20}| {n:.1f}/{total} cells [{elapsed}<{remaining}]")
-    started = time.perf_counter()
-    with bar:
-        for i, pc in enumerate(todo):
-            bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(pc, device)}")
-
-            def progress(step: int, steps: int, base: int = i) -> None:
-                if step % 25 == 0 or step == steps:
-                    bar.n = base + step / steps
-                    bar.refresh()
-
-            record = run_cell(pc, device, cell_timeout, None if lines else progress)
-            record["executor"] = {"kind": "local"}
-            append_record(path, record)
-            counts[record["status"]] += 1
-            bar.n = i + 1
-            bar.refresh()
-            if lines:
-                elapsed = time.perf_counter() - started
-                left = elapsed / (i + 1) * (len(todo) - i - 1)
-                print(f"{profile.name} {i + 1}/{len(todo)} {label(pc, device)}: {record['status']}{busy_note(record)} "
-                      f"[{elapsed / 60:.1f} min, about {left / 60:.1f} min left]", file=sys.stderr, flush=True)
-            if record["status"] in ("failed", "timeout"):
-                bar.write(f"{label(pc, device)}: {record['status']}: {record['error']}")
-    return counts
 
 
 def busy_note(record: dict[str, Any]) -> str:

@@ -15,14 +15,15 @@ from typing import Any, Literal
 import torch
 
 from rnnbench.config import override, require
+from rnnbench.diagnostics import DIAGNOSTICS
 from rnnbench.errors import UsageError
 from rnnbench.lengths import parse_lengths
-from rnnbench.models import block_layout, blocks, build_model, display_name, n_params, resolve_model
+from rnnbench.models import block_layout, blocks, build_model, n_params, resolve_model
 from rnnbench.models.user import source_hash
-from rnnbench.probes import PROBES
-from rnnbench.results import SCHEMA_VERSION, LoadMeter, cell_key, environment, new_run_id, now
+from rnnbench.records import configured_model, head, task_part
+from rnnbench.results import LoadMeter, cell_key, environment
 from rnnbench.tasks import Task, make_task
-from rnnbench.tasks.base import Batch, higher_is_better
+from rnnbench.tasks.base import Batch
 from rnnbench.weights import save_weights
 
 EVAL_SEED = 20_160_101  # the held-out set is the same for every run of a task
@@ -140,7 +141,9 @@ class Cell:
     impl: str | None = None  # None: the architecture's default implementation on the device it runs on
     model_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
-    probes: tuple[str, ...] = ()  # measurements taken at initialisation and after training
+    # the diagnostics taken at initialisation and after training (rnnbench.diagnostics), under the
+    # name records have always given them
+    probes: tuple[str, ...] = ()
 
     def on(self, device: str | torch.device = "cpu") -> Cell:
         """This cell with its implementation named: the architecture's default on ``device`` if none was."""
@@ -156,8 +159,8 @@ class Cell:
                 f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
                 f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
                 f"a fixed-length preset")
-        for probe in self.probes:
-            PROBES.get(probe).check(task, arch)
+        for name in self.probes:
+            DIAGNOSTICS.get(name).check(task, arch)
         cfg = train_config(self.train)
         for length in cfg.curriculum()[:1]:  # the shortest: a task of fixed length, or one below the minimum
             try:
@@ -229,7 +232,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         model.train()
         return metrics
 
-    probes = {name: {"init": PROBES.get(name).measure(model, task, dev)} for name in cell.probes}
+    diagnostics = {name: {"init": DIAGNOSTICS.get(name).measure(model, task, dev)} for name in cell.probes}
     meter = LoadMeter()
     history: list[dict[str, Any]] = []
     status, diverged_at, steps_to_solve = "ok", None, None
@@ -274,7 +277,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         metrics = {}
     else:
         for name in cell.probes:
-            probes[name]["trained"] = PROBES.get(name).measure(model, task, dev)
+            diagnostics[name]["trained"] = DIAGNOSTICS.get(name).measure(model, task, dev)
     final = dict(metrics)
     if metrics:
         final.update(baselines)
@@ -293,7 +296,7 @@ def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.devi
         "evaluated_on": task.evaluation_note(cfg.eval_size),
         "metrics": final,
         "history": history,
-        **({"probes": probes} if probes else {}),
+        **({"probes": diagnostics} if diagnostics else {}),
         "timing": {"train_seconds": train_seconds, "steps_per_second": step / train_seconds if train_seconds else None},
         "load": meter.record(),
         "env": environment(dev),
@@ -346,19 +349,10 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
     lay = block_layout(arch, mparams)
     encoder = (blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None
                else {"encoder": task.spec.encoder})
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "train",
-        "run_id": new_run_id(),
-        "cell_key": cell.key(device),
-        "created_at": now(),
-        "status": status,
-        "task": task.describe() | {"solved_rule": str(task.rule), "metric": task.primary_metric,
-                                   "higher_is_better": higher_is_better(task.primary_metric)},
-        "model": {"name": cell.model, "display": display_name(arch), "implementation": cell.impl,
-                  "default_implementation": arch.default_for(device),
-                  "params": dataclasses.asdict(mparams), "citation": arch.citation, **encoder,
-                  **({"source_sha256": source_hash(arch.source_files)} if arch.user else {})},
+    return head("train", cell.key(device), status) | {
+        "task": task_part(task),
+        # the task's encoder, or a block's encoder and stack, before a user's source hash
+        "model": configured_model(cell.model, arch, cell.impl, device, mparams, {"citation": arch.citation, **encoder}),
         "cell": dataclasses.asdict(cell),
     }
 

@@ -179,7 +179,7 @@ def load_profile(name_or_path: str) -> Profile:
             if axis is not None and not isinstance(entry.get("params", {}).get(axis), list):
                 raise UsageError(f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, "
                                  f"e.g. {axis} = [10, 20, 50]")
-            probes = spec.probes
+            diagnostics = spec.diagnostics
             evaluation = length_evaluation(where, section, entry, data)
             train_base = {**data.get("train", {}), **entry.get("train", {})}
             # the profile's [model.NAME] tables for the models this entry runs (an entry's own must name one of them)
@@ -192,7 +192,7 @@ def load_profile(name_or_path: str) -> Profile:
                 for mparams in grid({**shared, **per_model.get(model, {})}):
                     cells.append(planned(name, section, where, Cell(
                         entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
-                        probes), axis, evaluation))
+                        diagnostics), axis, evaluation))
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
     if ran:  # a [model.NAME] that no entry runs is a typo

@@ -164,7 +164,7 @@ def test_gradient_flow_table_and_figure(retention_results):
 
 
 def test_decay_rate_recovers_a_known_geometric_decay():
-    from rnnbench.probes import decay_rate
+    from rnnbench.diagnostics import decay_rate
     assert decay_rate([0.5**d for d in range(20)])["decay_per_step"] == pytest.approx(0.5)
     assert decay_rate([1.0] * 5)["decay_per_step"] == pytest.approx(1.0)
     assert decay_rate([1.0, 0.0, 0.0])["decay_per_step"] is None  # one usable point

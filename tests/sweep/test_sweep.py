@@ -245,3 +245,31 @@ def test_records_of_another_commit_do_not_count_as_done(tiny, tmp_path):
     records[0]["env"]["git_commit"] = "0" * 40  # as if recorded before a code change
     raw.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert len(pending(profile, raw, "cpu")[0]) == 1
+
+
+def test_ctrl_c_in_a_local_sweep_keeps_finished_records_and_says_how_to_resume(tiny, tmp_path):
+    """The local pool runs in the sweep's one loop: Ctrl-C keeps the records appended so far, names
+    how many and how to resume, and the resumed run appends the rest in the profile's order."""
+    path = tiny(steps=200)
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "rnnbench", "sweep", str(path), "--out", str(out), "--device", "cpu", "--no-progress"]
+    raw = out / "raw" / "tiny.jsonl"
+    # SIGINT back to its default in the child (a shell runs background jobs with SIGINT ignored)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and not (raw.exists() and raw.read_bytes().count(b"\n") >= 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    kept = raw.read_bytes().count(b"\n")
+    assert 1 <= kept < 8
+    assert f"interrupted: {kept} of 8 cells recorded in {raw}" in err and "Run the same command again to resume" in err
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"sweep tiny: {kept} skipped, {8 - kept} ok" in done.stdout
+    profile = load_profile(str(path))
+    keys = [r["cell_key"] for r in read_records(raw)]
+    assert keys == [pc.key("cpu") for pc in profile.cells]  # one each, in the profile's order
+    assert {r["executor"]["kind"] for r in read_records(raw)} == {"local"}

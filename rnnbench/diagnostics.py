@@ -1,4 +1,8 @@
-"""Measurements taken on a model at initialisation and after training.
+"""Training diagnostics: measurements taken on a model at initialisation and after training.
+
+(Not to be confused with ``rnnbench check``'s probes of the model contract, rnnbench/check.py.)
+A cell names the diagnostics it takes in its ``probes`` field, and a training record holds
+their values under ``probes``: the names published records have always used.
 
 ``gradient_flow``: the norm of the gradient of the loss (read at the last step)
 with respect to the core's input at step t, against the distance from the last
@@ -20,8 +24,8 @@ from rnnbench.config import require
 from rnnbench.registry import Registry
 from rnnbench.tasks.base import Task
 
-PROBE_SEED = 20_180_301
-PROBE_BATCH = 256
+DIAGNOSTIC_SEED = 20_180_301
+DIAGNOSTIC_BATCH = 256
 TINY = 1e-30  # norms at or below this are underflow, left out of the fit
 
 
@@ -39,8 +43,8 @@ def decay_rate(norms: list[float]) -> dict[str, float | None]:
 
 def gradient_flow(model: Any, task: Task, device: torch.device) -> dict[str, Any]:
     """Input-gradient norms by distance from the last step, and their decay rate."""
-    g = torch.Generator(device=device).manual_seed(PROBE_SEED)
-    batch = task.sample(PROBE_BATCH, g, device)
+    g = torch.Generator(device=device).manual_seed(DIAGNOSTIC_SEED)
+    batch = task.sample(DIAGNOSTIC_BATCH, g, device)
     features = model.encode(batch.x).detach().requires_grad_()  # (B, T, F)
     loss = task.loss(model.forward_features(features), batch)
     (grad,) = torch.autograd.grad(loss, features)
@@ -57,10 +61,10 @@ def check_gradient_flow(task: Task, arch: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Probe:
+class Diagnostic:
     measure: Callable[[Any, Task, torch.device], dict[str, Any]]
     check: Callable[[Task, Any], None]  # (task, architecture)
 
 
-PROBES: Registry[Probe] = Registry("probe")
-PROBES.add("gradient_flow", Probe(gradient_flow, check_gradient_flow))
+DIAGNOSTICS: Registry[Diagnostic] = Registry("diagnostic")
+DIAGNOSTICS.add("gradient_flow", Diagnostic(gradient_flow, check_gradient_flow))
