@@ -126,8 +126,7 @@ class ReferenceForward(Timed):
 def _train(name):
     """The held-out metric of one fixed-seed training declared in track.toml."""
     c = TRACK[name]
-    cell = Cell(c["task"], c["model"], task_params=c["task_params"], model_params=c["model_params"],
-                train=c["train"])
+    cell = Cell(c["task"], c["model"], task_params=c["task_params"], model_params=c["model_params"], train=c["train"])
     return fit(cell, "cpu")["metrics"][c["metric"]]
 
 

@@ -42,9 +42,19 @@ def child(mode: str, profile_name: str, index: int, steps: int | None, threads: 
     if steps:
         cell = dataclasses.replace(cell, train={**cell.train, "steps": steps, "eval_every": steps})
     record = fit(cell, "cpu")
-    print(json.dumps({"mode": mode, "index": index, "train_seconds": record["timing"]["train_seconds"],
-                      "weights_sha256": record["weights_sha256"], "busy": record["load"]["busy"],
-                      "cpu": record["env"]["cpu"], "threads": record["env"]["threads"]}))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "index": index,
+                "train_seconds": record["timing"]["train_seconds"],
+                "weights_sha256": record["weights_sha256"],
+                "busy": record["load"]["busy"],
+                "cpu": record["env"]["cpu"],
+                "threads": record["env"]["threads"],
+            }
+        )
+    )
 
 
 def chosen(profile_name: str, every: bool, limit: int | None) -> list[tuple[int, str]]:
@@ -65,8 +75,10 @@ def chosen(profile_name: str, every: bool, limit: int | None) -> list[tuple[int,
 def run_child(mode: str, args: argparse.Namespace, index: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "RNNBENCH_NUMERICS"}
     command = [sys.executable, __file__, "--child", mode, "--profile", args.profile, "--index", str(index)]
-    command += [*(["--steps", str(args.steps)] if args.steps else []),
-                *(["--threads", str(args.threads)] if args.threads else [])]
+    command += [
+        *(["--steps", str(args.steps)] if args.steps else []),
+        *(["--threads", str(args.threads)] if args.threads else []),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"cell {index} in {mode} mode failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -96,21 +108,27 @@ def main() -> None:
         ratio = got["portable"]["train_seconds"] / got["default"]["train_seconds"]
         busy = " (busy)" if got["default"]["busy"] or got["portable"]["busy"] else ""
         rows.append({"cell": name, "index": index, **{m: got[m] for m in got}, "ratio": ratio})
-        print(f"{name[:70]:<70} {got['default']['train_seconds']:>9.2f} {got['portable']['train_seconds']:>10.2f} "
-              f"{ratio:>6.2f}{busy}", flush=True)
+        print(
+            f"{name[:70]:<70} {got['default']['train_seconds']:>9.2f} {got['portable']['train_seconds']:>10.2f} "
+            f"{ratio:>6.2f}{busy}",
+            flush=True,
+        )
     if not rows:
         raise SystemExit("no training cells chosen")
     total = {m: sum(r[m]["train_seconds"] for r in rows) for m in ("default", "portable")}
     geo = math.exp(sum(math.log(r["ratio"]) for r in rows) / len(rows))
-    print(f"{len(rows)} cells: default {total['default']:.1f} s, portable {total['portable']:.1f} s "
-          f"(total ratio {total['portable'] / total['default']:.2f}, geometric mean of the ratios {geo:.2f}, "
-          f"range {min(r['ratio'] for r in rows):.2f}-{max(r['ratio'] for r in rows):.2f}) on {rows[0]['default']['cpu']}, "
-          f"{rows[0]['default']['threads']} threads")
+    print(
+        f"{len(rows)} cells: default {total['default']:.1f} s, portable {total['portable']:.1f} s "
+        f"(total ratio {total['portable'] / total['default']:.2f}, geometric mean of the ratios {geo:.2f}, "
+        f"range {min(r['ratio'] for r in rows):.2f}-{max(r['ratio'] for r in rows):.2f}) on {rows[0]['default']['cpu']}, "
+        f"{rows[0]['default']['threads']} threads"
+    )
     if any(r["default"]["busy"] or r["portable"]["busy"] for r in rows):
         print("warning: the machine was busy during some cells (marked): rerun on a quiet machine")
     if args.out:
-        args.out.write_text(json.dumps({"profile": args.profile, "cells": rows, "total": total,
-                                        "geometric_mean_ratio": geo}, indent=1))
+        args.out.write_text(
+            json.dumps({"profile": args.profile, "cells": rows, "total": total, "geometric_mean_ratio": geo}, indent=1)
+        )
 
 
 if __name__ == "__main__":

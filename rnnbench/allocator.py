@@ -34,8 +34,9 @@ def configure() -> str:
         _SETTING = "system default (no glibc mallopt)"
         return _SETTING
     ok = all(mallopt(code, THRESHOLD) == 1 for code in PARAMETERS.values())
-    _SETTING = ("glibc mallopt " + ", ".join(f"{name}={THRESHOLD}" for name in PARAMETERS) if ok
-                else "system default (mallopt refused)")
+    _SETTING = (
+        "glibc mallopt " + ", ".join(f"{name}={THRESHOLD}" for name in PARAMETERS) if ok else "system default (mallopt refused)"
+    )
     return _SETTING
 
 

@@ -52,7 +52,9 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
     return head("throughput", pc.cell.key(str(dev)), status) | {
         "error": error,
         "model": model_identity(pc.cell.model, resolve_model(pc.cell.model), pc.cell.on(dev).impl),
-        "shape": dataclasses.asdict(pc.cell.shape), "results": {}, "timing": {"seconds": seconds},
+        "shape": dataclasses.asdict(pc.cell.shape),
+        "results": {},
+        "timing": {"seconds": seconds},
         "env": environment(dev),
     }
 
@@ -96,4 +98,5 @@ def deadline_progress(deadline: float, limit: float, inner: Any) -> Any:
             raise CellTimeout(f"exceeded the per-cell limit of {limit:g} s")
         if inner is not None:
             inner(step, steps)
+
     return progress

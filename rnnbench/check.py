@@ -24,16 +24,22 @@ from rnnbench.models.user import constructor_fields, where
 
 B, T, F, H = 3, 7, 5, 8  # B != T != F, so an axis mix-up cannot hide behind equal sizes
 ATOL = 1e-5
-AXIS_HINT = ("it mixes samples across the batch: a sequence-first nn.RNN/LSTM/GRU (batch_first=False, "
-             "the default) fed batch-first input treats the batch axis as time, and output[:, -1] then "
-             "takes the last batch element, not the last step; use batch_first=True or transpose the input")
-CRASH_HINT = ("this is the batch/time mix-up: {modules} with batch_first=False (the default) reads axis 0 of "
-              "batch-first input (B={B}, T={T}, F={F}) as time and axis 1 as the batch, so a state built from "
-              "x.size(0) holds B={B} sequences where the layer expects T={T}; use batch_first=True")
+AXIS_HINT = (
+    "it mixes samples across the batch: a sequence-first nn.RNN/LSTM/GRU (batch_first=False, "
+    "the default) fed batch-first input treats the batch axis as time, and output[:, -1] then "
+    "takes the last batch element, not the last step; use batch_first=True or transpose the input"
+)
+CRASH_HINT = (
+    "this is the batch/time mix-up: {modules} with batch_first=False (the default) reads axis 0 of "
+    "batch-first input (B={B}, T={T}, F={F}) as time and axis 1 as the batch, so a state built from "
+    "x.size(0) holds B={B} sequences where the layer expects T={T}; use batch_first=True"
+)
 # constructor arguments a whole model's probes fill in when the user gives none (a small output)
 OUTPUT_ARGS = blocks.OUTPUT_ARGS
-RUN_NOTE = ("rnnbench run and sweep train cores, forward(x, state=None) -> (y, state), and add the task's encoder "
-            "and readout; this whole model can be checked but not trained by them")
+RUN_NOTE = (
+    "rnnbench run and sweep train cores, forward(x, state=None) -> (y, state), and add the task's encoder "
+    "and readout; this whole model can be checked but not trained by them"
+)
 
 
 @dataclass
@@ -95,8 +101,7 @@ def crash_explanation(module: nn.Module, exc: Exception) -> str:
     text = f"raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}{where(exc)}"
     if (reason := blocks.cuda_requirement(exc)) is not None:
         text += f"; it needs a CUDA device: {reason}"
-    seq_first = sorted({type(m).__name__ for m in module.modules()
-                        if isinstance(m, nn.RNNBase) and not m.batch_first})
+    seq_first = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase) and not m.batch_first})
     if seq_first:
         text += "; " + CRASH_HINT.format(modules="/".join(f"nn.{n}" for n in seq_first), B=B, T=T, F=F)
     return text
@@ -109,8 +114,11 @@ def _shape(sub: Subject) -> ProbeResult:
     if not isinstance(y, torch.Tensor):
         return ProbeResult("shape contract", "FAIL", f"output is a {type(y).__name__}, not a tensor")
     if y.shape[0] != B:
-        return ProbeResult("shape contract", "FAIL", f"input (B={B}, T={T}, F={F}) gave output {tuple(y.shape)}: "
-                           f"the first axis must be the batch ({B})")
+        return ProbeResult(
+            "shape contract",
+            "FAIL",
+            f"input (B={B}, T={T}, F={F}) gave output {tuple(y.shape)}: the first axis must be the batch ({B})",
+        )
     if sub.is_core and (y.dim() != 3 or y.shape[1] != T):
         return ProbeResult("shape contract", "FAIL", f"a core must return y of shape (B, T, features); got {tuple(y.shape)}")
     return ProbeResult("shape contract", "pass", f"(B, T, F)={B, T, F} -> {tuple(y.shape)}")
@@ -123,12 +131,14 @@ def _batch_independence(sub: Subject) -> ProbeResult:
     y, _ = sub.run(x)
     y2, _ = sub.run(x2)
     if y.shape[0] != B:
-        return ProbeResult("batch independence", "FAIL", f"the output's first axis is {y.shape[0]}, not the batch; "
-                           + AXIS_HINT)
+        return ProbeResult("batch independence", "FAIL", f"the output's first axis is {y.shape[0]}, not the batch; " + AXIS_HINT)
     changed = (y[1:] - y2[1:]).abs().max().item()
     if changed > ATOL:
-        return ProbeResult("batch independence", "FAIL",
-                           f"changing sample 0 changed the other samples' outputs by up to {changed:.2g}; " + AXIS_HINT)
+        return ProbeResult(
+            "batch independence",
+            "FAIL",
+            f"changing sample 0 changed the other samples' outputs by up to {changed:.2g}; " + AXIS_HINT,
+        )
     return ProbeResult("batch independence", "pass")
 
 
@@ -145,8 +155,12 @@ def _causality(sub: Subject) -> ProbeResult:
     y2, _ = sub.run(x2)
     changed = (y[:, :t] - y2[:, :t]).abs().max().item()
     if changed > ATOL:
-        return ProbeResult("causality", "FAIL", f"changing step {t} changed outputs before it by up to {changed:.2g}; "
-                           "a unidirectional model must not see the future (bidirectional? pass --bidirectional)")
+        return ProbeResult(
+            "causality",
+            "FAIL",
+            f"changing step {t} changed outputs before it by up to {changed:.2g}; "
+            "a unidirectional model must not see the future (bidirectional? pass --bidirectional)",
+        )
     return ProbeResult("causality", "pass")
 
 
@@ -163,8 +177,7 @@ def perturbed(sub: Subject) -> nn.Module:
     return module
 
 
-INIT_ONLY = ("only at its initialisation (a residual branch that starts at zero?): with the weights perturbed "
-             "it passes")
+INIT_ONLY = "only at its initialisation (a residual branch that starts at zero?): with the weights perturbed it passes"
 
 
 def _order(sub: Subject) -> ProbeResult:
@@ -173,8 +186,12 @@ def _order(sub: Subject) -> ProbeResult:
     yr, _ = sub.run(x.flip(1))
     last = (lambda v: v[:, -1]) if y.dim() == 3 and y.shape[1] == T else (lambda v: v)
     if (last(y) - last(yr)).abs().max().item() <= ATOL:
-        return ProbeResult("order sensitivity", "FAIL", "reversing the steps left the final output unchanged: "
-                           "the model ignores order (does it pool over time, or read only one step?)")
+        return ProbeResult(
+            "order sensitivity",
+            "FAIL",
+            "reversing the steps left the final output unchanged: "
+            "the model ignores order (does it pool over time, or read only one step?)",
+        )
     return ProbeResult("order sensitivity", "pass")
 
 
@@ -185,21 +202,32 @@ def _carry_over(sub: Subject) -> ProbeResult:
         return ProbeResult("state carry-over", "n/a", "bidirectional model")
     block = sub.block
     if block is not None and not block.takes_state:
-        return ProbeResult("state carry-over", "n/a", "not applicable: the block takes no state (its forward has none "
-                           f"of the keywords {', '.join(blocks.STATE_KEYWORDS)})")
+        return ProbeResult(
+            "state carry-over",
+            "n/a",
+            f"not applicable: the block takes no state (its forward has none of the keywords {', '.join(blocks.STATE_KEYWORDS)})",
+        )
     x = randn(6)
     y, _ = sub.run(x)
     k = 4
     y1, s = sub.run(x[:, :k])
     if block is not None and all(v is None for v in s):
-        return ProbeResult("state carry-over", "n/a", f"not applicable: the block takes {block.convention.state_keyword}= "
-                           "but returned no state to hand over (y alone, or None in its place)")
+        return ProbeResult(
+            "state carry-over",
+            "n/a",
+            f"not applicable: the block takes {block.convention.state_keyword}= "
+            "but returned no state to hand over (y alone, or None in its place)",
+        )
     if block is None:
         y2, _ = sub.run(x[:, k:], s)
         diff = (torch.cat([y1, y2], 1) - y).abs().max().item()
         if diff > ATOL:
-            return ProbeResult("state carry-over", "FAIL", f"two chunks with the state handed over differ from one pass by "
-                               f"{diff:.2g}; the returned state must continue the sequence")
+            return ProbeResult(
+                "state carry-over",
+                "FAIL",
+                f"two chunks with the state handed over differ from one pass by "
+                f"{diff:.2g}; the returned state must continue the sequence",
+            )
         return ProbeResult("state carry-over", "pass")
     return _block_carry_over(sub, x, y, k, y1, s)
 
@@ -221,15 +249,23 @@ def _block_carry_over(sub: Subject, x: torch.Tensor, y: torch.Tensor, k: int, y1
     outputs, (y1, s) = [], sub.run(x[:, :k])  # afresh: a cache object may have been changed in place
     outputs.append(y1)
     for t in range(k, T):
-        y_t, s = sub.run(x[:, t:t + 1], s)
+        y_t, s = sub.run(x[:, t : t + 1], s)
         outputs.append(y_t)
     diff = (torch.cat(outputs, 1) - y).abs().max().item()
     if diff > ATOL:
-        return ProbeResult("state carry-over", "FAIL", f"{k} steps then one at a time, the state handed over, differ from "
-                           f"one pass by {diff:.2g} (a chunk of {T - k} after {k}: {chunk}); the returned state must "
-                           "continue the sequence")
-    return ProbeResult("state carry-over", "pass", f"one step at a time after a chunk of {k} steps, as decoding; a chunk "
-                       f"of {T - k} steps after the state did not continue it: {chunk}")
+        return ProbeResult(
+            "state carry-over",
+            "FAIL",
+            f"{k} steps then one at a time, the state handed over, differ from "
+            f"one pass by {diff:.2g} (a chunk of {T - k} after {k}: {chunk}); the returned state must "
+            "continue the sequence",
+        )
+    return ProbeResult(
+        "state carry-over",
+        "pass",
+        f"one step at a time after a chunk of {k} steps, as decoding; a chunk "
+        f"of {T - k} steps after the state did not continue it: {chunk}",
+    )
 
 
 def _gradient_reach(sub: Subject) -> ProbeResult:
@@ -243,10 +279,15 @@ def _gradient_reach(sub: Subject) -> ProbeResult:
     at_init = reach(None)
     if at_init == 0.0:
         if sub.is_core and (moved := reach(perturbed(sub))) > 0.0:
-            return ProbeResult("gradient reach", "pass", f"no gradient from the first step {INIT_ONLY} "
-                               f"(max |d y_last / d x_0| = {moved:.2g})")
-        return ProbeResult("gradient reach", "FAIL", "the last step's output has no gradient with respect to the first "
-                           "input step: information from the start cannot reach the end")
+            return ProbeResult(
+                "gradient reach", "pass", f"no gradient from the first step {INIT_ONLY} (max |d y_last / d x_0| = {moved:.2g})"
+            )
+        return ProbeResult(
+            "gradient reach",
+            "FAIL",
+            "the last step's output has no gradient with respect to the first "
+            "input step: information from the start cannot reach the end",
+        )
     return ProbeResult("gradient reach", "pass", f"max |d y_last / d x_0| = {at_init:.2g}")
 
 
@@ -255,8 +296,11 @@ def _determinism(sub: Subject) -> ProbeResult:
     a, _ = sub.run(x, module=sub.build(11))
     b, _ = sub.run(x, module=sub.build(11))
     if not torch.equal(a, b):
-        return ProbeResult("seeded determinism", "FAIL", "two builds from the same seed gave different outputs; "
-                           "draw all randomness from torch's seeded generators")
+        return ProbeResult(
+            "seeded determinism",
+            "FAIL",
+            "two builds from the same seed gave different outputs; draw all randomness from torch's seeded generators",
+        )
     return ProbeResult("seeded determinism", "pass")
 
 
@@ -265,8 +309,9 @@ PROBES = [_shape, _batch_independence, _causality, _order, _carry_over, _gradien
 
 def run_checks(sub: Subject) -> list[ProbeResult]:
     if sub.error:  # nothing else can run
-        return [_shape(sub)] + [ProbeResult(p.__name__.strip("_").replace("_", " "), "n/a", "the model did not run")
-                                for p in PROBES[1:]]
+        return [_shape(sub)] + [
+            ProbeResult(p.__name__.strip("_").replace("_", " "), "n/a", "the model did not run") for p in PROBES[1:]
+        ]
     results = []
     for probe in PROBES:
         try:
@@ -279,8 +324,7 @@ def run_checks(sub: Subject) -> list[ProbeResult]:
     return results
 
 
-def subjects(name: str, impl: str | None, bidirectional: bool,
-             values: dict[str, Any] | None = None) -> list[tuple[str, Subject]]:
+def subjects(name: str, impl: str | None, bidirectional: bool, values: dict[str, Any] | None = None) -> list[tuple[str, Subject]]:
     """The model under test, one subject per implementation (all of them unless ``impl`` names one).
 
     ``values`` are model parameters (``--set model.NAME=VALUE``); a whole model's required

@@ -35,8 +35,13 @@ class Parser(argparse.ArgumentParser):
 def _cell_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="a task name (see rnnbench list tasks)")
     p.add_argument("--preset", help="a literature variant of the task (see rnnbench list)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
-                   help="override a task., model. or train. parameter, e.g. task.T=50 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.NAME=VALUE",
+        help="override a task., model. or train. parameter, e.g. task.T=50 (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -53,15 +58,19 @@ def cmd_list(args: argparse.Namespace) -> None:
         print("tasks (preset marked * is the default):")
         for name, cls in TASKS.items():
             length = f"; any length (task.{cls.length_param})" if cls.length_param else ""
-            print(f"  {name}  (version {cls.version}; metric {cls.primary_metric}, {direction(cls.primary_metric)}; "
-                  f"solved when {cls.rule}{length})")
+            print(
+                f"  {name}  (version {cls.version}; metric {cls.primary_metric}, {direction(cls.primary_metric)}; "
+                f"solved when {cls.rule}{length})"
+            )
             for preset, text in cls.presets.items():
                 star = "*" if preset == cls.default_preset else " "
                 print(f"    {star}{preset:<18} {text}")
     if args.what in ("models", "all"):
-        print("models (implementations and the default on each device; parameters with their defaults, set with "
-              "--set model.NAME=VALUE; state: the numbers per sequence carried between pieces at the defaults, "
-              "T the length):")
+        print(
+            "models (implementations and the default on each device; parameters with their defaults, set with "
+            "--set model.NAME=VALUE; state: the numbers per sequence carried between pieces at the defaults, "
+            "T the length):"
+        )
         for name in [*model_order(), *sorted(entry_points())]:
             try:
                 arch = resolve_model(name)
@@ -114,16 +123,20 @@ def summary(record: dict) -> str:
     from rnnbench.tasks.base import direction, higher_is_better
 
     task, model, m = record["task"], record["model"], record["metrics"]
-    head = (f"{task['name']}/{task['preset']} {model.get('display', model['name'])}({model['implementation']}) "
-            f"seed={record['train']['seed']}")
+    head = (
+        f"{task['name']}/{task['preset']} {model.get('display', model['name'])}({model['implementation']}) "
+        f"seed={record['train']['seed']}"
+    )
     if record["status"] != "ok":
         return f"{head}: {record['status']} at step {record.get('diverged_at')}"
     metric = task["metric"]
     solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
     versus = "" if higher_is_better(metric) else f", {m[metric] / m['baseline']:.1%} of it"  # a loss's share of the baseline's
-    return (f"{head}: {metric}={m[metric]:.4g} ({direction(metric)}; baseline {m['baseline']:.4g}{versus}), "
-            f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
-            f"{record['timing']['train_seconds']:.1f} s")
+    return (
+        f"{head}: {metric}={m[metric]:.4g} ({direction(metric)}; baseline {m['baseline']:.4g}{versus}), "
+        f"{solved} [{task['solved_rule']}]; {record['train']['steps_done']} steps in "
+        f"{record['timing']['train_seconds']:.1f} s"
+    )
 
 
 def block_note(model: dict) -> str:
@@ -133,9 +146,11 @@ def block_note(model: dict) -> str:
     layers = stack["num_layers"]
     how = "pre-norm residual" if stack["by"] == "rnnbench" else f"stacked by {stack['by']}"
     total = f" of {model['n_params']:,}" if "n_params" in model else ""
-    return (f"{model.get('display', model['name'])}: block of width {stack['width']} ({stack['width_arg']}), {layers} "
-            f"layer{'s' if layers != 1 else ''}, {how}; encoder {encoder['module']} added: {encoder['n_params']:,}"
-            f"{total} parameters")
+    return (
+        f"{model.get('display', model['name'])}: block of width {stack['width']} ({stack['width_arg']}), {layers} "
+        f"layer{'s' if layers != 1 else ''}, {how}; encoder {encoder['module']} added: {encoder['n_params']:,}"
+        f"{total} parameters"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -149,9 +164,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(block_note(record["model"]))
     print(f"{summary(record)} -> {args.out}")
     if record.get("weights_file"):
-        print(f"weights: {args.save_weights / record['weights_file']} "
-              f"(rnnbench evaluate {record['run_id']} --results {results_dir(args.out)} --weights {args.save_weights} "
-              f"--lengths ...)")
+        print(
+            f"weights: {args.save_weights / record['weights_file']} "
+            f"(rnnbench evaluate {record['run_id']} --results {results_dir(args.out)} --weights {args.save_weights} "
+            f"--lengths ...)"
+        )
     warn_if_busy(record)
 
 
@@ -173,8 +190,11 @@ def warn_if_busy(record: dict) -> None:
     if load.get("busy"):
         from rnnbench.results import busy_text
 
-        warnings.warn(f"the machine was busy during this measurement ({busy_text(load)}): its timing is not to be "
-                      "trusted; the record and tables say so", stacklevel=2)
+        warnings.warn(
+            f"the machine was busy during this measurement ({busy_text(load)}): its timing is not to be "
+            "trusted; the record and tables say so",
+            stacklevel=2,
+        )
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -189,8 +209,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     batch = task.sample(args.n, generator(args.seed, "sample", "cpu"))
     extra = {}
     if getattr(task, "symbols", None) is not None and task.length_param:  # the length-generalisation tasks
-        extra = {"blank": getattr(task, "blank", None), "symbols": {str(k): v for k, v in task.symbols.items()},
-                 "readable": task.render(batch)}
+        extra = {
+            "blank": getattr(task, "blank", None),
+            "symbols": {str(k): v for k, v in task.symbols.items()},
+            "readable": task.render(batch),
+        }
     print(json.dumps({"task": task.describe(), **extra, **batch.to_lists()}))
 
 
@@ -202,8 +225,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     if args.cell_timeout is not None and args.cell_timeout <= 0:
         raise UsageError(f"--cell-timeout {args.cell_timeout:g} is impossible; give a positive number of seconds")
-    spec = ExecutorSpec(args.executor, args.workers, args.scheduler, args.partition, args.time,
-                        args.out / "submitit", args.retries)
+    spec = ExecutorSpec(
+        args.executor, args.workers, args.scheduler, args.partition, args.time, args.out / "submitit", args.retries
+    )
     spec.validate()
     shard = parse_shard(args.shard)
     profile = load_profile(args.profile)
@@ -218,12 +242,24 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         for pc in todo:
             cost = estimate(pc.cell, pc.evaluation)
             total += cost["seconds"]
-            print(f"{pc.section:<10} {label(pc, str(resolve_device(args.device))):<60} {cost['flops'] / 1e9:9.1f} GFLOP"
-                  f"  ~{cost['seconds']:6.1f} s")
+            print(
+                f"{pc.section:<10} {label(pc, str(resolve_device(args.device))):<60} {cost['flops'] / 1e9:9.1f} GFLOP"
+                f"  ~{cost['seconds']:6.1f} s"
+            )
         print(f"{len(todo)} cells to run ({done} already in {path}), about {total / 60:.1f} min on a 2-core CPU")
         return
-    counts = sweep(profile, args.out, args.device, args.cell_timeout, args.retry_failed, not args.no_progress, spec,
-                   threads, shard, args.save_weights)
+    counts = sweep(
+        profile,
+        args.out,
+        args.device,
+        args.cell_timeout,
+        args.retry_failed,
+        not args.no_progress,
+        spec,
+        threads,
+        shard,
+        args.save_weights,
+    )
     print(f"sweep {profile.name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" -> {path}")
 
 
@@ -247,24 +283,31 @@ def cmd_throughput_op(args: argparse.Namespace) -> None:
     from rnnbench.train import resolve_device
 
     if args.impl or args.compare_bare or args.layers != 1 or args.input:
-        raise UsageError("--op times an op alone: use --form (not --impl), and --batch, --seq-len, --hidden, "
-                         "--set op.NAME=VALUE; --input, --layers and --compare-bare are for --model")
+        raise UsageError(
+            "--op times an op alone: use --form (not --impl), and --batch, --seq-len, --hidden, "
+            "--set op.NAME=VALUE; --input, --layers and --compare-bare are for --model"
+        )
     device = resolve_device(args.device)
     sets = parse_sets(args.set, ("op",))["op"]
-    cells = op_cells(args.op, args.form, args.batch, seq_lens(args.seq_len), args.hidden, sets, args.dtype,
-                     args.min_run_time)
-    print(f"op {args.op} B={args.batch} width={args.hidden} {args.dtype} on {device} "
-          f"({environment(device)['device_name']}, {torch.get_num_threads()} threads)")
-    print(f"{'form':<10} {'T':>6} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>12} {'GB/s':>7} "
-          f"{'roofline':>8} {'saved MB':>9}")
+    cells = op_cells(args.op, args.form, args.batch, seq_lens(args.seq_len), args.hidden, sets, args.dtype, args.min_run_time)
+    print(
+        f"op {args.op} B={args.batch} width={args.hidden} {args.dtype} on {device} "
+        f"({environment(device)['device_name']}, {torch.get_num_threads()} threads)"
+    )
+    print(
+        f"{'form':<10} {'T':>6} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>12} {'GB/s':>7} "
+        f"{'roofline':>8} {'saved MB':>9}"
+    )
     medians: dict[tuple[int, str, str], float] = {}
     for cell in cells:
         record = measure_op(cell, device)
         for mode, r in record["results"].items():
             medians[(cell.seq_len, cell.form, mode)] = r["median_s"]
-            print(f"{cell.form:<10} {cell.seq_len:>6} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
-                  f"{r['tokens_per_s']:>12,.0f} {r['bytes_per_s'] / 1e9:>7.2f} {r['roofline']:>8.1%} "
-                  f"{record['memory']['bytes'] / 2**20:>9.1f}")
+            print(
+                f"{cell.form:<10} {cell.seq_len:>6} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
+                f"{r['tokens_per_s']:>12,.0f} {r['bytes_per_s'] / 1e9:>7.2f} {r['roofline']:>8.1%} "
+                f"{record['memory']['bytes'] / 2**20:>9.1f}"
+            )
         if args.out:
             append_record(args.out, record)
         warn_if_busy(record)
@@ -273,11 +316,11 @@ def cmd_throughput_op(args: argparse.Namespace) -> None:
     for T in dict.fromkeys(c.seq_len for c in cells):
         for form in forms:
             if form != base:
-                ratios = ", ".join(f"{mode} {medians[(T, base, mode)] / medians[(T, form, mode)]:.2f}x"
-                                   for mode in ("fwd", "fwdbwd"))
+                ratios = ", ".join(
+                    f"{mode} {medians[(T, base, mode)] / medians[(T, form, mode)]:.2f}x" for mode in ("fwd", "fwdbwd")
+                )
                 print(f"T={T}: {form} is {ratios} as fast as {base} ({base} time / {form} time)")
-    print(f"copy bandwidth (the roofline): {record['copy']['bytes_per_s'] / 1e9:.1f} GB/s; "
-          f"memory: {record['memory']['method']}")
+    print(f"copy bandwidth (the roofline): {record['copy']['bytes_per_s'] / 1e9:.1f} GB/s; memory: {record['memory']['method']}")
 
 
 def cmd_throughput(args: argparse.Namespace) -> None:
@@ -300,16 +343,25 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     impls = [i.strip() for i in args.impl.split(",")] if args.impl else arch.available_implementations()
     lengths = list(dict.fromkeys(seq_lens(args.seq_len)))
     extra = parse_sets(args.set, ("model",))["model"]
-    cells = [ThroughputCell(args.model, impl, Shape(args.batch, T, args.input or args.hidden, args.hidden, args.layers),
-                            args.min_run_time, extra) for T in lengths for impl in impls]
+    cells = [
+        ThroughputCell(
+            args.model, impl, Shape(args.batch, T, args.input or args.hidden, args.hidden, args.layers), args.min_run_time, extra
+        )
+        for T in lengths
+        for impl in impls
+    ]
     for cell in cells:
         cell.validate()  # every name and value before any work
     shape = cells[0].shape
-    print(f"{display_name(arch)} B={shape.batch} T={','.join(map(str, lengths))} I={shape.input_size} "
-          f"H={shape.hidden_size} layers={shape.num_layers} on {device} ({environment(device)['device_name']}, "
-          f"{torch.get_num_threads()} threads)")
-    print(f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
-          f"{'roofline':>8} {'memory MB':>10}" + (f" {'T':>6}" if len(lengths) > 1 else ""))
+    print(
+        f"{display_name(arch)} B={shape.batch} T={','.join(map(str, lengths))} I={shape.input_size} "
+        f"H={shape.hidden_size} layers={shape.num_layers} on {device} ({environment(device)['device_name']}, "
+        f"{torch.get_num_threads()} threads)"
+    )
+    print(
+        f"{'impl':<10} {'mode':<7} {'median ms':>10} {'IQR ms':>8} {'tokens/s':>11} {'GFLOP/s':>8} "
+        f"{'roofline':>8} {'memory MB':>10}" + (f" {'T':>6}" if len(lengths) > 1 else "")
+    )
     states = {}
     for cell in cells:
         record = measure(cell, device)
@@ -317,15 +369,19 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         for mode, r in record["results"].items():
             gflops = "n/a" if r["flop_per_s"] is None else f"{r['flop_per_s'] / 1e9:.1f}"
             roofline = "n/a" if r["roofline"] is None else f"{r['roofline']:.1%}"
-            print(f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
-                  f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}"
-                  + (f" {cell.shape.seq_len:>6}" if len(lengths) > 1 else ""))
+            print(
+                f"{cell.impl:<10} {mode:<7} {r['median_s'] * 1e3:>10.3f} {r['iqr_s'] * 1e3:>8.3f} "
+                f"{r['tokens_per_s']:>11,.0f} {gflops:>8} {roofline:>8} {r['memory_bytes'] / 2**20:>10.1f}"
+                + (f" {cell.shape.seq_len:>6}" if len(lengths) > 1 else "")
+            )
         if args.out:
             append_record(args.out, record)
         warn_if_busy(record)
     if record["matmul"]:
-        print(f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
-              f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)")
+        print(
+            f"matmul {record['matmul']['shape'][0]} @ {record['matmul']['shape'][1]}: "
+            f"{record['matmul']['flop_per_s'] / 1e9:.1f} GFLOP/s (the roofline reference)"
+        )
     else:
         print("no FLOP count (a user's core can declare flops(batch, length, input_size)): GFLOP/s and roofline are n/a")
     if len(set(states.values())) > 1:  # a state that grows with T (a KV cache)
@@ -337,9 +393,11 @@ def cmd_throughput(args: argparse.Namespace) -> None:
         print(block_note(record["model"]) + f", {record['model']['encoder']['flops']:,} FLOP of each forward")
     if args.compare_bare:
         check = bare_timer_check(cells[0], device)
-        print(f"harness vs a bare torch.utils.benchmark.Timer of the {cells[0].impl} core's forward at this shape: "
-              f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
-              f"ratio {check['ratio']:.3f}")
+        print(
+            f"harness vs a bare torch.utils.benchmark.Timer of the {cells[0].impl} core's forward at this shape: "
+            f"{check['harness_median_s'] * 1e3:.3f} ms vs {check['bare_median_s'] * 1e3:.3f} ms, "
+            f"ratio {check['ratio']:.3f}"
+        )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -395,12 +453,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise UsageError(f"--samples {args.samples} is impossible; give 2 or more sequences per length")
     record, file = find_training_record(args.results, args.run_id)
     weights = args.weights or args.results / "weights"
-    todo = lengths if args.again else tuple(n for n in lengths if n not in
-                                            evaluated(read_records(file), record["run_id"], args.samples))
+    todo = (
+        lengths
+        if args.again
+        else tuple(n for n in lengths if n not in evaluated(read_records(file), record["run_id"], args.samples))
+    )
     head = f"{record['task']['name']}/{record['task']['preset']} {record['model'].get('display', record['model']['name'])}"
     if not todo:
-        print(f"run {record['run_id']} ({head}) already has every length of {describe_lengths(lengths)} at "
-              f"{args.samples} samples in {file}; nothing to do (--again evaluates anyway)")
+        print(
+            f"run {record['run_id']} ({head}) already has every length of {describe_lengths(lengths)} at "
+            f"{args.samples} samples in {file}; nothing to do (--again evaluates anyway)"
+        )
         return
     result = evaluate_run(record, todo, weights, args.samples, args.device)
     if "profile" in record:
@@ -409,12 +472,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     spec = record["train"].get("lengths")  # trained on a range, or at the task's own length
     train_max = max(parse_lengths(spec)) if spec else record["task"]["params"].get("length")
     metric = record["task"].get("metric", "acc")
-    print(f"run {record['run_id']} ({head}, trained on {record['train'].get('lengths') or 'its own length'}): "
-          f"{len(todo)} lengths, {args.samples} sequences each, {result['timing']['seconds']:.1f} s -> {file}")
+    print(
+        f"run {record['run_id']} ({head}, trained on {record['train'].get('lengths') or 'its own length'}): "
+        f"{len(todo)} lengths, {args.samples} sequences each, {result['timing']['seconds']:.1f} s -> {file}"
+    )
     for row in result["per_length"]:
         mark = "" if train_max is None or row["length"] > train_max else "  (within the training lengths)"
-        print(f"  length {row['length']:>5}  {metric} {row[metric]:.4f}  ce {row['ce']:.4f}  "
-              f"(chance {row['chance']:.3g}, baseline {row['baseline']:.3g}){mark}")
+        print(
+            f"  length {row['length']:>5}  {metric} {row[metric]:.4f}  ce {row['ce']:.4f}  "
+            f"(chance {row['chance']:.3g}, baseline {row['baseline']:.3g}){mark}"
+        )
     test = [row[metric] for row in result["per_length"] if train_max is None or row["length"] > train_max]
     if test:
         print(f"score (mean {metric} over the {len(test)} lengths beyond training): {sum(test) / len(test):.4f}")
@@ -466,9 +533,14 @@ def build_parser() -> Parser:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--early-stop", action="store_true", default=None, help="stop when solved")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSONL file to append to (default {DEFAULT_OUT})")
-    p.add_argument("--save-weights", type=Path, nargs="?", const=Path("results/weights"), metavar="DIR",
-                   help="save the trained state_dict as DIR/RUN_ID.safetensors (default DIR results/weights), for "
-                        "rnnbench evaluate")
+    p.add_argument(
+        "--save-weights",
+        type=Path,
+        nargs="?",
+        const=Path("results/weights"),
+        metavar="DIR",
+        help="save the trained state_dict as DIR/RUN_ID.safetensors (default DIR results/weights), for rnnbench evaluate",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sample", help="print example input/target pairs of a task as JSON")
@@ -483,19 +555,33 @@ def build_parser() -> Parser:
     p.add_argument("--cell-timeout", type=float, help="stop a cell after this many seconds (recorded as timeout)")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed or timeout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--executor", default="local", choices=["local", "dask", "slurm", "submitit-local"],
-                   help="where cells run: here one by one (default), on Dask workers, as SLURM jobs (submitit), or "
-                        "as local processes through submitit; this process alone writes the records")
-    p.add_argument("--workers", type=int, help="dask: start a local cluster of N worker processes; "
-                                               "submitit-local: N jobs at once (default: cores / 2)")
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "dask", "slurm", "submitit-local"],
+        help="where cells run: here one by one (default), on Dask workers, as SLURM jobs (submitit), or "
+        "as local processes through submitit; this process alone writes the records",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="dask: start a local cluster of N worker processes; submitit-local: N jobs at once (default: cores / 2)",
+    )
     p.add_argument("--scheduler", help="dask: the address of a running cluster's scheduler, tcp://HOST:PORT")
     p.add_argument("--partition", help="slurm: the partition to submit to")
     p.add_argument("--time", type=int, default=60, help="slurm, submitit-local: minutes per job (default 60)")
-    p.add_argument("--retries", type=int, default=2,
-                   help="a cell whose worker or job dies is run again this many times, then recorded as failed")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="a cell whose worker or job dies is run again this many times, then recorded as failed",
+    )
     p.add_argument("--shard", metavar="i/n", help="run only the i-th of n disjoint slices of the profile (by cell key)")
-    p.add_argument("--save-weights", action="store_true",
-                   help="save every training cell's weights under OUT/weights ([[length]] cells always do)")
+    p.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="save every training cell's weights under OUT/weights ([[length]] cells always do)",
+    )
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("throughput", help="time forward and forward+backward of one architecture, or of one op alone")
@@ -504,27 +590,38 @@ def build_parser() -> Parser:
     p.add_argument("--impl", help="comma-separated implementations (default: all the model has)")
     p.add_argument("--form", help="--op: comma-separated forms (default: all the op has), e.g. chunk,recurrent")
     p.add_argument("--dtype", default="float32", help="--op: float32 (default) or float64")
-    p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
-                   help="a model parameter beyond --hidden/--layers, or with --op an op parameter op.NAME=VALUE "
-                        "(repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="model.NAME=VALUE",
+        help="a model parameter beyond --hidden/--layers, or with --op an op parameter op.NAME=VALUE (repeatable)",
+    )
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seq-len", default="100", help="the length T, or a comma-separated list of them (e.g. "
-                   "64,256,1024: one measurement per length)")
+    p.add_argument(
+        "--seq-len",
+        default="100",
+        help="the length T, or a comma-separated list of them (e.g. 64,256,1024: one measurement per length)",
+    )
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--input", type=int, help="input size (default: the hidden size)")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed runs per measurement")
     p.add_argument("--out", type=Path, help="also append the records to this JSONL file")
-    p.add_argument("--compare-bare", action="store_true",
-                   help="also time a bare Timer of the first implementation's core at this shape and print the ratio")
+    p.add_argument(
+        "--compare-bare",
+        action="store_true",
+        help="also time a bare Timer of the first implementation's core at this shape and print the ratio",
+    )
     p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("check", help="probe a model's contract: batch independence, causality, state, gradients")
     p.add_argument("model", help="a built-in name, package.module:Name or path/to/file.py:Name")
     p.add_argument("--impl", help="one implementation (default: every one the model has that can run here)")
-    p.add_argument("--set", action="append", default=[], metavar="model.NAME=VALUE",
-                   help="a constructor argument of the model (repeatable)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="model.NAME=VALUE", help="a constructor argument of the model (repeatable)"
+    )
     p.add_argument("--bidirectional", action="store_true", help="the model sees the whole sequence (skip causality)")
     p.set_defaults(func=cmd_check)
 
@@ -537,13 +634,20 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("evaluate", help="score a trained run's saved weights at other lengths (length generalisation)")
     p.add_argument("run_id", help="the training run's id (or a unique prefix), as in its record")
-    p.add_argument("--lengths", required=True, metavar="SPEC",
-                   help='lengths to evaluate at, inclusive ranges: "41:500" (every length), "41:500:10" (every 10th), '
-                        '"41,100,500"')
+    p.add_argument(
+        "--lengths",
+        required=True,
+        metavar="SPEC",
+        help='lengths to evaluate at, inclusive ranges: "41:500" (every length), "41:500:10" (every 10th), "41,100,500"',
+    )
     p.add_argument("--samples", type=int, default=512, help="sequences per length (default 512, as Delétang et al.)")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="the results directory whose raw/ holds the run's record (default results); the new "
-                        "record is appended to the same file")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="the results directory whose raw/ holds the run's record (default results); the new "
+        "record is appended to the same file",
+    )
     p.add_argument("--weights", type=Path, help="the folder of RUN_ID.safetensors (default RESULTS/weights)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--again", action="store_true", help="evaluate lengths already recorded for this run too")
@@ -558,15 +662,22 @@ def build_parser() -> Parser:
     p.add_argument("--b", required=True, help="the second")
     p.add_argument("--by", default="model", choices=["model", "impl", "commit"], help="what --a and --b name")
     p.add_argument("--profile", help="only this profile's records")
-    p.add_argument("--correction", default="holm", choices=["holm", "bh", "none"],
-                   help="for testing many cells together: holm (family-wise error, default), bh (Benjamini-Hochberg "
-                        "false-discovery rate) or none")
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=["holm", "bh", "none"],
+        help="for testing many cells together: holm (family-wise error, default), bh (Benjamini-Hochberg "
+        "false-discovery rate) or none",
+    )
     p.set_defaults(func=cmd_compare)
 
     for name in ("run", "sweep", "throughput", "rerun", "evaluate"):
         sub.choices[name].add_argument(
-            "--threads", type=int, help="torch's intra-op threads (default: torch's, the cores; rerun: the record's). "
-            "CPU results are bit-identical only at the same count")
+            "--threads",
+            type=int,
+            help="torch's intra-op threads (default: torch's, the cores; rerun: the record's). "
+            "CPU results are bit-identical only at the same count",
+        )
     for name in NUMERICS_COMMANDS:
         add_numerics_option(sub.choices[name])
     for command in sub.choices.values():
@@ -579,10 +690,13 @@ NUMERICS_COMMANDS = ("run", "sweep", "throughput", "rerun", "evaluate")
 
 
 def add_numerics_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--numerics", choices=numerics.MODES,
-                   help="portable: pin PyTorch's, MKL's and oneDNN's code paths so that CPU results are bit-identical "
-                        f"across CPU models (slower; see docs/reproducibility.md); default: the fastest path for this "
-                        f"CPU (or ${numerics.ENV_VAR}; rerun: the record's)")
+    p.add_argument(
+        "--numerics",
+        choices=numerics.MODES,
+        help="portable: pin PyTorch's, MKL's and oneDNN's code paths so that CPU results are bit-identical "
+        f"across CPU models (slower; see docs/reproducibility.md); default: the fastest path for this "
+        f"CPU (or ${numerics.ENV_VAR}; rerun: the record's)",
+    )
 
 
 def apply_numerics(args: argparse.Namespace) -> None:
@@ -631,6 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"rnnbench: error: {needs_cuda_message(args.model, reason)}", file=sys.stderr)
             return 2
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"rnnbench: error: {type(exc).__name__}: {message}{where(exc)} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"rnnbench: error: {type(exc).__name__}: {message}{where(exc)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -50,9 +50,7 @@ def override(params: P, values: Mapping[str, Any], section: str) -> P:
     changes = {}
     for key, value in values.items():
         if key not in names:
-            raise UsageError(
-                f"unknown parameter {section}.{key}; valid {section} parameters: {choices(names)}"
-            )
+            raise UsageError(f"unknown parameter {section}.{key}; valid {section} parameters: {choices(names)}")
         changes[key] = coerce(value, hints[key], f"{section}.{key}")
     new = dataclasses.replace(params, **changes)  # type: ignore[type-var]
     validate = getattr(new, "validate", None)
@@ -80,4 +78,3 @@ def require(condition: bool, message: str) -> None:
     """Raise a UsageError with ``message`` unless ``condition`` holds."""
     if not condition:
         raise UsageError(message)
-

@@ -54,9 +54,11 @@ def gradient_flow(model: Any, task: Task, device: torch.device) -> dict[str, Any
 
 
 def check_gradient_flow(task: Task, arch: Any) -> None:
-    require(task.spec.target == "last" and getattr(task.params, "T", 0) >= 2 and task.preset != "hochreiter1997",
-            f"gradient_flow needs a fixed-length task read at the last step (adding arjovsky2016/bai2018 or "
-            f"sine multisine), not {task.name}/{task.preset}")
+    require(
+        task.spec.target == "last" and getattr(task.params, "T", 0) >= 2 and task.preset != "hochreiter1997",
+        f"gradient_flow needs a fixed-length task read at the last step (adding arjovsky2016/bai2018 or "
+        f"sine multisine), not {task.name}/{task.preset}",
+    )
     require(not arch.bidirectional, f"gradient_flow is defined for unidirectional models, not {arch.name!r}")
 
 

@@ -37,9 +37,14 @@ def length_batch(task: Task, length: int, samples: int):
     return task.sample_length(length, samples, generator(EVAL_SEED, f"{task.name}:length={length}", torch.device("cpu")))
 
 
-def evaluate_lengths(model: torch.nn.Module, task: Task, lengths: Sequence[int], samples: int = EVAL_SAMPLES,
-                     device: torch.device | str = "cpu", progress: Callable[[int], None] | None = None
-                     ) -> list[dict[str, Any]]:
+def evaluate_lengths(
+    model: torch.nn.Module,
+    task: Task,
+    lengths: Sequence[int],
+    samples: int = EVAL_SAMPLES,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
     """The task's metrics and baselines at each length; ``model`` in eval mode on ``device``."""
     for length in lengths:  # every length valid before any work
         task.at_length(length)
@@ -51,8 +56,14 @@ def evaluate_lengths(model: torch.nn.Module, task: Task, lengths: Sequence[int],
         baselines = at.baselines(batch)
         with torch.no_grad():
             metrics = evaluate_in_chunks(model, at, _to(batch, device))
-        rows.append({"length": int(length), "input_length": int(batch.x.shape[1]), **metrics,
-                     **{k: baselines[k] for k in ("chance", "baseline", "majority") if k in baselines}})
+        rows.append(
+            {
+                "length": int(length),
+                "input_length": int(batch.x.shape[1]),
+                **metrics,
+                **{k: baselines[k] for k in ("chance", "baseline", "majority") if k in baselines},
+            }
+        )
         if progress is not None:
             progress(length)
     return rows
@@ -64,17 +75,24 @@ def _to(batch: Any, device: torch.device | str) -> Any:
     return move(batch, device)
 
 
-def evaluation_record(train: dict[str, Any], rows: list[dict[str, Any]], samples: int, device: torch.device,
-                      seconds: float) -> dict[str, Any]:
+def evaluation_record(
+    train: dict[str, Any], rows: list[dict[str, Any]], samples: int, device: torch.device, seconds: float
+) -> dict[str, Any]:
     """The record of one evaluation of training run ``train`` at the lengths in ``rows``."""
     return head(KIND, train.get("cell_key"), of_run=train["run_id"]) | {
         **{k: train[k] for k in ("profile", "section") if k in train},
         "task": train["task"],
         "model": length_eval_model(train["model"]),
-        "train": {"seed": train["train"].get("seed"), "lengths": train["train"].get("lengths", ""),
-                  "steps": train["train"].get("steps")},
-        "eval": {"samples": samples, "lengths": [r["length"] for r in rows],
-                 "data": "a fixed seed per task and length, drawn on the CPU"},
+        "train": {
+            "seed": train["train"].get("seed"),
+            "lengths": train["train"].get("lengths", ""),
+            "steps": train["train"].get("steps"),
+        },
+        "eval": {
+            "samples": samples,
+            "lengths": [r["length"] for r in rows],
+            "data": "a fixed seed per task and length, drawn on the CPU",
+        },
         "per_length": rows,
         "weights_sha256": train.get("weights_sha256"),
         "timing": {"seconds": seconds},
@@ -91,11 +109,17 @@ def evaluated(records: Iterable[dict[str, Any]], run_id: str, samples: int) -> s
     return done
 
 
-def evaluate_run(train: dict[str, Any], lengths: Sequence[int], weights_dir: str | os.PathLike,
-                 samples: int = EVAL_SAMPLES, device: str = "cpu",
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def evaluate_run(
+    train: dict[str, Any],
+    lengths: Sequence[int],
+    weights_dir: str | os.PathLike,
+    samples: int = EVAL_SAMPLES,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Load run ``train``'s weights (checked against its hash) and evaluate them at ``lengths``."""
     from rnnbench.train import resolve_device
+
     dev = resolve_device(device)
     model, task, _ = load_trained(train, weights_dir, dev)
     for length in lengths:
@@ -113,8 +137,11 @@ def find_training_record(results: Path, run_id: str) -> tuple[dict[str, Any], Pa
         raise UsageError(f"no records under {raw}; run rnnbench run or rnnbench sweep first (or give --results)")
     found: list[tuple[dict[str, Any], Path]] = []
     for file in files:
-        found += [(r, file) for r in read_records(file)
-                  if r.get("kind", "train") == "train" and str(r.get("run_id", "")).startswith(run_id)]
+        found += [
+            (r, file)
+            for r in read_records(file)
+            if r.get("kind", "train") == "train" and str(r.get("run_id", "")).startswith(run_id)
+        ]
     ids = {r["run_id"] for r, _ in found}
     if not ids:
         raise UsageError(f"no training record with run id {run_id!r} under {raw}")
@@ -123,8 +150,9 @@ def find_training_record(results: Path, run_id: str) -> tuple[dict[str, Any], Pa
     return found[-1]
 
 
-def load_trained(record: dict[str, Any], directory: str | os.PathLike, device: torch.device | str = "cpu"
-                 ) -> tuple[torch.nn.Module, Any, Any]:
+def load_trained(
+    record: dict[str, Any], directory: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, Any, Any]:
     """The trained model of a training record, its task and cell, rebuilt from the record's cell with the
     weights from ``directory``; raises UsageError (one line naming the file) when the file is missing,
     unreadable or not the one the record hashed."""
@@ -136,9 +164,11 @@ def load_trained(record: dict[str, Any], directory: str | os.PathLike, device: t
     if record.get("status") != "ok":
         raise UsageError(f"run {run_id} has status {record.get('status')!r}: it has no trained weights to evaluate")
     if not path.is_file():
-        raise UsageError(f"weights file {path} of run {run_id} is missing; point --weights at the folder that holds "
-                         "it, or train the cell again with rnnbench run ... --save-weights (its record keeps the "
-                         "results it has)")
+        raise UsageError(
+            f"weights file {path} of run {run_id} is missing; point --weights at the folder that holds "
+            "it, or train the cell again with rnnbench run ... --save-weights (its record keeps the "
+            "results it has)"
+        )
     cell = cell_from_record(record)
     task, mparams, _ = cell.resolved()
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(0, "init", torch.device("cpu")))
@@ -149,10 +179,13 @@ def load_trained(record: dict[str, Any], directory: str | os.PathLike, device: t
     try:
         model.load_state_dict(state)
     except RuntimeError:
-        raise UsageError(f"weights file {path} does not fit run {run_id}'s model "
-                         f"({resolve_model(cell.model).name}); it belongs to another run") from None
+        raise UsageError(
+            f"weights file {path} does not fit run {run_id}'s model ({resolve_model(cell.model).name}); it belongs to another run"
+        ) from None
     found, expected = weights_hash(model), record.get("weights_sha256")
     if found != expected:
-        raise UsageError(f"weights file {path} does not match run {run_id}: its weights hash to {found}, the record "
-                         f"says {expected}; it belongs to another run or was changed")
+        raise UsageError(
+            f"weights file {path} does not match run {run_id}: its weights hash to {found}, the record "
+            f"says {expected}; it belongs to another run or was changed"
+        )
     return model.to(device).eval(), task, cell

@@ -74,13 +74,21 @@ def oversubscribed(spec: ExecutorSpec, threads: int) -> str | None:
         return None
     cores = os.cpu_count() or 1
     if spec.slots() * threads > cores:
-        return (f"{spec.slots()} workers x {threads} threads exceed this machine's {cores} cores: the thread pools "
-                f"will fight and every timing will be slower; use --threads {max(1, cores // spec.slots())}")
+        return (
+            f"{spec.slots()} workers x {threads} threads exceed this machine's {cores} cores: the thread pools "
+            f"will fight and every timing will be slower; use --threads {max(1, cores // spec.slots())}"
+        )
     return None
 
 
-def run_in_worker(pc: Any, device: str, cell_timeout: float | None, threads: int, executor: dict[str, Any],
-                  numerics_setting: dict[str, Any] | None = None) -> dict:
+def run_in_worker(
+    pc: Any,
+    device: str,
+    cell_timeout: float | None,
+    threads: int,
+    executor: dict[str, Any],
+    numerics_setting: dict[str, Any] | None = None,
+) -> dict:
     """Run one cell where the executor put it, with ``threads`` intra-op threads and the driver's
     numerics (checked, not assumed: rnnbench.numerics.enter_worker), and say where in the record."""
     numerics.enter_worker(numerics_setting)
@@ -129,8 +137,14 @@ class Pool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def run(self, cells: list[Any], device: str, cell_timeout: float | None, started: Started | None = None,
-            stepped: Stepped | None = None) -> Iterator[tuple[int, dict | None, str | None]]:
+    def run(
+        self,
+        cells: list[Any],
+        device: str,
+        cell_timeout: float | None,
+        started: Started | None = None,
+        stepped: Stepped | None = None,
+    ) -> Iterator[tuple[int, dict | None, str | None]]:
         raise NotImplementedError
 
     def running(self) -> int:
@@ -187,13 +201,20 @@ class DaskPool(Pool):
             try:
                 self.client = Client(spec.scheduler, timeout=30)
             except OSError as exc:
-                raise UsageError(f"cannot reach the Dask scheduler at {spec.scheduler} ({exc}); start one with "
-                                 "`dask scheduler` or give --workers N for a local cluster") from None
+                raise UsageError(
+                    f"cannot reach the Dask scheduler at {spec.scheduler} ({exc}); start one with "
+                    "`dask scheduler` or give --workers N for a local cluster"
+                ) from None
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": spec.retries}):
                 # the workers' environment carries the numerics pins: torch reads them when it starts there
-                self.cluster = LocalCluster(n_workers=spec.slots(), threads_per_worker=1, processes=True,
-                                            dashboard_address=None, env=numerics.worker_environment())
+                self.cluster = LocalCluster(
+                    n_workers=spec.slots(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    env=numerics.worker_environment(),
+                )
                 self.client = Client(self.cluster)
         self.info = {"kind": "dask", "scheduler": self.client.scheduler.address}
         if self.numerics["mode"] != "default":  # a running cluster's workers: refuse before any cell runs
@@ -205,9 +226,20 @@ class DaskPool(Pool):
     def run(self, cells, device, cell_timeout, started=None, stepped=None):  # workers report no starts or steps
         from distributed import as_completed
 
-        self.futures = [self.client.submit(run_in_worker, pc, device, cell_timeout, self.threads, self.info,
-                                           self.numerics, key=f"cell-{i}-{pc.section}-{pc.key(device)}", pure=False)
-                        for i, pc in enumerate(cells)]
+        self.futures = [
+            self.client.submit(
+                run_in_worker,
+                pc,
+                device,
+                cell_timeout,
+                self.threads,
+                self.info,
+                self.numerics,
+                key=f"cell-{i}-{pc.section}-{pc.key(device)}",
+                pure=False,
+            )
+            for i, pc in enumerate(cells)
+        ]
         index = {f.key: i for i, f in enumerate(self.futures)}
         for future in as_completed(self.futures):
             i = index[future.key]
@@ -247,8 +279,9 @@ class SubmititPool(Pool):
         folder = str(spec.folder or Path("results") / "submitit")
         if spec.kind == "slurm":
             self.executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
-            self.executor.update_parameters(slurm_partition=spec.partition, timeout_min=spec.time_min,
-                                            cpus_per_task=threads, nodes=1, tasks_per_node=1)
+            self.executor.update_parameters(
+                slurm_partition=spec.partition, timeout_min=spec.time_min, cpus_per_task=threads, nodes=1, tasks_per_node=1
+            )
             self.window = 10**6  # SLURM queues them
         else:
             self.executor = submitit.LocalExecutor(folder=folder)
@@ -266,8 +299,9 @@ class SubmititPool(Pool):
             while queue and len(self.jobs) < self.window:
                 i = queue.pop(0)
                 attempts[i] += 1
-                self.jobs[i] = self.executor.submit(run_in_worker, cells[i], device, cell_timeout, self.threads,
-                                                    self.info, self.numerics)
+                self.jobs[i] = self.executor.submit(
+                    run_in_worker, cells[i], device, cell_timeout, self.threads, self.info, self.numerics
+                )
             done = [i for i, job in self.jobs.items() if job.done()]
             if not done:
                 time.sleep(self.POLL)

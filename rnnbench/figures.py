@@ -38,16 +38,25 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
         for model in sorted(set(group["model"]), key=rank):
             runs = group[group["model"] == model]
             metric = runs["metric"].iloc[0]
-            curves = pd.DataFrame([{"seed": s, "step": h["step"], "value": h[metric]}
-                                   for s, hist in zip(runs["seed"], runs["history"]) for h in hist])
+            curves = pd.DataFrame(
+                [
+                    {"seed": s, "step": h["step"], "value": h[metric]}
+                    for s, hist in zip(runs["seed"], runs["history"])
+                    for h in hist
+                ]
+            )
             stats = curves.groupby("step")["value"].agg(["mean", "min", "max"])
-            line, = ax.plot(stats.index, stats["mean"], color=model_color(model), label=f"{model} (n={runs['seed'].nunique()})")
+            (line,) = ax.plot(stats.index, stats["mean"], color=model_color(model), label=f"{model} (n={runs['seed'].nunique()})")
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2)
         metric = group["metric"].iloc[0]
         ax.axhline(group["baseline"].iloc[0], color="black", linestyle="--", linewidth=1, label="no-memory baseline")
         # accuracies on a linear 0..1 axis (up is better), losses on a log axis (down is better)
-        ax.set(yscale="linear" if higher_is_better(metric) else "log", xlabel="training step",
-               ylabel=f"{metric}, {direction(metric)} (held-out; band: seed range)", title=task)
+        ax.set(
+            yscale="linear" if higher_is_better(metric) else "log",
+            xlabel="training step",
+            ylabel=f"{metric}, {direction(metric)} (held-out; band: seed range)",
+            title=task,
+        )
         ax.legend(fontsize=8)
         fig.tight_layout()
         written += save(fig, directory / ("curves_" + slug(task)))
@@ -63,14 +72,28 @@ def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
         for model, m in sorted(part.groupby("model"), key=lambda kv: rank(kv[0])):
             m = m.sort_values("axis_value")
             std = m["normalised_std"].fillna(0)
-            line, = ax.plot(m["axis_value"], m["normalised_mean"], marker="o", color=model_color(model),
-                            label=f"{model} (n={int(m['n'].max())})")
-            ax.fill_between(m["axis_value"], (m["normalised_mean"] - std).clip(lower=0), m["normalised_mean"] + std,
-                            color=line.get_color(), alpha=0.15)
+            (line,) = ax.plot(
+                m["axis_value"],
+                m["normalised_mean"],
+                marker="o",
+                color=model_color(model),
+                label=f"{model} (n={int(m['n'].max())})",
+            )
+            ax.fill_between(
+                m["axis_value"],
+                (m["normalised_mean"] - std).clip(lower=0),
+                m["normalised_mean"] + std,
+                color=line.get_color(),
+                alpha=0.15,
+            )
         metric = part["metric"].iloc[0]
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="no memory (baseline)")
-        ax.set(xscale="log", xlabel=f"dependency length {axis}",
-               ylabel=f"{metric} / baseline ({direction(metric)})", title=f"retention: {group}")
+        ax.set(
+            xscale="log",
+            xlabel=f"dependency length {axis}",
+            ylabel=f"{metric} / baseline ({direction(metric)})",
+            title=f"retention: {group}",
+        )
         values = sorted(part["axis_value"].unique())
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()
@@ -88,10 +111,19 @@ def plot_gradient_flow(gf: pd.DataFrame, directory: Path) -> list[Path]:
         for (model, stage), m in sorted(part.groupby(["model", "stage"]), key=lambda kv: (rank(kv[0][0]), kv[0][1])):
             norms = pd.DataFrame(list(m["norms"])).mean(axis=0)  # mean over seeds, by distance
             decay = m["decay_per_step"].mean()
-            ax.plot(norms.index, norms.values, color=model_color(model), linestyle="--" if stage == "init" else "-",
-                    label=f"{model} {stage} (×{decay:.2f}/step)")
-        ax.set(yscale="log", xlabel="distance from the step where the loss is read",
-               ylabel="‖∂loss/∂x_t‖ (mean over batch)", title=f"gradient flow: {group}")
+            ax.plot(
+                norms.index,
+                norms.values,
+                color=model_color(model),
+                linestyle="--" if stage == "init" else "-",
+                label=f"{model} {stage} (×{decay:.2f}/step)",
+            )
+        ax.set(
+            yscale="log",
+            xlabel="distance from the step where the loss is read",
+            ylabel="‖∂loss/∂x_t‖ (mean over batch)",
+            title=f"gradient flow: {group}",
+        )
         ax.legend(fontsize=8)
         fig.tight_layout()
         written += save(fig, directory / ("gradient_flow_" + slug(group)))
@@ -126,10 +158,20 @@ def plot_throughput(df: pd.DataFrame, directory: Path) -> list[Path]:
             part = sub[sub["mode"] == mode]
             for (model, impl), g in sorted(part.groupby(["model", "impl"]), key=lambda kv: (rank(kv[0][0]), kv[0][1])):
                 g = g.sort_values(x)
-                ax.plot(g[x], g["tokens_per_s"], marker="o", color=model_color(model),
-                        linestyle="--" if impl == "reference" else "-", label=f"{model} ({impl})")
-            ax.set(xscale="log", yscale="log", xlabel={"seq_len": "sequence length T", "hidden_size": "hidden size H"}[x],
-                   title=f"{title}, B={batch}, {fixed.replace('_', ' ')}={sub[fixed].max()}")
+                ax.plot(
+                    g[x],
+                    g["tokens_per_s"],
+                    marker="o",
+                    color=model_color(model),
+                    linestyle="--" if impl == "reference" else "-",
+                    label=f"{model} ({impl})",
+                )
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel={"seq_len": "sequence length T", "hidden_size": "hidden size H"}[x],
+                title=f"{title}, B={batch}, {fixed.replace('_', ' ')}={sub[fixed].max()}",
+            )
             ax.set_xticks(sorted(sub[x].unique()), [str(v) for v in sorted(sub[x].unique())])
             ax.minorticks_off()
         axes[0].set_ylabel("tokens/s (B·T per second)")

@@ -56,8 +56,10 @@ def _part(part: Any, spec: Any, where: str) -> range | list[int]:
     if step < 1:
         raise UsageError(f"{where}={_show(spec)}: the step {step} in {part!r} must be 1 or more")
     if stop < start:
-        raise UsageError(f"{where}={_show(spec)}: {part!r} is an empty range (it ends before it starts); "
-                         f"write the smaller length first, {EXAMPLE}")
+        raise UsageError(
+            f"{where}={_show(spec)}: {part!r} is an empty range (it ends before it starts); "
+            f"write the smaller length first, {EXAMPLE}"
+        )
     return range(start, stop + 1, step)
 
 

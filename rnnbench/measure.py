@@ -66,8 +66,9 @@ class ThroughputCell:
         lay = blocks.layout(self.model, factory, self.model_params.get("width_arg")) if factory is not None else None
         if lay is not None:  # a block: the shape's hidden size is its width (unless given), its layers the stack's
             given = lay.width_arg in self.model_params or "hidden_size" in self.model_params
-            values = {k: v for k, v in values.items() if not (k == "hidden_size" and given)
-                      and not (k == "num_layers" and v == 1)}
+            values = {
+                k: v for k, v in values.items() if not (k == "hidden_size" and given) and not (k == "num_layers" and v == 1)
+            }
         elif arch.user:  # a user's core gets only what its constructor takes
             fields = {k for k in values if k in _constructor_names(arch)}
             if self.shape.num_layers != 1:
@@ -205,8 +206,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
         # moment would otherwise put the model above 100% of the machine
         medians = [time_it(lambda: a @ b, cell.min_run_time / 2).median for _ in range(MATMUL_REPEATS)]
         matmul_rate = 2 * M * K * N / min(medians)
-        matmul_record = {"shape": [[M, K], [K, N]], "median_s": min(medians), "medians_s": medians,
-                         "flop_per_s": matmul_rate}
+        matmul_record = {"shape": [[M, K], [K, N]], "median_s": min(medians), "medians_s": medians, "flop_per_s": matmul_rate}
     results: dict[str, Any] = {}
     for mode, m in timings.items():
         mode_flops = None if flops is None else flops * (3 if mode == "fwdbwd" else 1)
@@ -224,10 +224,15 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
             "memory_method": method,
         }
     return head("throughput", cell.key(str(device))) | {
-        "model": configured_model(cell.model, arch, cell.impl, device, params,
-                                  {"bidirectional": arch.bidirectional,
-                                   "state_size": arch.state_numbers(params, s.seq_len, core)},
-                                  block_record(core, params, s) if isinstance(core, blocks.BlockCore) else None),
+        "model": configured_model(
+            cell.model,
+            arch,
+            cell.impl,
+            device,
+            params,
+            {"bidirectional": arch.bidirectional, "state_size": arch.state_numbers(params, s.seq_len, core)},
+            block_record(core, params, s) if isinstance(core, blocks.BlockCore) else None,
+        ),
         "shape": dataclasses.asdict(s),
         "min_run_time": cell.min_run_time,
         "matmul": matmul_record,
@@ -254,8 +259,9 @@ def bare_timer_check(cell: ThroughputCell, device: torch.device, rounds: int = 3
     cell = cell.on(device)
     min_run_time = cell.min_run_time
     core, x = build(cell, device)
-    timer = benchmark.Timer(stmt="with torch.no_grad(): core(x)", globals={"core": core, "x": x, "torch": torch},
-                            num_threads=torch.get_num_threads())
+    timer = benchmark.Timer(
+        stmt="with torch.no_grad(): core(x)", globals={"core": core, "x": x, "torch": torch}, num_threads=torch.get_num_threads()
+    )
     bare, harness = [], []
     for _ in range(rounds):
         bare.append(timer.blocked_autorange(min_run_time=min_run_time).median)

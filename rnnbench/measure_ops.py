@@ -57,16 +57,31 @@ class OpCell:
         self.op_params()
 
     def key(self, device: str) -> str:
-        return cell_key({"op": [self.op, self.form, self.batch, self.seq_len, self.hidden,
-                                dict(sorted(self.params.items())), self.dtype, device]})
+        return cell_key(
+            {
+                "op": [
+                    self.op,
+                    self.form,
+                    self.batch,
+                    self.seq_len,
+                    self.hidden,
+                    dict(sorted(self.params.items())),
+                    self.dtype,
+                    device,
+                ]
+            }
+        )
 
 
 def inputs(cell: OpCell, device: torch.device) -> dict[str, Any]:
     """The op's example inputs on ``device``; the floating ones require grad."""
-    made = cell.spec().example(cell.op_params(), cell.batch, cell.seq_len, cell.hidden,
-                               torch.Generator().manual_seed(0), DTYPES[cell.dtype])
-    return {k: v.to(device).requires_grad_() if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())
-            else v for k, v in made.items()}
+    made = cell.spec().example(
+        cell.op_params(), cell.batch, cell.seq_len, cell.hidden, torch.Generator().manual_seed(0), DTYPES[cell.dtype]
+    )
+    return {
+        k: v.to(device).requires_grad_() if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()) else v
+        for k, v in made.items()
+    }
 
 
 def nbytes(tensors: list[torch.Tensor]) -> int:
@@ -135,25 +150,56 @@ def measure_op(cell: OpCell, device: torch.device) -> dict[str, Any]:
     results = {}
     for mode, m in timings.items():
         rate = traffic[mode] / m.median
-        results[mode] = {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times), "noisy": m.iqr / m.median > NOISY,
-                         "tokens_per_s": cell.batch * cell.seq_len / m.median, "traffic_bytes": traffic[mode],
-                         "bytes_per_s": rate, "roofline": rate / copy_rate}
+        results[mode] = {
+            "median_s": m.median,
+            "iqr_s": m.iqr,
+            "runs": len(m.times),
+            "noisy": m.iqr / m.median > NOISY,
+            "tokens_per_s": cell.batch * cell.seq_len / m.median,
+            "traffic_bytes": traffic[mode],
+            "bytes_per_s": rate,
+            "roofline": rate / copy_rate,
+        }
     op = cell.spec()
     return head("op_throughput", cell.key(str(device))) | {
-        "op": {"name": op.name, "form": cell.form, "params": dataclasses.asdict(cell.op_params()),
-               "equations": op.equations, "citation": op.citation},
-        "shape": {"batch": cell.batch, "seq_len": cell.seq_len, "hidden": cell.hidden, "dtype": cell.dtype,
-                  "inputs": {k: list(v.shape) for k, v in args.items() if isinstance(v, torch.Tensor)}},
+        "op": {
+            "name": op.name,
+            "form": cell.form,
+            "params": dataclasses.asdict(cell.op_params()),
+            "equations": op.equations,
+            "citation": op.citation,
+        },
+        "shape": {
+            "batch": cell.batch,
+            "seq_len": cell.seq_len,
+            "hidden": cell.hidden,
+            "dtype": cell.dtype,
+            "inputs": {k: list(v.shape) for k, v in args.items() if isinstance(v, torch.Tensor)},
+        },
         "min_run_time": cell.min_run_time,
-        "copy": {"bytes": 2 * src.numel() * src.element_size(), "median_s": min(medians), "medians_s": medians,
-                 "bytes_per_s": copy_rate},
+        "copy": {
+            "bytes": 2 * src.numel() * src.element_size(),
+            "median_s": min(medians),
+            "medians_s": medians,
+            "bytes_per_s": copy_rate,
+        },
         "memory": {"bytes": mem, "method": method},
-        "results": results, "load": meter.record(), "env": environment(device),
+        "results": results,
+        "load": meter.record(),
+        "env": environment(device),
     }
 
 
-def op_cells(op: str, forms: str | None, batch: int, seq_lens: list[int], hidden: int, params: dict[str, Any],
-             dtype: str, min_run_time: float) -> list[OpCell]:
+def op_cells(
+    op: str,
+    forms: str | None,
+    batch: int,
+    seq_lens: list[int],
+    hidden: int,
+    params: dict[str, Any],
+    dtype: str,
+    min_run_time: float,
+) -> list[OpCell]:
     """The cells of ``rnnbench throughput --op``: every form asked for (default all) at every length."""
     if op not in OPS:
         raise UsageError(f"unknown op {op!r}; choose one of: {', '.join(sorted(OPS))}")

@@ -66,8 +66,9 @@ def resolve(flag: str | None) -> str:
         value, source = os.environ.get(ENV_VAR, "").strip(), ENV_VAR
     value = (value or "default").lower()
     if value not in MODES:
-        raise UsageError(f"{source}={value!r} is not a numerics mode; choose one of: {', '.join(MODES)} "
-                         "(see docs/reproducibility.md)")
+        raise UsageError(
+            f"{source}={value!r} is not a numerics mode; choose one of: {', '.join(MODES)} (see docs/reproducibility.md)"
+        )
     return value
 
 
@@ -89,18 +90,26 @@ def configure(wanted: str) -> dict[str, Any]:
         raise UsageError(f"unknown numerics mode {wanted!r}; choose one of: {', '.join(MODES)}")
     if wanted == "default":
         if _MODE == "portable":
-            raise UsageError("this process already runs with --numerics portable (the pins cannot be undone once "
-                             "torch has read them); run default-numerics work in a new process")
+            raise UsageError(
+                "this process already runs with --numerics portable (the pins cannot be undone once "
+                "torch has read them); run default-numerics work in a new process"
+            )
         return setting()
     differing = {k: os.environ.get(k) for k, v in PINS.items() if os.environ.get(k) != v}
     if differing and "torch" in sys.modules:
-        raise UsageError("torch was imported before the portable numerics pins were set, so they cannot take effect "
-                         f"in this process; start Python with them in the environment ({assignments()}) or call "
-                         "rnnbench.numerics.configure('portable') before importing torch")
+        raise UsageError(
+            "torch was imported before the portable numerics pins were set, so they cannot take effect "
+            f"in this process; start Python with them in the environment ({assignments()}) or call "
+            "rnnbench.numerics.configure('portable') before importing torch"
+        )
     replaced = {k: v for k, v in differing.items() if v is not None}
     if replaced:
-        warnings.warn("portable numerics replaces " + ", ".join(f"{k}={v}" for k, v in replaced.items())
-                      + f" with {', '.join(f'{k}={PINS[k]}' for k in replaced)}", stacklevel=2)
+        warnings.warn(
+            "portable numerics replaces "
+            + ", ".join(f"{k}={v}" for k, v in replaced.items())
+            + f" with {', '.join(f'{k}={PINS[k]}' for k in replaced)}",
+            stacklevel=2,
+        )
     os.environ.update(PINS)
     _apply_torch()
     _MODE = "portable"
@@ -112,9 +121,11 @@ def _apply_torch() -> None:
 
     got = torch.backends.cpu.get_cpu_capability()
     if got != CAPABILITY:
-        raise UsageError(f"--numerics portable runs PyTorch's {CAPABILITY} kernels, but torch reports {got} on this CPU "
-                         f"({platform.processor() or platform.machine()}): its results could not match other "
-                         "machines'; run without --numerics portable")
+        raise UsageError(
+            f"--numerics portable runs PyTorch's {CAPABILITY} kernels, but torch reports {got} on this CPU "
+            f"({platform.processor() or platform.machine()}): its results could not match other "
+            "machines'; run without --numerics portable"
+        )
     torch.backends.mkldnn.enabled = MKLDNN
 
 
@@ -148,9 +159,11 @@ def enter_worker(expected: dict[str, Any] | None) -> None:
         return
     missing = [k for k, v in PINS.items() if os.environ.get(k) != v]
     if missing:
-        raise RuntimeError(f"worker on {platform.node()} (pid {os.getpid()}) was started without the portable "
-                           f"numerics pins ({', '.join(missing)} missing); start the workers with {assignments()} "
-                           "in their environment")
+        raise RuntimeError(
+            f"worker on {platform.node()} (pid {os.getpid()}) was started without the portable "
+            f"numerics pins ({', '.join(missing)} missing); start the workers with {assignments()} "
+            "in their environment"
+        )
     _apply_torch()
     _MODE = "portable"
 

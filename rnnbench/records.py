@@ -238,8 +238,10 @@ class LengthEvalRecord(_LengthEvalBase, total=False):
 
 FAILED = ("failed", "timeout")
 SCHEMAS: dict[tuple[str, bool], type] = {  # (kind, failed) -> schema
-    ("train", False): TrainRecord, ("train", True): FailedTrainRecord,
-    ("throughput", False): ThroughputRecord, ("throughput", True): FailedThroughputRecord,
+    ("train", False): TrainRecord,
+    ("train", True): FailedTrainRecord,
+    ("throughput", False): ThroughputRecord,
+    ("throughput", True): FailedThroughputRecord,
     ("length_eval", False): LengthEvalRecord,
 }
 
@@ -257,19 +259,34 @@ def model_identity(name: str, arch: Any, impl: str) -> ModelIdentity:
     return {"name": name, "display": display_name(arch), "implementation": impl}
 
 
-def configured_model(name: str, arch: Any, impl: str, device: torch.device | str, params: Any,
-                     details: dict[str, Any] | None = None, blocks: dict[str, Any] | None = None) -> dict[str, Any]:
+def configured_model(
+    name: str,
+    arch: Any,
+    impl: str,
+    device: torch.device | str,
+    params: Any,
+    details: dict[str, Any] | None = None,
+    blocks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """:func:`model_identity`, the device's default implementation and the parameters, then the
     kind's own ``details``, a user's source hash, and a block's ``blocks`` (encoder, stack)."""
-    return {**model_identity(name, arch, impl), "default_implementation": arch.default_for(device),
-            "params": dataclasses.asdict(params), **(details or {}),
-            **({"source_sha256": source_hash(arch.source_files)} if arch.user else {}), **(blocks or {})}
+    return {
+        **model_identity(name, arch, impl),
+        "default_implementation": arch.default_for(device),
+        "params": dataclasses.asdict(params),
+        **(details or {}),
+        **({"source_sha256": source_hash(arch.source_files)} if arch.user else {}),
+        **(blocks or {}),
+    }
 
 
 def task_part(task: Any) -> TaskPart:
     """The task as records describe it: name, version, preset, parameters and how it is scored."""
-    return task.describe() | {"solved_rule": str(task.rule), "metric": task.primary_metric,  # type: ignore[return-value]
-                              "higher_is_better": higher_is_better(task.primary_metric)}
+    return task.describe() | {
+        "solved_rule": str(task.rule),
+        "metric": task.primary_metric,  # type: ignore[return-value]
+        "higher_is_better": higher_is_better(task.primary_metric),
+    }
 
 
 def length_eval_model(model: dict[str, Any]) -> LengthEvalModel:

@@ -26,11 +26,20 @@ def find_record(path: Path, run_id: str | None) -> dict[str, Any]:
 def cell_from_record(record: dict[str, Any]) -> Cell:
     try:
         c = record["cell"]
-        return Cell(c["task"], c["model"], c["preset"], c["task_params"], c["impl"], c["model_params"], c["train"],
-                    tuple(c.get("probes", ())))
+        return Cell(
+            c["task"],
+            c["model"],
+            c["preset"],
+            c["task_params"],
+            c["impl"],
+            c["model_params"],
+            c["train"],
+            tuple(c.get("probes", ())),
+        )
     except (KeyError, TypeError):
-        raise UsageError(f"record {record.get('run_id')} has no complete 'cell' to rerun "
-                         "(written by an older rnnbench?)") from None
+        raise UsageError(
+            f"record {record.get('run_id')} has no complete 'cell' to rerun (written by an older rnnbench?)"
+        ) from None
 
 
 def env_differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -58,8 +58,7 @@ def _git() -> dict[str, Any]:
     unknown = {"git_commit": None, "git_dirty": None}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
 
     try:
         top = Path(git("rev-parse", "--show-toplevel")).resolve()
@@ -120,16 +119,17 @@ def _code() -> dict[str, Any]:
     if not stated:
         return info
     if not re.fullmatch(r"[0-9a-f]{7,40}", stated):
-        warnings.warn(f"ignoring {SOURCE_COMMIT}={stated!r}: not a commit id (7 to 40 hexadecimal digits)",
-                      stacklevel=2)
+        warnings.warn(f"ignoring {SOURCE_COMMIT}={stated!r}: not a commit id (7 to 40 hexadecimal digits)", stacklevel=2)
         return info
     checkout = info.get("git_commit")
     same = bool(checkout) and str(checkout).startswith(stated)
     return info | {
-        "git_commit": checkout if same else stated, "git_dirty": info.get("git_dirty") if same else None,
-        "commit_stated": True, **({"checkout_commit": checkout} if checkout and not same else {}),
+        "git_commit": checkout if same else stated,
+        "git_dirty": info.get("git_dirty") if same else None,
+        "commit_stated": True,
+        **({"checkout_commit": checkout} if checkout and not same else {}),
         "code_source": f"copy of a working tree of commit {stated} (stated by {SOURCE_COMMIT}); "
-                       f"package tree {info['source_tree']}",
+        f"package tree {info['source_tree']}",
     }
 
 
@@ -195,15 +195,14 @@ class LoadMeter:
 def busy_record(share: float | None, load_start: float | None, load_end: float | None, cores: int) -> dict[str, Any]:
     peak = max((v for v in (load_start, load_end) if v is not None), default=None)
     busy = share > BUSY_SHARE if share is not None else (peak is not None and peak > BUSY_FACTOR * cores)
-    return {"others_cpu_share": share, "loadavg_start": load_start, "loadavg_end": load_end, "cores": cores,
-            "busy": busy}
+    return {"others_cpu_share": share, "loadavg_start": load_start, "loadavg_end": load_end, "cores": cores, "busy": busy}
 
 
 def busy_text(load: dict[str, Any]) -> str:
-    """"other processes used 61% of 2 cores" (or the load average where no share was measured)."""
+    """ "other processes used 61% of 2 cores" (or the load average where no share was measured)."""
     if load.get("others_cpu_share") is not None:
         return f"other processes used {load['others_cpu_share']:.0%} of its {load['cores']} cores"
-    peak = max(load.get('loadavg_start') or 0, load.get('loadavg_end') or 0)
+    peak = max(load.get("loadavg_start") or 0, load.get("loadavg_end") or 0)
     return f"1-minute load average {peak:.1f} on {load['cores']} cores"
 
 

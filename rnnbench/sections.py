@@ -53,12 +53,12 @@ SECTIONS: Registry[Section] = Registry("report section")
 for _section in (
     Section("accuracy", "accuracy", "train", "rnnbench.report.accuracy", trained=True),
     Section("retention", "retention", "train", "rnnbench.report.retention", trained=True, axis="T"),
-    Section("gradient_flow", "gradient flow", "train", "rnnbench.report.gradient_flow", trained=True,
-            diagnostics=("gradient_flow",)),
+    Section(
+        "gradient_flow", "gradient flow", "train", "rnnbench.report.gradient_flow", trained=True, diagnostics=("gradient_flow",)
+    ),
     Section("paper_comparison", "published vs ours", "train", "rnnbench.report.paper"),
     Section("length", "length generalisation", "length", "rnnbench.report.length", trained=True),
-    Section("length_paper_comparison", "length generalisation, published vs ours", "length",
-            "rnnbench.report.length_paper"),
+    Section("length_paper_comparison", "length generalisation, published vs ours", "length", "rnnbench.report.length_paper"),
     Section("throughput", "throughput", "throughput", "rnnbench.report.throughput"),
     Section("speedup", "speed against the reference", "throughput", "rnnbench.report.speedup"),
 ):

@@ -49,8 +49,12 @@ def column(label: str) -> dict[str, str]:
     first = label.split(" ")[0]
     if first in MODELS:
         impl = re.match(r"\S+ \(([^)]+)\)", label)
-        return {"label": label, "role": "modelcol", "model": first,
-                "impl": impl.group(1) if impl else MODELS.get(first).default_impl}
+        return {
+            "label": label,
+            "role": "modelcol",
+            "model": first,
+            "impl": impl.group(1) if impl else MODELS.get(first).default_impl,
+        }
     return {"label": label, "role": ""}
 
 
@@ -62,38 +66,54 @@ def write_site(out: Path, tables: list[Table], descriptions: dict[str, str]) -> 
     for t in tables:
         cols = [column(str(c)) for c in t.table.columns]
         names = [str(c) for c in t.table.columns]
-        rows = [[{"text": cell_text(v), "mark": t.marks.get((r, name), "")} for v, name in zip(row, names)]
-                for r, row in enumerate(t.table.itertuples(index=False))]
+        rows = [
+            [{"text": cell_text(v), "mark": t.marks.get((r, name), "")} for v, name in zip(row, names)]
+            for r, row in enumerate(t.table.itertuples(index=False))
+        ]
         for c, col in enumerate(cols):
             if col["role"] in values:
                 for row in rows:
                     # tasks and models by name alone (rows say "copy/bai2018 (T=100)", "lstm [hidden_size=56]")
                     text = row[c]["text"]
-                    values[col["role"]].add(text.split("/")[0].split(" ")[0] if col["role"] in ("task", "model")
-                                            else text)
+                    values[col["role"]].add(text.split("/")[0].split(" ")[0] if col["role"] in ("task", "model") else text)
             if col["role"] == "modelcol":
                 values["model"].add(col["model"])
                 values["impl"].add(col["impl"])
-        page = profiles.setdefault(t.profile, {"name": t.profile, "id": f"profile-{t.profile}",
-                                               "description": descriptions.get(t.profile, ""), "tables": []})
-        page["tables"].append({
-            "id": f"{t.profile}-{t.files[0].stem}", "title": t.title, "caption": t.caption, "columns": cols,
-            "rows": rows, "files": [(FORMATS.get(p.suffix, p.suffix), rel(p)) for p in t.files],
-            "figures": [(p.stem.replace("_", " "), rel(p)) for p in t.figures if p.suffix == ".svg"],
-            "marked": bool(t.marks),
-        })
+        page = profiles.setdefault(
+            t.profile,
+            {"name": t.profile, "id": f"profile-{t.profile}", "description": descriptions.get(t.profile, ""), "tables": []},
+        )
+        page["tables"].append(
+            {
+                "id": f"{t.profile}-{t.files[0].stem}",
+                "title": t.title,
+                "caption": t.caption,
+                "columns": cols,
+                "rows": rows,
+                "files": [(FORMATS.get(p.suffix, p.suffix), rel(p)) for p in t.files],
+                "figures": [(p.stem.replace("_", " "), rel(p)) for p in t.figures if p.suffix == ".svg"],
+                "marked": bool(t.marks),
+            }
+        )
     asv = out.resolve().parent / ".asv" / "html" / "index.html"
-    tasks = [{"name": name, "metric": cls.primary_metric, "direction": direction(cls.primary_metric),
-              "rule": str(cls.rule), "presets": list(cls.presets.items()), "default": cls.default_preset}
-             for name, cls in TASKS.items()]
+    tasks = [
+        {
+            "name": name,
+            "metric": cls.primary_metric,
+            "direction": direction(cls.primary_metric),
+            "rule": str(cls.rule),
+            "presets": list(cls.presets.items()),
+            "default": cls.default_preset,
+        }
+        for name, cls in TASKS.items()
+    ]
     filters = [(k, k, sorted(v)) for k, v in values.items() if v]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True, keep_trailing_newline=True)
     order = {name: i for i, name in enumerate(PROFILE_ORDER)}
     pages = sorted(profiles.values(), key=lambda p: (order.get(p["name"], len(order)), p["name"]))
     html = env.get_template(TEMPLATE.name).render(
-        profiles=pages, tasks=tasks, filters=filters,
-        asv=rel(asv) if asv.exists() else None)
+        profiles=pages, tasks=tasks, filters=filters, asv=rel(asv) if asv.exists() else None
+    )
     path = out / "index.html"
     atomic_write(path, html)
     return path

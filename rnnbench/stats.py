@@ -23,12 +23,10 @@ INF = math.inf
 
 # How each interval was made, in the words the captions use.
 METHODS = {
-    "t-log": "95% Student-t interval on the log scale (of the geometric mean; a loss's spread over seeds is "
-             "multiplicative)",
+    "t-log": "95% Student-t interval on the log scale (of the geometric mean; a loss's spread over seeds is multiplicative)",
     "t-arcsine": "95% Student-t interval on the arcsine-square-root scale (a proportion's variance-stabilising "
-                 "scale, finite at 0 and 1)",
-    "t-cut": "95% Student-t interval of the mean cut at the metric's bounds (a value on the bound leaves no "
-             "log scale)",
+    "scale, finite at 0 and 1)",
+    "t-cut": "95% Student-t interval of the mean cut at the metric's bounds (a value on the bound leaves no log scale)",
     "t": "95% Student-t interval of the mean",
     "range": "the lowest and highest seed, 2 seeds being too few for a confidence interval",
     "single": "one run, no interval",
@@ -77,8 +75,9 @@ def summarise(values: Sequence[float], bounds: tuple[float, float] = (-INF, INF)
     return Summary(n, mean, std, t_low, t_high, low, high, method)
 
 
-def interval(values: Sequence[float], bounds: tuple[float, float] = (-INF, INF),
-             level: float = LEVEL) -> tuple[float, float, str]:
+def interval(
+    values: Sequence[float], bounds: tuple[float, float] = (-INF, INF), level: float = LEVEL
+) -> tuple[float, float, str]:
     """An interval for the centre of ``values`` that never leaves ``bounds``, and its method.
 
     - 1 value: none; 2 values: their range (a t interval on 1 degree of freedom is the mean
@@ -165,11 +164,10 @@ def critical_t(df: float, alpha: float = ALPHA) -> float:
 
 CORRECTIONS = {
     "holm": "Holm's step-down correction, which keeps the chance of any false verdict among the cells "
-            "tested together at or below {alpha:g}",
+    "tested together at or below {alpha:g}",
     "bh": "the Benjamini–Hochberg correction, which keeps the expected share of false verdicts among the "
-          "cells called at or below {alpha:g}",
-    "none": "no correction for the number of cells tested (each cell alone has a {alpha:g} chance of a false "
-            "verdict)",
+    "cells called at or below {alpha:g}",
+    "none": "no correction for the number of cells tested (each cell alone has a {alpha:g} chance of a false verdict)",
 }
 SHORT = {"holm": "Holm", "bh": "Benjamini–Hochberg", "none": "uncorrected"}
 

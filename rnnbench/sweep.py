@@ -56,8 +56,11 @@ def estimate(cell: Cell | ThroughputCell, evaluation: Any = None) -> dict[str, f
     task, mparams, cfg = cell.resolved()
     seq_len = lambda n: task.sample_length(n, 1, torch.Generator().manual_seed(0)).x.shape[1]  # noqa: E731
     lengths = cfg.curriculum()
-    length = sum(seq_len(n) for n in lengths) / len(lengths) if lengths else \
-        task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
+    length = (
+        sum(seq_len(n) for n in lengths) / len(lengths)
+        if lengths
+        else task.sample(1, torch.Generator().manual_seed(0)).x.shape[1]
+    )
     evals = cfg.steps // cfg.eval_every + 1
     step_flops = arch.forward_flops(mparams, cfg.batch_size, length, task.spec.core_input_size) or 0  # users' may be None
     eval_flops = arch.forward_flops(mparams, cfg.eval_size, length, task.spec.core_input_size) or 0
@@ -85,7 +88,11 @@ def label(pc: PlannedCell, device: str = "cpu") -> str:
 
 
 def pending(
-    profile: Profile, path: Path, device: str = "auto", retry_failed: bool = False, threads: int | None = None,
+    profile: Profile,
+    path: Path,
+    device: str = "auto",
+    retry_failed: bool = False,
+    threads: int | None = None,
     shard: tuple[int, int] | None = None,
 ) -> tuple[list[PlannedCell], int]:
     """The profile's cells that have no record from this setup yet in ``path``, and how many do.
@@ -109,8 +116,7 @@ def pending(
     return todo, len(mine) - len(todo)
 
 
-def refuse_mixed_numerics(records: list[dict[str, Any]], cells: set[tuple[Any, str]], here: dict[str, Any],
-                          path: Path) -> None:
+def refuse_mixed_numerics(records: list[dict[str, Any]], cells: set[tuple[Any, str]], here: dict[str, Any], path: Path) -> None:
     """A cell's records in one file all come from one numerics mode: a portable sweep does not
     add its records beside default ones (nor the other way round), or a table would average
     measurements of two different code paths as one."""
@@ -122,15 +128,24 @@ def refuse_mixed_numerics(records: list[dict[str, Any]], cells: set[tuple[Any, s
             others[cell] = theirs
     if others:
         flag = "--numerics portable" if mode == "portable" else "default numerics"
-        raise UsageError(f"{path} already holds {'/'.join(sorted(set(others.values())))}-numerics records of "
-                         f"{len(others)} of these cells; a sweep with {flag} does not mix with them in one cell: "
-                         f"sweep into another --out directory (e.g. --out results-{mode})")
+        raise UsageError(
+            f"{path} already holds {'/'.join(sorted(set(others.values())))}-numerics records of "
+            f"{len(others)} of these cells; a sweep with {flag} does not mix with them in one cell: "
+            f"sweep into another --out directory (e.g. --out results-{mode})"
+        )
 
 
 def sweep(
-    profile: Profile, out: Path, device: str = "auto", cell_timeout: float | None = None,
-    retry_failed: bool = False, show_progress: bool = True, executor: ExecutorSpec | None = None,
-    threads: int | None = None, shard: tuple[int, int] | None = None, save_weights: bool = False,
+    profile: Profile,
+    out: Path,
+    device: str = "auto",
+    cell_timeout: float | None = None,
+    retry_failed: bool = False,
+    show_progress: bool = True,
+    executor: ExecutorSpec | None = None,
+    threads: int | None = None,
+    shard: tuple[int, int] | None = None,
+    save_weights: bool = False,
 ) -> dict[str, int]:
     """Run every pending cell of ``profile`` (of its ``shard``), appending one record per cell.
 
@@ -147,17 +162,25 @@ def sweep(
     path = records_path(out, profile)
     executor = executor or ExecutorSpec()
     weights = str((out / "weights").resolve())  # absolute: workers elsewhere write there too
-    profile = dataclasses.replace(profile, cells=[
-        dataclasses.replace(pc, weights_dir=weights) if not isinstance(pc.cell, ThroughputCell)
-        and (save_weights or pc.evaluation is not None) else pc for pc in profile.cells])
-    with exclusive(path.with_suffix(".lock"), f"another sweep of profile {profile.name!r} is writing to {path}; "
-                   "wait for it to finish or sweep into another --out directory"):
+    profile = dataclasses.replace(
+        profile,
+        cells=[
+            dataclasses.replace(pc, weights_dir=weights)
+            if not isinstance(pc.cell, ThroughputCell) and (save_weights or pc.evaluation is not None)
+            else pc
+            for pc in profile.cells
+        ],
+    )
+    with exclusive(
+        path.with_suffix(".lock"),
+        f"another sweep of profile {profile.name!r} is writing to {path}; "
+        "wait for it to finish or sweep into another --out directory",
+    ):
         threads = threads or default_threads(executor) or torch.get_num_threads()
         todo, skipped = pending(profile, path, device, retry_failed, threads, shard)
         counts = {"skipped": skipped, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
         before = torch.get_num_threads()
-        counts = _run(executor, threads, profile, path, todo, counts, str(resolve_device(device)), cell_timeout,
-                      show_progress)
+        counts = _run(executor, threads, profile, path, todo, counts, str(resolve_device(device)), cell_timeout, show_progress)
         if any(pc.evaluation is not None for pc in profile.cells):
             torch.set_num_threads(threads)
             try:
@@ -167,8 +190,14 @@ def sweep(
         return counts
 
 
-def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None = None,
-                  shard: tuple[int, int] | None = None, show_progress: bool = True) -> int:
+def evaluate_step(
+    profile: Profile,
+    path: Path,
+    device: str,
+    threads: int | None = None,
+    shard: tuple[int, int] | None = None,
+    show_progress: bool = True,
+) -> int:
     """Evaluate each trained ``[[length]]`` cell of this setup at the evaluation lengths its records
     lack, from its saved weights; returns how many cells it evaluated. A missing or mismatched
     weights file is one warning line naming it, the other cells go on, and the step then raises
@@ -192,8 +221,7 @@ def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None
         if not todo:
             continue
         try:
-            result = evaluate_run(record, todo, pc.weights_dir or path.parent.parent / "weights",
-                                  pc.evaluation.samples, device)
+            result = evaluate_run(record, todo, pc.weights_dir or path.parent.parent / "weights", pc.evaluation.samples, device)
         except UsageError as exc:
             problems.append(str(exc))
             warnings.warn(str(exc), stacklevel=2)
@@ -203,17 +231,30 @@ def evaluate_step(profile: Profile, path: Path, device: str, threads: int | None
         done += 1
         if show_progress:
             scores = [row["acc"] for row in result["per_length"]]
-            print(f"{profile.name} evaluated {label(pc)} at {len(todo)} lengths ({todo[0]}..{todo[-1]}): "
-                  f"mean acc {sum(scores) / len(scores):.3f} [{result['timing']['seconds']:.1f} s]",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{profile.name} evaluated {label(pc)} at {len(todo)} lengths ({todo[0]}..{todo[-1]}): "
+                f"mean acc {sum(scores) / len(scores):.3f} [{result['timing']['seconds']:.1f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
     if problems:
-        raise UsageError(f"{len(problems)} trained cell(s) could not be evaluated (first: {problems[0]}); "
-                         f"the other records are kept in {path}")
+        raise UsageError(
+            f"{len(problems)} trained cell(s) could not be evaluated (first: {problems[0]}); the other records are kept in {path}"
+        )
     return done
 
 
-def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: list[PlannedCell],
-         counts: dict[str, int], device: str, cell_timeout: float | None, show_progress: bool) -> dict[str, int]:
+def _run(
+    spec: ExecutorSpec,
+    threads: int,
+    profile: Profile,
+    path: Path,
+    todo: list[PlannedCell],
+    counts: dict[str, int],
+    device: str,
+    cell_timeout: float | None,
+    show_progress: bool,
+) -> dict[str, int]:
     """The one loop of every sweep: the cells on ``spec``'s pool (this process, or workers), each
     record appended here as it comes back, counted, shown, and its failure reported; Ctrl-C keeps
     what finished and says how to resume."""
@@ -226,10 +267,18 @@ def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: l
     with make_pool(spec, threads) as pool:
         # in this process a training cell moves the bar step by step; elsewhere, cells finished and running
         count = "{n:.1f}" if pool.in_process else "{n}"
-        bar = tqdm(total=len(todo), unit="cell", disable=not show_progress or lines, dynamic_ncols=True,
-                   bar_format="{desc} {bar:20}| " + count + "/{total} cells [{elapsed}<{remaining}]"
-                   + ("" if pool.in_process else "{postfix}"))
+        bar = tqdm(
+            total=len(todo),
+            unit="cell",
+            disable=not show_progress or lines,
+            dynamic_ncols=True,
+            bar_format="{desc} {bar:20}| "
+            + count
+            + "/{total} cells [{elapsed}<{remaining}]"
+            + ("" if pool.in_process else "{postfix}"),
+        )
         with bar:
+
             def cell_started(i: int) -> None:
                 bar.set_description(f"{profile.name} {i + 1}/{len(todo)}: {label(todo[i], device)}")
 
@@ -239,8 +288,7 @@ def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: l
                     bar.refresh()
 
             if not pool.in_process:
-                bar.set_description(f"{profile.name} on {spec.kind} ({threads} thread{'s' if threads > 1 else ''} "
-                                    "per worker)")
+                bar.set_description(f"{profile.name} on {spec.kind} ({threads} thread{'s' if threads > 1 else ''} per worker)")
             try:
                 for i, record, error in pool.run(todo, device, cell_timeout, cell_started, None if lines else stepped):
                     pc = todo[i]
@@ -258,15 +306,21 @@ def _run(spec: ExecutorSpec, threads: int, profile: Profile, path: Path, todo: l
                     if lines:
                         elapsed = time.perf_counter() - started
                         left = elapsed / finished * (len(todo) - finished)
-                        print(f"{profile.name} {finished}/{len(todo)} {label(pc, device)}: {record['status']}"
-                              f"{busy_note(record)} [{elapsed / 60:.1f} min, about {left / 60:.1f} min left]",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"{profile.name} {finished}/{len(todo)} {label(pc, device)}: {record['status']}"
+                            f"{busy_note(record)} [{elapsed / 60:.1f} min, about {left / 60:.1f} min left]",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     if record["status"] in ("failed", "timeout"):
                         bar.write(f"{label(pc, device)}: {record['status']}: {record.get('error')}")
             except KeyboardInterrupt:
                 pool.cancel()
-                print(f"\nrnnbench: interrupted: {written() - before} of {len(todo)} cells recorded in {path}; the others were "
-                      "cancelled. Run the same command again to resume.", file=sys.stderr)
+                print(
+                    f"\nrnnbench: interrupted: {written() - before} of {len(todo)} cells recorded in {path}; the others were "
+                    "cancelled. Run the same command again to resume.",
+                    file=sys.stderr,
+                )
                 raise
     return counts
 

@@ -106,8 +106,7 @@ def determinism(device: torch.device, on: bool) -> Iterator[None]:
     value changes (``torch.use_deterministic_algorithms`` alone imports ``torch._dynamo``)."""
     cuda = device.type == "cuda"
     wanted = (on and cuda, on, not on) if cuda else (False, None, None)
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-              torch.backends.cudnn.benchmark)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     if cuda and on and workspace is None:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
@@ -155,10 +154,12 @@ class Cell:
         arch = resolve_model(self.model)
         if self.impl:
             arch.check_impl(self.impl)
-        require(not (arch.bidirectional and task.variable_length),
-                f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
-                f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
-                f"a fixed-length preset")
+        require(
+            not (arch.bidirectional and task.variable_length),
+            f"task {task.name}/{task.preset} has sequences of different lengths, right-padded: a bidirectional "
+            f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
+            f"a fixed-length preset",
+        )
         for name in self.probes:
             DIAGNOSTICS.get(name).check(task, arch)
         cfg = train_config(self.train)
@@ -175,19 +176,22 @@ class Cell:
         task, mparams, cfg = cell.resolved()
         arch = resolve_model(self.model)
         source = [source_hash(arch.source_files)] if arch.user else []
-        return cell_key({
-            "task": [task.name, task.version, task.preset, task.identity()],
-            "model": [self.model, cell.impl, dataclasses.asdict(mparams), *source],
-            "train": {k: v for k, v in train_dict(cfg).items() if k != "deterministic"},
-            **({"probes": list(self.probes)} if self.probes else {}),
-        })
+        return cell_key(
+            {
+                "task": [task.name, task.version, task.preset, task.identity()],
+                "model": [self.model, cell.impl, dataclasses.asdict(mparams), *source],
+                "train": {k: v for k, v in train_dict(cfg).items() if k != "deterministic"},
+                **({"probes": list(self.probes)} if self.probes else {}),
+            }
+        )
 
 
 Progress = Callable[[int, int], None]
 
 
-def fit(cell: Cell, device: str = "auto", progress: Progress | None = None,
-        weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def fit(
+    cell: Cell, device: str = "auto", progress: Progress | None = None, weights_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """Train one cell and return its run record (status ok or diverged); with ``weights_dir``, the
     trained ``state_dict`` is saved there as ``RUN_ID.safetensors`` (rnnbench.weights)."""
     task, mparams, cfg = cell.resolved()
@@ -212,11 +216,19 @@ def batches(task: Task, cfg: TrainConfig, dev: torch.device) -> Callable[[torch.
         if length not in at:
             at[length] = task.at_length(length)
         return at[length].sample(cfg.batch_size, data, dev)
+
     return sample
 
 
-def _fit(cell: Cell, task: Task, mparams: Any, cfg: TrainConfig, dev: torch.device,
-         progress: Progress | None, weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def _fit(
+    cell: Cell,
+    task: Task,
+    mparams: Any,
+    cfg: TrainConfig,
+    dev: torch.device,
+    progress: Progress | None,
+    weights_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     arch = resolve_model(cell.model)
     model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
     optimizer, groups = make_optimizer(model, arch, mparams, cfg)
@@ -347,8 +359,9 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
     arch = resolve_model(cell.model)
     cell = cell.on(device)
     lay = block_layout(arch, mparams)
-    encoder = (blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None
-               else {"encoder": task.spec.encoder})
+    encoder = (
+        blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None else {"encoder": task.spec.encoder}
+    )
     return head("train", cell.key(device), status) | {
         "task": task_part(task),
         # the task's encoder, or a block's encoder and stack, before a user's source hash

@@ -23,28 +23,47 @@ def run_cli(capsys, *argv):
 def test_list_shows_every_task_preset_model_and_implementation(capsys):
     code, out, _ = run_cli(capsys, "list")
     assert code == 0
-    for word in ["copy", "adding", "sine", "arjovsky2016", "bai2018", "exprnn2019", "hochreiter1997",
-                 "multisine", "pytorch_examples", "rnn", "lstm", "gru", "birnn", "bilstm", "bigru",
-                 "fused", "reference"]:
+    for word in [
+        "copy",
+        "adding",
+        "sine",
+        "arjovsky2016",
+        "bai2018",
+        "exprnn2019",
+        "hochreiter1997",
+        "multisine",
+        "pytorch_examples",
+        "rnn",
+        "lstm",
+        "gru",
+        "birnn",
+        "bilstm",
+        "bigru",
+        "fused",
+        "reference",
+    ]:
         assert word in out, word
 
 
 def test_sample_prints_json_pairs(capsys):
-    code, out, _ = run_cli(capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5",
-                           "-n", "2", "--seed", "0")
+    code, out, _ = run_cli(
+        capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5", "-n", "2", "--seed", "0"
+    )
     assert code == 0
     data = json.loads(out)
     assert len(data["x"]) == len(data["y"]) == 2 and len(data["x"][0]) == 25
     assert data["x"][0][-11:] == [9] * 11 and data["y"][0][-10:] == data["x"][0][:10]
-    code, again, _ = run_cli(capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5",
-                             "-n", "2", "--seed", "0")
+    code, again, _ = run_cli(
+        capsys, "sample", "--task", "copy", "--preset", "bai2018", "--set", "task.T=5", "-n", "2", "--seed", "0"
+    )
     assert again == out
 
 
 def test_run_appends_one_record_and_prints_a_summary(tmp_path, capsys):
     out_file = tmp_path / "runs.jsonl"
-    code, out, _ = run_cli(capsys, "run", "--task", "adding", "--model", "gru", "--device", "cpu",
-                           "--set", "task.T=8", *FAST, "--out", str(out_file))
+    code, out, _ = run_cli(
+        capsys, "run", "--task", "adding", "--model", "gru", "--device", "cpu", "--set", "task.T=8", *FAST, "--out", str(out_file)
+    )
     assert code == 0
     assert "adding/arjovsky2016 gru(fused) seed=0: mse=" in out and "baseline 0.1667" in out
     [record] = read_records(out_file)
@@ -63,11 +82,15 @@ BAD = [
     (["run", "--task", "adding", "--model", "lstm", "--set", "oops"], "SECTION.NAME=VALUE"),
     (["run", "--task", "adding", "--model", "lstm", "--set", "data.T=3"], "unknown section 'data'"),
     (["run", "--task", "adding", "--model", "lstm", "--set", "task.T=many"], "not an integer"),
-    (["run", "--task", "adding", "--model", "lstm", "--impl", "magic"],
-     "model 'lstm' has no implementation 'magic'; choose one of: fused, reference"),
+    (
+        ["run", "--task", "adding", "--model", "lstm", "--impl", "magic"],
+        "model 'lstm' has no implementation 'magic'; choose one of: fused, reference",
+    ),
     (["run", "--task", "adding", "--model", "lstm", "--device", "tpu"], "device"),
-    (["run", "--task", "adding", "--model", "lstm", "--set", "model.nonlinearity=relu"],
-     "unknown parameter model.nonlinearity; valid model parameters: hidden_size, num_layers"),
+    (
+        ["run", "--task", "adding", "--model", "lstm", "--set", "model.nonlinearity=relu"],
+        "unknown parameter model.nonlinearity; valid model parameters: hidden_size, num_layers",
+    ),
     (["sample", "--task", "copy", "-n", "0"], "-n 0"),
     (["frobnicate"], "invalid choice"),
     (["run", "--task", "adding", "--model", "lstm", "--set", "train.optimizer=sgd"], "choose one of: adam, rmsprop"),
@@ -119,8 +142,24 @@ def test_sweep_with_a_broken_profile_file(tmp_path, capsys):
 
 def test_rerun_reproduces_a_record_and_detects_a_mismatch(tmp_path, capsys):
     out_file = tmp_path / "runs.jsonl"
-    assert run_cli(capsys, "run", "--task", "sine", "--model", "gru", "--device", "cpu", "--set", "task.T=6",
-                   *FAST, "--out", str(out_file))[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "run",
+            "--task",
+            "sine",
+            "--model",
+            "gru",
+            "--device",
+            "cpu",
+            "--set",
+            "task.T=6",
+            *FAST,
+            "--out",
+            str(out_file),
+        )[0]
+        == 0
+    )
     [record] = read_records(out_file)
     code, out, _ = run_cli(capsys, "rerun", str(out_file), "--run-id", record["run_id"])
     assert code == 0 and "match: bit-identical" in out

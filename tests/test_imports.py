@@ -50,7 +50,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
                 return cycle
         state[node] = 2
@@ -78,12 +78,8 @@ def test_the_cycle_finder_sees_a_planted_cycle():
 
 def test_every_module_imports_in_a_fresh_interpreter():
     names = sorted(m for m in modules() if not m.endswith("__main__"))  # that one runs the command line
-    code = ("import importlib, sys\n"
-            f"for name in {names!r}:\n"
-            "    importlib.import_module(name)\n"
-            "    print(name)\n")
-    proc = subprocess.run([sys.executable, "-c", "import rnnbench.sweep, rnnbench.executors"], capture_output=True,
-                          text=True)
+    code = f"import importlib, sys\nfor name in {names!r}:\n    importlib.import_module(name)\n    print(name)\n"
+    proc = subprocess.run([sys.executable, "-c", "import rnnbench.sweep, rnnbench.executors"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

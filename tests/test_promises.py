@@ -21,8 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_training_defaults_are_the_documented_ones():
     assert dataclasses.asdict(TrainConfig()) == {
-        "steps": 1000, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "clip": 1.0, "eval_every": 100,
-        "eval_size": 1000, "early_stop": False, "seed": 0, "deterministic": True, "lengths": ""}
+        "steps": 1000,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 3e-3,
+        "clip": 1.0,
+        "eval_every": 100,
+        "eval_size": 1000,
+        "early_stop": False,
+        "seed": 0,
+        "deterministic": True,
+        "lengths": "",
+    }
 
 
 def test_gradients_are_clipped_after_backward_and_before_the_step(monkeypatch):
@@ -40,18 +50,29 @@ def test_gradients_are_clipped_after_backward_and_before_the_step(monkeypatch):
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
     monkeypatch.setattr(torch.optim.Adam, "step", step)
-    fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
-             train={"steps": 3, "eval_size": 8}), "cpu")
+    fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4}, train={"steps": 3, "eval_size": 8}), "cpu")
     assert events == [("clip", 1.0, True), ("step",)] * 3, "clip every step, grads present, before step()"
     events.clear()
-    fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
-             train={"steps": 2, "eval_size": 8, "clip": 0}), "cpu")
+    fit(
+        Cell(
+            "adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4}, train={"steps": 2, "eval_size": 8, "clip": 0}
+        ),
+        "cpu",
+    )
     assert events == [("step",)] * 2, "clip = 0 turns clipping off"
 
 
 def test_evaluation_cadence():
-    r = fit(Cell("copy", "rnn", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4},
-                 train={"steps": 25, "eval_every": 10, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell(
+            "copy",
+            "rnn",
+            task_params={"T": 3, "K": 2},
+            model_params={"hidden_size": 4},
+            train={"steps": 25, "eval_every": 10, "eval_size": 8},
+        ),
+        "cpu",
+    )
     assert [h["step"] for h in r["history"]] == [0, 10, 20, 25]
 
 
@@ -59,8 +80,7 @@ def test_created_at_tells_records_of_one_second_apart_and_ties_keep_file_order(t
     from rnnbench.report import train_frame
 
     assert "." in now(), "created_at has sub-second resolution"
-    cell = Cell("copy", "rnn", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4},
-                train={"steps": 1, "eval_size": 8})
+    cell = Cell("copy", "rnn", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4}, train={"steps": 1, "eval_size": 8})
     a = fit(cell, "cpu") | {"profile": "p", "section": "accuracy"}
     b = dict(a, run_id="second", metrics=dict(a["metrics"], ce=123.0))
     b["created_at"] = a["created_at"]  # a tie: the one appended later is the newer
@@ -82,8 +102,29 @@ def test_roofline_reference_is_the_architectures_matrix_product():
 def test_compare_bare_prints_the_ratio(capsys):
     from rnnbench.cli import main
 
-    assert main(["throughput", "--model", "lstm", "--impl", "fused", "--batch", "4", "--seq-len", "10",
-                 "--hidden", "16", "--min-run-time", "0.02", "--device", "cpu", "--compare-bare"]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--model",
+                "lstm",
+                "--impl",
+                "fused",
+                "--batch",
+                "4",
+                "--seq-len",
+                "10",
+                "--hidden",
+                "16",
+                "--min-run-time",
+                "0.02",
+                "--device",
+                "cpu",
+                "--compare-bare",
+            ]
+        )
+        == 0
+    )
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("harness vs a bare"))
     ratio = float(line.rsplit("ratio ", 1)[1])
     assert 0.2 < ratio < 5, line  # the same work timed twice: same order of magnitude (no timing target)
@@ -93,8 +134,11 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
     """Each benchmark's setup and body once, at every parameter, as asv would call them;
     the track_* trainings with their step counts cut to 2."""
     bench = importlib.import_module("benchmarks.bench_models")
-    monkeypatch.setattr(bench, "TRACK", {name: dict(c, train=dict(c["train"], steps=2, eval_every=2)) if "train" in c
-                                         else c for name, c in bench.TRACK.items()})
+    monkeypatch.setattr(
+        bench,
+        "TRACK",
+        {name: dict(c, train=dict(c["train"], steps=2, eval_every=2)) if "train" in c else c for name, c in bench.TRACK.items()},
+    )
     ran = 0
     for _, cls in inspect.getmembers(bench, inspect.isclass):
         bodies = [n for n in dir(cls) if n.startswith(("time_", "peakmem_", "mem_", "track_"))]

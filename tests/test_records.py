@@ -31,19 +31,34 @@ def records(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     out = {}
     out["train"] = fit(CELL, "cpu")
-    formal = fit(Cell("parity_check", "rnn", task_params={"length": 5}, model_params={"hidden_size": 4}, train=TINY),
-                 "cpu", None, weights)
+    formal = fit(
+        Cell("parity_check", "rnn", task_params={"length": 5}, model_params={"hidden_size": 4}, train=TINY), "cpu", None, weights
+    )
     out["train, formal, weights saved"] = formal
-    out["train, diagnostics"] = fit(Cell("adding", "lstm", preset="arjovsky2016", task_params={"T": 5},
-                                         model_params={"hidden_size": 4}, train=TINY, probes=("gradient_flow",)), "cpu")
+    out["train, diagnostics"] = fit(
+        Cell(
+            "adding",
+            "lstm",
+            preset="arjovsky2016",
+            task_params={"T": 5},
+            model_params={"hidden_size": 4},
+            train=TINY,
+            probes=("gradient_flow",),
+        ),
+        "cpu",
+    )
     out["train, a user's block"] = fit(Cell("adding", BLOCK, task_params={"T": 5}, train=TINY), "cpu")
     out["train, failed"] = failed_record(CELL, "failed", "RuntimeError: boom", "cpu", 1.0)
     out["train, in a sweep"] = run_cell(PlannedCell("p", "retention", CELL, axis="T"), "cpu", None)
     out["throughput"] = measure(ThroughputCell("lstm", None, Shape(2, 3, 4, 4, 1), 0.01), torch.device("cpu"))
-    out["throughput, a user's block"] = measure(ThroughputCell(BLOCK, None, Shape(2, 3, 4, 4, 1), 0.01),
-                                                torch.device("cpu"))
-    out["throughput, timeout"] = failure(PlannedCell("p", "throughput", ThroughputCell("rnn", None, Shape())),
-                                         "timeout", "exceeded the per-cell limit of 1 s", "cpu", 1.0)
+    out["throughput, a user's block"] = measure(ThroughputCell(BLOCK, None, Shape(2, 3, 4, 4, 1), 0.01), torch.device("cpu"))
+    out["throughput, timeout"] = failure(
+        PlannedCell("p", "throughput", ThroughputCell("rnn", None, Shape())),
+        "timeout",
+        "exceeded the per-cell limit of 1 s",
+        "cpu",
+        1.0,
+    )
     out["length_eval"] = evaluate_run(formal, [3, 7], weights, samples=8)
     return out
 
@@ -65,8 +80,14 @@ def test_the_model_part_has_the_same_fields_in_every_kind(records):
     train, thr, failed = records["train"]["model"], records["throughput"]["model"], records["throughput, timeout"]["model"]
     assert list(failed) == ["name", "display", "implementation"]
     assert list(train)[:5] == list(thr)[:5] == ["name", "display", "implementation", "default_implementation", "params"]
-    assert list(records["length_eval"]["model"]) == ["name", "display", "implementation", "default_implementation",
-                                                      "params", "n_params"]
+    assert list(records["length_eval"]["model"]) == [
+        "name",
+        "display",
+        "implementation",
+        "default_implementation",
+        "params",
+        "n_params",
+    ]
     assert list(records["train, failed"]["model"]) == [k for k in train if k not in ("n_params", "state_size")]
 
 
@@ -78,17 +99,20 @@ def test_diagnostics_keep_their_published_field_name(records):
     assert "probes" not in records["train"]
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    (lambda r: r.pop("cell_key"), "train.cell_key: missing"),
-    (lambda r: r["model"].pop("display"), "train.model.display: missing"),
-    (lambda r: r["env"].pop("torch"), "train.env.torch: missing"),
-    (lambda r: r["task"].update(version="1"), "train.task.version: '1' is not a int"),
-    (lambda r: r.update(status="done"), "train.status: 'done' is not one of"),
-    (lambda r: r["timing"].update(train_seconds=True), "train.timing.train_seconds: True is not a float"),
-    (lambda r: r["model"].update(colour="red"), "train.model.colour: not in the schema"),
-    (lambda r: r.update(history={}), "train.history: dict, not a list"),
-    (lambda r: r["model"].pop("n_params"), "train.model.n_params: missing"),  # a trained model's, not a failure's
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda r: r.pop("cell_key"), "train.cell_key: missing"),
+        (lambda r: r["model"].pop("display"), "train.model.display: missing"),
+        (lambda r: r["env"].pop("torch"), "train.env.torch: missing"),
+        (lambda r: r["task"].update(version="1"), "train.task.version: '1' is not a int"),
+        (lambda r: r.update(status="done"), "train.status: 'done' is not one of"),
+        (lambda r: r["timing"].update(train_seconds=True), "train.timing.train_seconds: True is not a float"),
+        (lambda r: r["model"].update(colour="red"), "train.model.colour: not in the schema"),
+        (lambda r: r.update(history={}), "train.history: dict, not a list"),
+        (lambda r: r["model"].pop("n_params"), "train.model.n_params: missing"),  # a trained model's, not a failure's
+    ],
+)
 def test_a_damaged_record_fails_the_schema(records, damage, fragment):
     record = copy.deepcopy(records["train"])
     validate(record)

@@ -117,8 +117,16 @@ def tasks_page() -> str:
         presets = ", ".join(f"`{p}`" + (" (default)" if p == cls.default_preset else "") for p in cls.presets)
         task = _task_without_validation(cls, cls.default_preset)
         spec = _spec_text(task)
-        summary.append([f"[`{name}`](#task-{name})", presets, cls.version, spec,
-                        f"`{cls.primary_metric}` ({direction(cls.primary_metric)})", code(cls.rule)])
+        summary.append(
+            [
+                f"[`{name}`](#task-{name})",
+                presets,
+                cls.version,
+                spec,
+                f"`{cls.primary_metric}` ({direction(cls.primary_metric)})",
+                code(cls.rule),
+            ]
+        )
         details.append(_task_section(name, cls))
     head = ["task", "presets", "version", "input → output (default preset)", "metric", "solved when"]
     return table(head, summary) + "\n\n" + "\n\n".join(details)
@@ -149,8 +157,10 @@ def _spec_text(task: Any) -> str:
 
 def _task_section(name: str, cls: type) -> str:
     parts = [f"### `{name}` {{#task-{name}}}", ""]
-    parts.append(f"Version {cls.version}; metric `{cls.primary_metric}`; solved when `{cls.rule}`; "
-                 f"defined in `{cls.__module__.replace('.', '/')}.py` (`{cls.__name__}`).")
+    parts.append(
+        f"Version {cls.version}; metric `{cls.primary_metric}`; solved when `{cls.rule}`; "
+        f"defined in `{cls.__module__.replace('.', '/')}.py` (`{cls.__name__}`)."
+    )
     parts += ["", text_block(inspect.getdoc(inspect.getmodule(cls)) or ""), ""]
     rows = []
     for preset, text in cls.presets.items():
@@ -162,8 +172,11 @@ def _task_section(name: str, cls: type) -> str:
     parts += [table(["preset", "what it is", "parameters"], rows), ""]
     fields = field_rows(cls.Params)
     if fields:
-        parts += ["Parameters (`--set task.NAME=VALUE`; the defaults of the `Params` dataclass):", "",
-                  table(["name", "type", "default", "meaning"], fields)]
+        parts += [
+            "Parameters (`--set task.NAME=VALUE`; the defaults of the `Params` dataclass):",
+            "",
+            table(["name", "type", "default", "meaning"], fields),
+        ]
     else:
         parts.append("No parameters.")
     return "\n".join(parts)
@@ -188,8 +201,16 @@ def models_page() -> str:
         arch = MODELS.get(name)
         impls = ", ".join(f"`{i}`" for i in arch.implementations)
         own = ", ".join(f"`{f.name}`" for f in dataclasses.fields(arch.Params) if f.name not in common)
-        summary.append([f"[`{name}`](#model-{name})", arch.title, impls,
-                        code(arch.default_for("cpu")), code(arch.default_for("cuda")), own or "—"])
+        summary.append(
+            [
+                f"[`{name}`](#model-{name})",
+                arch.title,
+                impls,
+                code(arch.default_for("cpu")),
+                code(arch.default_for("cuda")),
+                own or "—",
+            ]
+        )
         details.append(_model_section(name, arch))
     head = ["name", "architecture", "implementations", "default on cpu", "default on cuda", "own parameters"]
     return table(head, summary) + "\n\n" + "\n\n".join(details)
@@ -201,10 +222,18 @@ def _model_section(name: str, arch: Any) -> str:
         parts += [f"`{arch.equations}`", ""]
     parts += [f"**Citation:** {arch.citation}", ""]
     impls = ", ".join(f"`{i}`" for i in arch.implementations)
-    parts.append(f"**Implementations:** {impls}; used when none is named: `{arch.default_for('cpu')}` on a CPU, "
-                 f"`{arch.default_for('cuda')}` on CUDA.")
-    rules = [what for what, present in (("parameter groups with their own learning rate", arch.param_groups),
-                                          ("a projection after every optimiser step", arch.after_step)) if present]
+    parts.append(
+        f"**Implementations:** {impls}; used when none is named: `{arch.default_for('cpu')}` on a CPU, "
+        f"`{arch.default_for('cuda')}` on CUDA."
+    )
+    rules = [
+        what
+        for what, present in (
+            ("parameter groups with their own learning rate", arch.param_groups),
+            ("a projection after every optimiser step", arch.after_step),
+        )
+        if present
+    ]
     extras = []
     if arch.bidirectional:
         extras.append("bidirectional (refused on variable-length presets)")
@@ -213,12 +242,15 @@ def _model_section(name: str, arch: Any) -> str:
     if extras:
         parts += ["", "**Notes:** " + "; ".join(extras) + "."]
     module = inspect.getmodule(arch.Params)
-    parts += ["", f"Parameters (`--set model.NAME=VALUE`), from `{module.__name__}.Params`:" if module else "Parameters:",
-              "", table(["name", "type", "default", "meaning"], field_rows(arch.Params))]
+    parts += [
+        "",
+        f"Parameters (`--set model.NAME=VALUE`), from `{module.__name__}.Params`:" if module else "Parameters:",
+        "",
+        table(["name", "type", "default", "meaning"], field_rows(arch.Params)),
+    ]
     doc = module_docstring(arch.Params)
     if doc:
-        parts += ["", f'??? info "The docstring of `{module.__name__.replace(".", "/")}.py`"', "",
-                  text_block(doc, indent="    ")]
+        parts += ["", f'??? info "The docstring of `{module.__name__.replace(".", "/")}.py`"', "", text_block(doc, indent="    ")]
     return "\n".join(parts)
 
 
@@ -229,8 +261,7 @@ def ops_page() -> str:
     rows = []
     for name, op in OPS.items():
         shape = ", ".join(f"`{f.name}={f.default!r}`" for f in dataclasses.fields(op.Params)) or "—"
-        rows.append([f"[`{name}`][rnnbench.ops.{name}]", ", ".join(f"`{f}`" for f in op.forms),
-                     op.equations, op.citation, shape])
+        rows.append([f"[`{name}`][rnnbench.ops.{name}]", ", ".join(f"`{f}`" for f in op.forms), op.equations, op.citation, shape])
     return table(["op", "forms", "recurrence", "citation", "shape parameters (`--set op.NAME=VALUE`)"], rows)
 
 
@@ -258,8 +289,7 @@ def profiles_page() -> str:
         models = ", ".join(f"`{m}`" for m in data.get("models", [])) or "each entry's"
         entries = sorted({k for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)})
         kinds = ", ".join(f"`[[{k}]]`" for k in entries) + (", `[throughput]`" if "throughput" in data else "")
-        rows.append([f"`{name}`", data.get("description", ""), models, len(seeds), kinds,
-                     f"`rnnbench/profiles/{path.name}`"])
+        rows.append([f"`{name}`", data.get("description", ""), models, len(seeds), kinds, f"`rnnbench/profiles/{path.name}`"])
     return table(["profile", "what it runs", "models", "seeds", "sections", "file"], rows)
 
 
@@ -288,6 +318,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
 
 def expand(markdown: str, where: str = "page") -> str:
     """Replace every ``<!-- rnnbench:NAME -->`` marker of a page with its generated Markdown."""
+
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in GENERATORS:
@@ -323,8 +354,9 @@ def public_members(dotted: str, obj: Any) -> Iterator[tuple[str, Any]]:
     """What mkdocstrings shows of ``obj``: a module's ``__all__`` (else its public names defined
     there); a class's own public functions, properties and nested classes."""
     if inspect.ismodule(obj):
-        names = getattr(obj, "__all__", None) or [n for n, v in vars(obj).items() if not n.startswith("_")
-                                                     and getattr(v, "__module__", None) == obj.__name__]
+        names = getattr(obj, "__all__", None) or [
+            n for n, v in vars(obj).items() if not n.startswith("_") and getattr(v, "__module__", None) == obj.__name__
+        ]
         for n in names:
             value = getattr(obj, n)
             if inspect.isfunction(value) or inspect.isclass(value):
@@ -340,8 +372,13 @@ def public_members(dotted: str, obj: Any) -> Iterator[tuple[str, Any]]:
 
 
 def has_docstring(obj: Any) -> bool:
-    doc = obj.__doc__ if isinstance(obj, property) else inspect.getdoc(obj) if not inspect.isclass(obj) \
+    doc = (
+        obj.__doc__
+        if isinstance(obj, property)
+        else inspect.getdoc(obj)
+        if not inspect.isclass(obj)
         else obj.__dict__.get("__doc__")
+    )
     if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and doc and doc.startswith(obj.__name__ + "("):
         return False  # the signature dataclasses write when a class has no docstring
     return bool(doc and doc.strip())
@@ -383,9 +420,16 @@ def on_files(files: Any, config: Any) -> Any:
         if path.is_file():
             uri = path.relative_to(ROOT).as_posix()
             readme = uri == "results/README.md"  # in the nav; its page must not take results/index.html
-            files.append(File(uri, str(ROOT), config["site_dir"], config["use_directory_urls"],
-                              dest_uri="results/README/index.html" if readme else None,
-                              inclusion=InclusionLevel.INCLUDED if readme else InclusionLevel.NOT_IN_NAV))
+            files.append(
+                File(
+                    uri,
+                    str(ROOT),
+                    config["site_dir"],
+                    config["use_directory_urls"],
+                    dest_uri="results/README/index.html" if readme else None,
+                    inclusion=InclusionLevel.INCLUDED if readme else InclusionLevel.NOT_IN_NAV,
+                )
+            )
     return files
 
 

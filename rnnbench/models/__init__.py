@@ -44,12 +44,15 @@ def resolve_model(name: str) -> Architecture:
     if is_reference(name) or name in entry_points():
         _LOADED[name] = load_user_model(name)
         return _LOADED[name]
-    raise UsageError(f"unknown model {name!r}; choose one of: {choices([*MODELS, *entry_points()])}, "
-                     "or give your own core as package.module:Name or path/to/file.py:Name")
+    raise UsageError(
+        f"unknown model {name!r}; choose one of: {choices([*MODELS, *entry_points()])}, "
+        "or give your own core as package.module:Name or path/to/file.py:Name"
+    )
 
 
-def build_core(name: str, impl: str | None = None, input_size: int = 1,
-               generator: torch.Generator | None = None, **params: Any) -> torch.nn.Module:
+def build_core(
+    name: str, impl: str | None = None, input_size: int = 1, generator: torch.Generator | None = None, **params: Any
+) -> torch.nn.Module:
     """A recurrent core by name: ``forward(x, state=None) -> (y, state)``, batch-first.
 
     ``impl`` picks the implementation (default: the architecture's fastest); ``params``
@@ -90,5 +93,19 @@ def block_spec(arch: Architecture, spec: IOSpec, params: Any) -> tuple[IOSpec, i
     return spec, spec.core_input_size
 
 
-__all__ = ["MODELS", "USER_IMPL", "ArchParams", "Architecture", "SequenceModel", "block_layout", "build_core", "build_model",
-           "display_name", "model_order", "model_rank", "n_params", "register", "resolve_model"]
+__all__ = [
+    "MODELS",
+    "USER_IMPL",
+    "ArchParams",
+    "Architecture",
+    "SequenceModel",
+    "block_layout",
+    "build_core",
+    "build_model",
+    "display_name",
+    "model_order",
+    "model_rank",
+    "n_params",
+    "register",
+    "resolve_model",
+]

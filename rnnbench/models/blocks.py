@@ -38,8 +38,7 @@ from rnnbench.models.stack import RMSNorm
 
 WIDTH_ARGS = ("dim", "d_model", "hidden_size", "n_embd")
 DEPTH_ARGS = ("num_layers", "depth", "n_layer")
-STATE_KEYWORDS = ("state", "prev_state", "prev_states", "past_key_values", "inference_params", "cache", "hidden",
-                  "prev_hidden")
+STATE_KEYWORDS = ("state", "prev_state", "prev_states", "past_key_values", "inference_params", "cache", "hidden", "prev_hidden")
 STATE_FLAGS = ("use_cache", "output_final_state")
 _RETURN_FLAG = re.compile(r"return_\w*(state|states|hidden|cache)")  # return_state, return_next_prev_hidden, ...
 HARNESS_GIVEN = ("layer_idx",)  # filled in by the harness: the block's index in the stack
@@ -88,11 +87,15 @@ def layout(name: str, factory: Callable[..., Any], width_arg: str | None = None)
     given = width_arg is not None
     if given:
         if "input_size" in parameters:
-            raise UsageError(f"model {name!r} takes input_size, so it is a core, fed the task's features; "
-                             "model.width_arg names the width of a block, which takes none")
+            raise UsageError(
+                f"model {name!r} takes input_size, so it is a core, fed the task's features; "
+                "model.width_arg names the width of a block, which takes none"
+            )
         if width_arg not in parameters and not var_kw:
-            raise UsageError(f"model.width_arg={width_arg}: model {name!r} takes no argument {width_arg!r}; "
-                             f"it takes: {', '.join(parameters) or 'none'}")
+            raise UsageError(
+                f"model.width_arg={width_arg}: model {name!r} takes no argument {width_arg!r}; "
+                f"it takes: {', '.join(parameters) or 'none'}"
+            )
     else:
         if "input_size" in parameters or any(k in parameters for k in OUTPUT_ARGS):
             return None
@@ -103,8 +106,9 @@ def layout(name: str, factory: Callable[..., Any], width_arg: str | None = None)
     return Layout(width_arg, depth, "layer_idx" in parameters, given)
 
 
-def block_fields(name: str, lay: Layout, fields: dict[str, tuple[Any, Any]],
-                 values: dict[str, Any]) -> tuple[dict[str, tuple[Any, Any]], dict[str, Any]]:
+def block_fields(
+    name: str, lay: Layout, fields: dict[str, tuple[Any, Any]], values: dict[str, Any]
+) -> tuple[dict[str, tuple[Any, Any]], dict[str, Any]]:
     """A block's parameters: its constructor's, with the width (default 64) and the depth
     (rnnbench's ``num_layers``, default 1, unless the block takes its own); ``hidden_size``
     and ``num_layers`` are rnnbench's names for them and are accepted for the block's own."""
@@ -112,13 +116,14 @@ def block_fields(name: str, lay: Layout, fields: dict[str, tuple[Any, Any]],
     values = dict(values)
     for key in HARNESS_GIVEN:
         if key in values:
-            raise UsageError(f"model {name!r}: model.{key} is given by rnnbench (each block's index in the stack); "
-                             "leave it out")
+            raise UsageError(f"model {name!r}: model.{key} is given by rnnbench (each block's index in the stack); leave it out")
     for alias, own in (("hidden_size", lay.width_arg), ("num_layers", lay.depth_arg)):
         if own is not None and own != alias and alias in values:
             if own in values:
-                raise UsageError(f"model {name!r}: model.{alias} and model.{own} both given; they are the same "
-                                 f"argument of this block ({own}): give one")
+                raise UsageError(
+                    f"model {name!r}: model.{alias} and model.{own} both given; they are the same "
+                    f"argument of this block ({own}): give one"
+                )
             values[own] = values.pop(alias)
     width_type, width_default = fields.get(lay.width_arg, (int, dataclasses.MISSING))
     fields[lay.width_arg] = (width_type or int, DEFAULT_WIDTH if width_default is dataclasses.MISSING else width_default)
@@ -164,8 +169,9 @@ class Convention:
     @classmethod
     def of(cls, block: nn.Module) -> Convention:
         parameters = _parameters(block.forward) or {}
-        names = [n for n, p in parameters.items()
-                 if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)][1:]  # not x
+        names = [
+            n for n, p in parameters.items() if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ][1:]  # not x
         keyword = next((k for k in STATE_KEYWORDS if k in names), None)
         flags = tuple(n for n in names if n in STATE_FLAGS or _RETURN_FLAG.fullmatch(n))
         package = type(block).__module__.split(".")[0]
@@ -174,10 +180,12 @@ class Convention:
 
 def describe_value(value: Any) -> str:
     """What a forward returned, in a few words: ``a tuple (tensor (3, 7, 8), None, dict)``."""
+
     def short(v: Any) -> str:
         if isinstance(v, torch.Tensor):
             return f"tensor {tuple(v.shape)}"
         return "None" if v is None else type(v).__name__
+
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
     if isinstance(value, (tuple, list)):
@@ -192,8 +200,9 @@ class BlockCore(nn.Module):
     behind the core contract ``forward(x, state=None) -> (y, state)``; the state is a tuple
     with each block's own (None for a block that returns none)."""
 
-    def __init__(self, name: str, blocks: list[nn.Module], width: int, encoder: nn.Module | None,
-                 residual: bool, lay: Layout, depth: int) -> None:
+    def __init__(
+        self, name: str, blocks: list[nn.Module], width: int, encoder: nn.Module | None, residual: bool, lay: Layout, depth: int
+    ) -> None:
         super().__init__()
         self.model_name = name
         self.width = width
@@ -258,12 +267,16 @@ class BlockCore(nn.Module):
         elif isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
             y, state = out[0], (out[-1] if len(out) > 1 else None)
         else:
-            raise ConventionError(f"model {self.model_name!r}: the block returned {describe_value(out)}; rnnbench "
-                                  f"expected y, (y, state) or (y, *extras, state) with y of shape (B, T, {self.width})")
+            raise ConventionError(
+                f"model {self.model_name!r}: the block returned {describe_value(out)}; rnnbench "
+                f"expected y, (y, state) or (y, *extras, state) with y of shape (B, T, {self.width})"
+            )
         if y.shape != x.shape:
-            raise ConventionError(f"model {self.model_name!r}: the block of width {self.width} "
-                                  f"({self.layout.width_arg}={self.width}) returned y of shape {tuple(y.shape)} for "
-                                  f"input {tuple(x.shape)}; rnnbench expected y of the input's shape, (B, T, {self.width})")
+            raise ConventionError(
+                f"model {self.model_name!r}: the block of width {self.width} "
+                f"({self.layout.width_arg}={self.width}) returned y of shape {tuple(y.shape)} for "
+                f"input {tuple(x.shape)}; rnnbench expected y of the input's shape, (B, T, {self.width})"
+            )
         return y, (state if self.takes_state else None)
 
     def encoder_flops(self, batch: int, length: int, input_size: int) -> int:
@@ -283,8 +296,10 @@ class BlockCore(nn.Module):
 
     def counts(self) -> dict[str, int]:
         """Trainable parameters of the encoder, the blocks and the norms, apart."""
+
         def n(m: nn.Module | None) -> int:
             return 0 if m is None else sum(p.numel() for p in m.parameters() if p.requires_grad)
+
         return {"encoder": n(self.encoder), "blocks": n(self.blocks), "norms": n(self.norms) + n(self.final)}
 
 
@@ -329,13 +344,25 @@ def record(lay: Layout, params: Mapping[str, Any], encoder: Mapping[str, Any]) -
     parameters and forward FLOPs per token apart from the blocks'."""
     width = width_of(lay, params)
     if encoder["kind"] == "embedding":
-        enc = {"kind": "embedding", "vocab": encoder["vocab"], "dim": width,
-               "module": f"Embedding({encoder['vocab']}, {width})", "n_params": encoder["vocab"] * width,
-               "flops_per_token": 0, "note": f"the task's embedding, built at the block's width {width}"}
+        enc = {
+            "kind": "embedding",
+            "vocab": encoder["vocab"],
+            "dim": width,
+            "module": f"Embedding({encoder['vocab']}, {width})",
+            "n_params": encoder["vocab"] * width,
+            "flops_per_token": 0,
+            "note": f"the task's embedding, built at the block's width {width}",
+        }
     else:
         i = encoder["dim"]
-        enc = {"kind": "linear", "input": dict(encoder), "dim": width, "module": encoder_text(i, width),
-               "n_params": i * width + width, "flops_per_token": 2 * i * width}
+        enc = {
+            "kind": "linear",
+            "input": dict(encoder),
+            "dim": width,
+            "module": encoder_text(i, width),
+            "n_params": i * width + width,
+            "flops_per_token": 2 * i * width,
+        }
     if lay.depth_arg is not None:
         stack = {"num_layers": depth_of(lay, params), "by": f"the block ({lay.depth_arg})", "arrangement": "the block's own"}
     else:
@@ -345,11 +372,18 @@ def record(lay: Layout, params: Mapping[str, Any], encoder: Mapping[str, Any]) -
 
 # -- layers that need a GPU -------------------------------------------------------------
 
-_CUDA_TEXT = re.compile(r"Torch not compiled with CUDA|active drivers|No CUDA GPUs are available|Found no NVIDIA driver|"
-                        r"CUDA driver|is_cuda\(\)|must be (a )?CUDA tensor|must be on CUDA|requires a CUDA|"
-                        r"selective_scan_cuda|causal_conv1d_cuda", re.I)
-CUDA_EXTENSIONS = {"selective_scan_cuda": "mamba-ssm", "causal_conv1d_cuda": "causal-conv1d",
-                   "mamba_ssm": "mamba-ssm", "causal_conv1d": "causal-conv1d"}
+_CUDA_TEXT = re.compile(
+    r"Torch not compiled with CUDA|active drivers|No CUDA GPUs are available|Found no NVIDIA driver|"
+    r"CUDA driver|is_cuda\(\)|must be (a )?CUDA tensor|must be on CUDA|requires a CUDA|"
+    r"selective_scan_cuda|causal_conv1d_cuda",
+    re.I,
+)
+CUDA_EXTENSIONS = {
+    "selective_scan_cuda": "mamba-ssm",
+    "causal_conv1d_cuda": "causal-conv1d",
+    "mamba_ssm": "mamba-ssm",
+    "causal_conv1d": "causal-conv1d",
+}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -365,8 +399,7 @@ def cuda_requirement(exc: BaseException) -> str | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         frames = traceback.extract_tb(e.__traceback__)
-        triton = type(e).__module__.split(".")[0] == "triton" or any(
-            f"{os.sep}triton{os.sep}" in f.filename for f in frames)
+        triton = type(e).__module__.split(".")[0] == "triton" or any(f"{os.sep}triton{os.sep}" in f.filename for f in frames)
         if triton:
             return f"its forward runs Triton kernels ({type(e).__name__}: {_first_line(e)})"
         if isinstance(e, ImportError) and (e.name or "").split(".")[0] in CUDA_EXTENSIONS:

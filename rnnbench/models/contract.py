@@ -145,8 +145,9 @@ class Architecture:
     def check_impl(self, impl: str) -> str:
         """``impl`` if the architecture has it; else a UsageError listing those it has."""
         if impl not in self.implementations:
-            raise UsageError(f"model {self.name!r} has no implementation {impl!r}; choose one of: "
-                             f"{', '.join(self.implementations)}")
+            raise UsageError(
+                f"model {self.name!r} has no implementation {impl!r}; choose one of: {', '.join(self.implementations)}"
+            )
         return impl
 
     def unavailable(self, impl: str) -> str | None:
@@ -159,8 +160,14 @@ class Architecture:
         """The implementations this machine can build, in declaration order."""
         return [i for i in self.implementations if self.unavailable(i) is None]
 
-    def build(self, impl: str | None, input_size: int, params: Any, generator: torch.Generator | None = None,
-              device: str | torch.device = "cpu") -> nn.Module:
+    def build(
+        self,
+        impl: str | None,
+        input_size: int,
+        params: Any,
+        generator: torch.Generator | None = None,
+        device: str | torch.device = "cpu",
+    ) -> nn.Module:
         """The core, its weights drawn from ``generator`` (seed 0 when none is given); without
         ``impl``, the default implementation for ``device``."""
         impl = self.check_impl(impl or self.default_for(device))
@@ -183,8 +190,10 @@ class Architecture:
         with torch.no_grad():
             out = core(torch.zeros(1, 1, input_size))
         if not isinstance(out, tuple) or not isinstance(out[0], torch.Tensor) or out[0].dim() != 3:
-            raise UsageError(f"model {self.name!r} does not follow the core contract forward(x, state=None) -> "
-                             f"(y, state) with y of shape (B, T, F); check it with: rnnbench check {self.name}")
+            raise UsageError(
+                f"model {self.name!r} does not follow the core contract forward(x, state=None) -> "
+                f"(y, state) with y of shape (B, T, F); check it with: rnnbench check {self.name}"
+            )
         return out[0].shape[-1]
 
     def forward_flops(self, params: Any, batch: int, length: int, input_size: int, core: nn.Module | None = None) -> int | None:
@@ -227,8 +236,9 @@ class Architecture:
 
     def describe(self) -> str:
         """The parameters with their defaults, ``name=value, ...``, as ``rnnbench list`` prints them."""
-        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(self.Params)
-                           if f.default is not dataclasses.MISSING)
+        fields = ", ".join(
+            f"{f.name}={f.default!r}" for f in dataclasses.fields(self.Params) if f.default is not dataclasses.MISSING
+        )
         return fields
 
 
@@ -270,8 +280,9 @@ def uniform_init(core: nn.Module, params: Any, generator: torch.Generator) -> No
             p.copy_(torch.empty(p.shape, dtype=p.dtype).uniform_(-bound, bound, generator=generator))
 
 
-def draw(shape: tuple[int, ...] | torch.Size, generator: torch.Generator, kind: str = "uniform",
-         a: float = 0.0, b: float = 1.0) -> torch.Tensor:
+def draw(
+    shape: tuple[int, ...] | torch.Size, generator: torch.Generator, kind: str = "uniform", a: float = 0.0, b: float = 1.0
+) -> torch.Tensor:
     """A float32 tensor from ``generator``: U(a, b) or N(a, b²)."""
     t = torch.empty(tuple(shape))
     return t.uniform_(a, b, generator=generator) if kind == "uniform" else t.normal_(a, b, generator=generator)

@@ -15,8 +15,7 @@ class Stack(nn.Module):
     width H) and a ``final`` module (e.g. a norm) after them. The state is a tuple with
     one entry per layer (each layer's own state)."""
 
-    def __init__(self, layers: Sequence[nn.Module], encoder: nn.Module | None = None,
-                 final: nn.Module | None = None) -> None:
+    def __init__(self, layers: Sequence[nn.Module], encoder: nn.Module | None = None, final: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.layers = nn.ModuleList(layers)
@@ -45,8 +44,9 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def step_loop(step: Callable[..., Any], state: Any, *inputs: torch.Tensor,
-              read: Callable[[Any], torch.Tensor] = lambda s: s) -> tuple[torch.Tensor, Any]:
+def step_loop(
+    step: Callable[..., Any], state: Any, *inputs: torch.Tensor, read: Callable[[Any], torch.Tensor] = lambda s: s
+) -> tuple[torch.Tensor, Any]:
     """Run ``state = step(state, *inputs_t)`` for t = 0..T-1 over ``inputs``, each ``(B, T, ...)``.
 
     The steps come from ``unbind(1)``, not ``inputs[:, t]``: the backward of each

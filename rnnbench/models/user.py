@@ -82,8 +82,9 @@ def load_object(ref: str) -> Any:
         except Exception as exc:
             del sys.modules[module_name]
             hint = blocks.install_hint("", exc) if isinstance(exc, ImportError) else None
-            raise UsageError(f"model {ref!r}: importing {target} failed: {type(exc).__name__}: {exc}"
-                             f"{where(exc)}{'; ' + hint if hint else ''}") from None
+            raise UsageError(
+                f"model {ref!r}: importing {target} failed: {type(exc).__name__}: {exc}{where(exc)}{'; ' + hint if hint else ''}"
+            ) from None
     else:
         _on_path(Path.cwd())
         try:
@@ -113,8 +114,11 @@ def where(exc: BaseException) -> str:
     the standard library, i.e. the user's line that raised; empty when there is none."""
     skip = [str(Path(m.__file__).resolve().parent) for m in (sys.modules["rnnbench"], sys.modules["torch"])]
     skip.append(os.path.dirname(os.__file__))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not any(str(Path(f.filename).resolve()).startswith(s) for s in skip) and not f.filename.startswith("<")]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not any(str(Path(f.filename).resolve()).startswith(s) for s in skip) and not f.filename.startswith("<")
+    ]
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
@@ -169,8 +173,11 @@ def constructor_fields(factory: Callable[..., Any]) -> tuple[dict[str, tuple[Any
             continue
         default = p.default if p.default is not inspect.Parameter.empty else HARNESS_DEFAULTS.get(name, dataclasses.MISSING)
         annotation = _TYPES.get(p.annotation, p.annotation) if isinstance(p.annotation, str) else p.annotation
-        typ = annotation if annotation in (int, float, bool, str) else (
-            type(default) if isinstance(default, (int, float, bool, str)) else None)
+        typ = (
+            annotation
+            if annotation in (int, float, bool, str)
+            else (type(default) if isinstance(default, (int, float, bool, str)) else None)
+        )
         fields[name] = (typ, default)
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     return fields, var_kw, "input_size" in parameters or var_kw
@@ -199,8 +206,9 @@ def user_params(name: str, factory: Callable[..., Any], values: Mapping[str, Any
     for key, (_, default) in fields.items():
         if key not in out:
             if default is dataclasses.MISSING:
-                raise UsageError(f"model {name!r} needs {key} (a constructor argument without a default); "
-                                 f"give it with --set model.{key}=VALUE")
+                raise UsageError(
+                    f"model {name!r} needs {key} (a constructor argument without a default); give it with --set model.{key}=VALUE"
+                )
             out[key] = default
     if lay is not None:
         blocks.check_values(name, lay, out)
@@ -248,8 +256,10 @@ class UserArchitecture(Architecture):
             fields, _ = blocks.block_fields(self.name, lay, fields, {})
         text = ", ".join(f"{k}={'?' if d is dataclasses.MISSING else repr(d)}" for k, (_, d) in fields.items())
         if lay is not None:
-            width, depth = (fields[k][1] if isinstance(fields[k][1], int) else default
-                            for k, default in ((lay.width_arg, blocks.DEFAULT_WIDTH), (lay.depth_arg or "num_layers", 1)))
+            width, depth = (
+                fields[k][1] if isinstance(fields[k][1], int) else default
+                for k, default in ((lay.width_arg, blocks.DEFAULT_WIDTH), (lay.depth_arg or "num_layers", 1))
+            )
             return f"{blocks.describe(lay, width, depth, None)}; {text}"
         return text
 
@@ -258,14 +268,17 @@ def wrap(name: str, obj: Any, description: str) -> Architecture:
     """``obj`` as an architecture: itself when it declares one, else its factory wrapped."""
     files = source_files(obj)
     if isinstance(obj, Architecture):
-        return dataclasses.replace(obj, user=True, source_files=files,
-                                   citation=obj.citation or description)
+        return dataclasses.replace(obj, user=True, source_files=files, citation=obj.citation or description)
     if not callable(obj):
         raise UsageError(f"model {name!r} is a {type(obj).__name__}, not a class, factory or Architecture")
     arch = UserArchitecture(
-        name=name, title=getattr(obj, "__name__", name), citation=description, Params=type(None),
+        name=name,
+        title=getattr(obj, "__name__", name),
+        citation=description,
+        Params=type(None),
         implementations={USER_IMPL: lambda i, p, f=obj, n=name: construct(f, n, i, p)},
-        user=True, source_files=files,
+        user=True,
+        source_files=files,
     )
     object.__setattr__(arch, "factory", obj)
     return arch

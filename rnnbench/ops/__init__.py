@@ -40,5 +40,4 @@ from rnnbench.ops.linear import linear_recurrence
 from rnnbench.ops.matrix_lstm import mlstm
 from rnnbench.ops.selective import selective_scan
 
-__all__ = ["OPS", "Op", "delta_rule", "dplr", "gated_delta_rule", "gla", "linear_recurrence", "mlstm", "selective_scan",
-           "ssd"]
+__all__ = ["OPS", "Op", "delta_rule", "dplr", "gated_delta_rule", "gla", "linear_recurrence", "mlstm", "selective_scan", "ssd"]

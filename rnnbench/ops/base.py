@@ -30,8 +30,9 @@ def shape_text(shape: Shape) -> str:
     return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
 
 
-def require_tensor(op: str, name: str, t: Any, dims: int | None = None, shape: Shape | None = None,
-                   meaning: str = "") -> torch.Tensor:
+def require_tensor(
+    op: str, name: str, t: Any, dims: int | None = None, shape: Shape | None = None, meaning: str = ""
+) -> torch.Tensor:
     """``t`` as a tensor of ``dims`` dimensions matching ``shape`` (None entries: any size)."""
     if not isinstance(t, torch.Tensor):
         raise UsageError(f"{op}: {name} must be a tensor{' ' + meaning if meaning else ''}, not {type(t).__name__}")
@@ -39,8 +40,9 @@ def require_tensor(op: str, name: str, t: Any, dims: int | None = None, shape: S
     if expected is not None:
         ok = t.dim() == len(expected) and all(e is None or e == s for e, s in zip(expected, t.shape))
         if not ok:
-            raise UsageError(f"{op}: {name} has shape {tuple(t.shape)}; expected {shape_text(expected)}"
-                             + (f" {meaning}" if meaning else ""))
+            raise UsageError(
+                f"{op}: {name} has shape {tuple(t.shape)}; expected {shape_text(expected)}" + (f" {meaning}" if meaning else "")
+            )
     return t
 
 
@@ -51,8 +53,10 @@ def require_broadcast(op: str, name: str, t: torch.Tensor, target: Sequence[int]
     except RuntimeError:
         ok = False
     if not ok:
-        raise UsageError(f"{op}: {name} has shape {tuple(t.shape)}, which does not broadcast against "
-                         f"{tuple(target)}{' ' + meaning if meaning else ''}")
+        raise UsageError(
+            f"{op}: {name} has shape {tuple(t.shape)}, which does not broadcast against "
+            f"{tuple(target)}{' ' + meaning if meaning else ''}"
+        )
 
 
 def require_same_kind(op: str, tensors: Mapping[str, torch.Tensor | None]) -> None:
@@ -62,15 +66,17 @@ def require_same_kind(op: str, tensors: Mapping[str, torch.Tensor | None]) -> No
     if len(set(kinds.values())) > 1:
         real = [k for k, c in kinds.items() if not c]
         cplx = [k for k, c in kinds.items() if c]
-        raise UsageError(f"{op}: mixed real ({', '.join(real)}) and complex ({', '.join(cplx)}) inputs; "
-                         "give all of them real or all complex")
+        raise UsageError(
+            f"{op}: mixed real ({', '.join(real)}) and complex ({', '.join(cplx)}) inputs; give all of them real or all complex"
+        )
     for k, v in given.items():
         if not (v.is_floating_point() or v.is_complex()):
             raise UsageError(f"{op}: {k} has dtype {v.dtype}; expected a floating or complex dtype")
     dtypes = {v.dtype for v in given.values()}
     if len(dtypes) > 1:
-        raise UsageError(f"{op}: inputs have different dtypes ({', '.join(f'{k} {v.dtype}' for k, v in given.items())});"
-                         " convert them to one")
+        raise UsageError(
+            f"{op}: inputs have different dtypes ({', '.join(f'{k} {v.dtype}' for k, v in given.items())}); convert them to one"
+        )
     devices = {v.device for v in given.values()}
     if len(devices) > 1:
         raise UsageError(f"{op}: inputs are on different devices ({', '.join(sorted(map(str, devices)))})")

@@ -38,7 +38,7 @@ def to_chunks(x: torch.Tensor, C: int, fill: float = 0.0) -> torch.Tensor:
         view[:, :full].copy_(x[:, : full * C].reshape(B, full, C, F))
     rest = T - full * C
     if rest:
-        view[:, full, :rest].copy_(x[:, full * C:])
+        view[:, full, :rest].copy_(x[:, full * C :])
         view[:, full, rest:].fill_(fill)
     return out
 
@@ -53,7 +53,7 @@ def from_chunks(h: torch.Tensor, T: int) -> torch.Tensor:
         out[:, : full * C].view(B, full, C, F).copy_(view[:, :full])
     rest = T - full * C
     if rest:
-        out[:, full * C:].copy_(view[:, full, :rest])
+        out[:, full * C :].copy_(view[:, full, :rest])
     return out
 
 
@@ -95,8 +95,7 @@ def local(a: Steps, b: Steps, invariant: bool, reverse: bool = False) -> tuple[t
     return e, p
 
 
-def carry(e: torch.Tensor, p: torch.Tensor, h0: torch.Tensor | None, invariant: bool,
-          reverse: bool = False) -> torch.Tensor:
+def carry(e: torch.Tensor, p: torch.Tensor, h0: torch.Tensor | None, invariant: bool, reverse: bool = False) -> torch.Tensor:
     """The state entering each chunk ``(B, n, F)``: s_{k+1} = p_k ⊙ s_k + e_k from s_0 = h0
     (or zero), n small steps on contiguous ``(B, F)`` slabs (in reverse: from the last chunk)."""
     n = e.shape[1]
@@ -111,12 +110,18 @@ def carry(e: torch.Tensor, p: torch.Tensor, h0: torch.Tensor | None, invariant: 
     return torch.stack(entering, 1)
 
 
-def rerun(a: Steps, b: Steps, entering: torch.Tensor, out: Steps, reverse: bool = False,
-          after: Callable[[int, torch.Tensor], None] | None = None) -> None:
+def rerun(
+    a: Steps,
+    b: Steps,
+    entering: torch.Tensor,
+    out: Steps,
+    reverse: bool = False,
+    after: Callable[[int, torch.Tensor], None] | None = None,
+) -> None:
     """Every chunk again from its entering state, writing step j's states into ``out[j]``;
     ``after(j, states)`` runs on each step's slab while it is still in cache."""
     state = entering
-    for j in (range(len(b) - 1, -1, -1) if reverse else range(len(b))):
+    for j in range(len(b) - 1, -1, -1) if reverse else range(len(b)):
         state = torch.addcmul(b[j], a[j], state, out=out[j])
         if after is not None:
             after(j, state)

@@ -33,9 +33,17 @@ FORMS = ("recurrent", "chunk")
 NAME = "delta_rule"
 
 
-def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, *, scale: float | None = None,
-               initial_state: torch.Tensor | None = None, form: str = "chunk",
-               chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def delta_rule(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The delta rule S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t).
 
     Matches fla's ``chunk_delta_rule(q, k, v, beta, scale, initial_state)`` and its reference
@@ -72,8 +80,15 @@ def check_state(op: str, state: Any, B: int, H: int, K: int, V: int) -> None:
         require_tensor(op, "initial_state", state, shape=(B, H, K, V), meaning="(B, H, K, V)")
 
 
-def recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: torch.Tensor | None,
-              s: float, S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def recurrent(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor | None,
+    s: float,
+    S0: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One step at a time; with log-decays g ``(B, T, H)`` the state decays first (gated)."""
     B, T, H, K = k.shape
     S = S0 if S0 is not None else k.new_zeros(B, H, K, v.shape[3])
@@ -89,8 +104,16 @@ def recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Ten
     return torch.stack(out, 1), S
 
 
-def chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: torch.Tensor | None, s: float,
-            S0: torch.Tensor | None, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+def chunked(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor | None,
+    s: float,
+    S0: torch.Tensor | None,
+    C: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     T = q.shape[1]
     qc, kc, vc = (matrix.to_chunks(t, C) for t in (q, k, v))  # (n, B, H, C, ·)
     bc = matrix.to_chunks(beta, C)  # (n, B, H, C)
@@ -99,8 +122,15 @@ def chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tenso
     return matrix.from_chunks(o, T), S
 
 
-def wy_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, g: torch.Tensor | None, s: float,
-             S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def wy_chunk(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor | None,
+    s: float,
+    S0: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The (gated) delta rule on chunks: q, k ``(n, B, H, C, K)``, v ``(n, B, H, C, V)``,
     beta and log-decays g ``(n, B, H, C)`` (g None: no decay), S0 ``(B, H, K, V)`` or None.
 
@@ -153,18 +183,29 @@ def l2norm(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
 
-def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype) -> dict[str, Any]:
     D = head_dim(NAME, hidden, p.heads)
 
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator, dtype=dtype)
 
     shape = (batch, seq_len, p.heads, D)
-    return {"q": l2norm(randn(*shape)), "k": l2norm(randn(*shape)), "v": randn(*shape),  # q, k normalised, as DeltaNet
-            "beta": torch.sigmoid(randn(batch, seq_len, p.heads))}  # β = σ(W_β x) in (0, 1)
+    return {
+        "q": l2norm(randn(*shape)),
+        "k": l2norm(randn(*shape)),
+        "v": randn(*shape),  # q, k normalised, as DeltaNet
+        "beta": torch.sigmoid(randn(batch, seq_len, p.heads)),
+    }  # β = σ(W_β x) in (0, 1)
 
 
-register(Op(NAME, delta_rule, FORMS, Params, example,
-            "S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
-            "Schlag et al. (2021), arXiv:2102.11174; Yang et al. (2024), arXiv:2406.06484"))
+register(
+    Op(
+        NAME,
+        delta_rule,
+        FORMS,
+        Params,
+        example,
+        "S_t = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
+        "Schlag et al. (2021), arXiv:2102.11174; Yang et al. (2024), arXiv:2406.06484",
+    )
+)

@@ -37,9 +37,18 @@ FORMS = ("recurrent", "chunk")
 NAME = "ssd"
 
 
-def ssd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, *,
-        initial_state: torch.Tensor | None = None, form: str = "chunk",
-        chunk_size: int | None = None, neg_eigval: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def ssd(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    *,
+    initial_state: torch.Tensor | None = None,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+    neg_eigval: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mamba-2's SSD: h_t = exp(dt_t A) h_{t−1} + dt_t x_t B_tᵀ, y_t = h_t C_t, per head.
 
     Matches mamba's ``mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, initial_states=...,
@@ -84,8 +93,15 @@ def ssd(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: 
     return _chunk(x, dt, A, B, C, initial_state, matrix.chunk_len(T, chunk_size, NAME), neg_eigval)
 
 
-def _recurrent(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-               h0: torch.Tensor | None, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _recurrent(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    h0: torch.Tensor | None,
+    neg: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     Bt, T, H, P = x.shape
     group = torch.arange(H, device=x.device) // (H // Bm.shape[2])  # the group each head reads
     h = h0 if h0 is not None else x.new_zeros(Bt, H, P, Bm.shape[3])
@@ -99,8 +115,16 @@ def _recurrent(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Ten
     return torch.stack(ys, 1), h
 
 
-def _chunk(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-           h0: torch.Tensor | None, L: int, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunk(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    h0: torch.Tensor | None,
+    L: int,
+    neg: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     Bt, T, H, P = x.shape
     Gr, N = Bm.shape[2:]
     R = H // Gr  # heads per group
@@ -147,12 +171,10 @@ class Params(OpParams):
 
         require(self.heads >= 1, f"op.heads={self.heads} is impossible; use 1 or more")
         require(self.d_state >= 1, f"op.d_state={self.d_state} is impossible; use 1 or more")
-        require(self.groups >= 1 and self.heads % self.groups == 0,
-                f"op.groups={self.groups} must divide op.heads={self.heads}")
+        require(self.groups >= 1 and self.heads % self.groups == 0, f"op.groups={self.groups} must divide op.heads={self.heads}")
 
 
-def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype) -> dict[str, Any]:
     P = delta.head_dim(NAME, hidden, p.heads)
 
     def randn(*shape: int) -> torch.Tensor:
@@ -163,9 +185,23 @@ def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.G
     A = -(1 + 15 * torch.rand(p.heads, generator=generator, dtype=dtype))
     dt_bias = matrix.inverse_softplus(matrix.log_uniform(p.heads, 1e-3, 0.1, generator, dtype))
     dt = F.softplus(randn(batch, seq_len, p.heads) + dt_bias)
-    return {"x": randn(batch, seq_len, p.heads, P), "dt": dt, "A": A,
-            "B": randn(batch, seq_len, p.groups, p.d_state), "C": randn(batch, seq_len, p.groups, p.d_state)}
+    return {
+        "x": randn(batch, seq_len, p.heads, P),
+        "dt": dt,
+        "A": A,
+        "B": randn(batch, seq_len, p.groups, p.d_state),
+        "C": randn(batch, seq_len, p.groups, p.d_state),
+    }
 
 
-register(Op(NAME, ssd, FORMS, Params, example,
-            "h_t = exp(dt_t A) h_{t−1} + dt_t x_t B_tᵀ, y_t = h_t C_t", "Dao & Gu (2024), arXiv:2405.21060"))
+register(
+    Op(
+        NAME,
+        ssd,
+        FORMS,
+        Params,
+        example,
+        "h_t = exp(dt_t A) h_{t−1} + dt_t x_t B_tᵀ, y_t = h_t C_t",
+        "Dao & Gu (2024), arXiv:2405.21060",
+    )
+)

@@ -27,9 +27,18 @@ FORMS = ("recurrent", "chunk")
 NAME = "gated_delta_rule"
 
 
-def gated_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, beta: torch.Tensor, *,
-                     scale: float | None = None, initial_state: torch.Tensor | None = None, form: str = "chunk",
-                     chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gated_delta_rule(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The gated delta rule S_t = (I − β_t k_t k_tᵀ) exp(g_t) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t).
 
     Matches fla's ``chunk_gated_delta_rule(q, k, v, g, beta, scale, initial_state)`` and its
@@ -63,8 +72,9 @@ def gated_delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch
     return delta.chunked(q, k, v, beta, g, s, initial_state, matrix.chunk_len(T, chunk_size, NAME))
 
 
-def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(
+    p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype
+) -> dict[str, Any]:
     inputs = delta.example(p, batch, seq_len, hidden, generator, dtype)
     # Gated DeltaNet's gate at its initialisation: g = −A·softplus(a + dt_bias), A ~ U(0, 16),
     # softplus(dt_bias) log-uniform in [1e−3, 0.1]; a the projection of the input, here N(0, 1)
@@ -75,6 +85,14 @@ def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: t
     return {"q": inputs["q"], "k": inputs["k"], "v": inputs["v"], "g": g, "beta": inputs["beta"]}
 
 
-register(Op(NAME, gated_delta_rule, FORMS, delta.Params, example,
-            "S_t = (I − β_t k_t k_tᵀ) exp(g_t) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
-            "Yang, Kautz & Hatamizadeh (2025), arXiv:2412.06464"))
+register(
+    Op(
+        NAME,
+        gated_delta_rule,
+        FORMS,
+        delta.Params,
+        example,
+        "S_t = (I − β_t k_t k_tᵀ) exp(g_t) S_{t−1} + β_t k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
+        "Yang, Kautz & Hatamizadeh (2025), arXiv:2412.06464",
+    )
+)

@@ -28,9 +28,17 @@ FORMS = ("recurrent", "chunk")
 NAME = "gla"
 
 
-def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, *, scale: float | None = None,
-        initial_state: torch.Tensor | None = None, form: str = "chunk",
-        chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gla(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gated linear attention S_t = diag(exp(g_t)) S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ (s q_t).
 
     Matches fla's ``chunk_gla(q, k, v, g, scale, initial_state)`` and its reference
@@ -61,8 +69,9 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, *, s
     return _chunk(q, k, v, g, s, initial_state, matrix.chunk_len(T, chunk_size, NAME))
 
 
-def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s: float,
-               S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _recurrent(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s: float, S0: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     B, T, H, K = k.shape
     S = S0 if S0 is not None else k.new_zeros(B, H, K, v.shape[3])
     out = []
@@ -72,8 +81,9 @@ def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tenso
     return torch.stack(out, 1), S
 
 
-def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s: float, S0: torch.Tensor | None,
-           C: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunk(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s: float, S0: torch.Tensor | None, C: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     T = q.shape[1]
     C, _, G, ref = matrix.channel_decays(g, C, NAME)  # G (n, B, H, C, K)
     qc, kc, vc = (matrix.to_chunks(t, C) for t in (q, k, v))  # (n, B, H, C, ·)
@@ -94,8 +104,9 @@ def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor, s
     return matrix.from_chunks(o.view(qc.shape[:4] + (V,)), T), S
 
 
-def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(
+    p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype
+) -> dict[str, Any]:
     D = delta.head_dim(NAME, hidden, p.heads)
 
     def randn(*shape: int) -> torch.Tensor:
@@ -106,6 +117,14 @@ def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: t
     return {"q": randn(*shape), "k": randn(*shape), "v": randn(*shape), "g": g}
 
 
-register(Op(NAME, gla, FORMS, delta.Params, example,
-            "S_t = diag(exp(g_t)) S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
-            "Yang et al. (2024), arXiv:2312.06635"))
+register(
+    Op(
+        NAME,
+        gla,
+        FORMS,
+        delta.Params,
+        example,
+        "S_t = diag(exp(g_t)) S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
+        "Yang et al. (2024), arXiv:2312.06635",
+    )
+)

@@ -36,9 +36,19 @@ FORMS = ("recurrent", "chunk")
 NAME = "dplr"
 
 
-def dplr(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, g: torch.Tensor,
-         *, scale: float | None = None, initial_state: torch.Tensor | None = None, form: str = "chunk",
-         chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def dplr(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The generalised delta rule S_t = (diag(exp(g_t)) + β_t α_tᵀ) S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ (s q_t).
 
     Matches fla's ``chunk_dplr_delta_rule(q, k, v, a, b, gk, scale, initial_state)`` and its
@@ -66,16 +76,23 @@ def dplr(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor,
     for name, t in (("alpha", alpha), ("beta", beta), ("g", g)):
         require_tensor(NAME, name, t, shape=(B, T, H, K), meaning="(B, T, H, K), as k")
     delta.check_state(NAME, initial_state, B, H, K, V)
-    matrix.check_real(NAME, {"q": q, "k": k, "v": v, "alpha": alpha, "beta": beta, "g": g,
-                             "initial_state": initial_state})
+    matrix.check_real(NAME, {"q": q, "k": k, "v": v, "alpha": alpha, "beta": beta, "g": g, "initial_state": initial_state})
     s = matrix.resolve_scale(NAME, scale, K)
     if form == "recurrent":
         return _recurrent(q, k, v, alpha, beta, g, s, initial_state)
     return _chunk(q, k, v, alpha, beta, g, s, initial_state, matrix.chunk_len(T, chunk_size, NAME))
 
 
-def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
-               g: torch.Tensor, s: float, S0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _recurrent(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor,
+    s: float,
+    S0: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     B, T, H, K = k.shape
     S = S0 if S0 is not None else k.new_zeros(B, H, K, v.shape[3])
     out = []
@@ -86,8 +103,17 @@ def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.T
     return torch.stack(out, 1), S
 
 
-def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
-           g: torch.Tensor, s: float, S0: torch.Tensor | None, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunk(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    g: torch.Tensor,
+    s: float,
+    S0: torch.Tensor | None,
+    C: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     T = q.shape[1]
     C, gc, G, ref = matrix.channel_decays(g, C, NAME)  # g and G (n, B, H, C, K)
     qc, kc, vc, ac, bc = (matrix.to_chunks(t, C) for t in (q, k, v, alpha, beta))  # (n, B, H, C, ·)
@@ -116,8 +142,9 @@ def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alpha: torch.Tenso
     return matrix.from_chunks(o.view(qc.shape[:4] + (V,)), T), S
 
 
-def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(
+    p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype
+) -> dict[str, Any]:
     D = delta.head_dim(NAME, hidden, p.heads)
 
     def randn(*shape: int) -> torch.Tensor:
@@ -129,10 +156,17 @@ def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: t
     kappa = delta.l2norm(randn(*shape))
     a = torch.sigmoid(randn(*shape))
     g = -math.exp(-0.5) * torch.sigmoid(randn(*shape))  # log w = −e^{−1/2} σ(·)
-    return {"q": randn(*shape), "k": randn(*shape) * D ** -0.5, "v": randn(*shape), "alpha": -kappa,
-            "beta": kappa * a, "g": g}
+    return {"q": randn(*shape), "k": randn(*shape) * D**-0.5, "v": randn(*shape), "alpha": -kappa, "beta": kappa * a, "g": g}
 
 
-register(Op(NAME, dplr, FORMS, delta.Params, example,
-            "S_t = diag(exp(g_t)) S_{t−1} + β_t (α_tᵀ S_{t−1}) + k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
-            "Yang & Zhang (2024), flash-linear-attention; Peng et al. (2025), arXiv:2503.14456 (RWKV-7)"))
+register(
+    Op(
+        NAME,
+        dplr,
+        FORMS,
+        delta.Params,
+        example,
+        "S_t = diag(exp(g_t)) S_{t−1} + β_t (α_tᵀ S_{t−1}) + k_t v_tᵀ, o_t = S_tᵀ (s q_t)",
+        "Yang & Zhang (2024), flash-linear-attention; Peng et al. (2025), arXiv:2503.14456 (RWKV-7)",
+    )
+)

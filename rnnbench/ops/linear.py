@@ -39,8 +39,9 @@ FORMS = ("recurrent", "chunk", "log_scan")
 NAME = "linear_recurrence"
 
 
-def linear_recurrence(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None, *, form: str = "chunk",
-                      chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_recurrence(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None, *, form: str = "chunk", chunk_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """h_t = a_t ⊙ h_{t−1} + b_t along axis 1.
 
     Args:
@@ -173,8 +174,7 @@ class Params(OpParams):
     invariant: bool = False  # a time-invariant decay (N,) (the LRU's λ)
 
 
-def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype) -> dict[str, Any]:
     shape = (hidden,) if p.invariant else (batch, seq_len, hidden)
     a = torch.rand(shape, generator=generator, dtype=dtype) * 0.5 + 0.5  # decays in [0.5, 1)
     b = torch.randn(batch, seq_len, hidden, generator=generator, dtype=dtype)
@@ -185,5 +185,14 @@ def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.G
     return {"a": a, "b": b}
 
 
-register(Op(NAME, linear_recurrence, FORMS, Params, example,
-            "h_t = a_t ⊙ h_{t−1} + b_t", "Blelloch (1990); Heinsen (2023), arXiv:2311.06281 (log_scan)"))
+register(
+    Op(
+        NAME,
+        linear_recurrence,
+        FORMS,
+        Params,
+        example,
+        "h_t = a_t ⊙ h_{t−1} + b_t",
+        "Blelloch (1990); Heinsen (2023), arXiv:2311.06281 (log_scan)",
+    )
+)

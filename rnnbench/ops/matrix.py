@@ -49,7 +49,7 @@ def check_qkv(op: str, q: Any, k: Any, v: Any) -> tuple[int, int, int, int, int]
 def resolve_scale(op: str, scale: Any, K: int) -> float:
     """``scale`` as a float; None means K^(−1/2), as fla's functions."""
     if scale is None:
-        return K ** -0.5
+        return K**-0.5
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
         raise UsageError(f"{op}: scale={scale!r} is impossible; give a finite number, or None for K^(-1/2)")
     return float(scale)
@@ -75,7 +75,7 @@ def to_chunks(x: torch.Tensor, C: int, fill: float = 0.0) -> torch.Tensor:
     view[:, full, tail:].fill_(fill)
     if full:
         view[:, :full].copy_(x[:, : full * C].reshape(B, full, C, H, *rest))
-    view[:, full, :tail].copy_(x[:, full * C:])
+    view[:, full, :tail].copy_(x[:, full * C :])
     return out
 
 
@@ -90,7 +90,7 @@ def from_chunks(y: torch.Tensor, T: int) -> torch.Tensor:
     out = y.new_empty(B, T, H, *rest)
     if full:
         out[:, : full * C].view(B, full, C, H, *rest).copy_(view[:, :full])
-    out[:, full * C:].copy_(view[:, full, :tail])
+    out[:, full * C :].copy_(view[:, full, :tail])
     return out
 
 
@@ -200,8 +200,9 @@ class _DecayCarry(torch.autograd.Function):
         return grad_d, D, grad_S0
 
 
-def unit_lower_solve(A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor,
-                     sign: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def unit_lower_solve(
+    A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor, sign: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """X = (I + sign · tril(A, −1))⁻¹ rhs and the same for ``rhs2``, with ``A (…, C, C)`` (only
     its strict lower part is read) and ``rhs (…, C, W)``, ``rhs2 (…, C, W₂)``: the UT transform
     of the delta rules and DPLR, which solve one system for two right-hand sides.
@@ -214,8 +215,9 @@ def unit_lower_solve(A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor,
     sizes, then applied as batched GEMMs; the backward is GEMMs too
     (∂rhs = Tᵀ ∂X, ∂A = −sign · tril(Σ ∂rhs Xᵀ, −1))."""
     lead, C = A.shape[:-2], A.shape[-1]
-    X1, X2 = _UnitLowerSolve.apply(A.reshape(-1, C, C), rhs.reshape(-1, C, rhs.shape[-1]),
-                                   rhs2.reshape(-1, C, rhs2.shape[-1]), sign)
+    X1, X2 = _UnitLowerSolve.apply(
+        A.reshape(-1, C, C), rhs.reshape(-1, C, rhs.shape[-1]), rhs2.reshape(-1, C, rhs2.shape[-1]), sign
+    )
     return X1.view(*lead, C, rhs.shape[-1]), X2.view(*lead, C, rhs2.shape[-1])
 
 
@@ -236,7 +238,7 @@ def unit_lower_inverse(A: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
     Td = torch.zeros_like(Ad)
     Td.diagonal(dim1=-2, dim2=-1).fill_(1.0)
     for j in range(c - 1):
-        Td[..., j + 1:, :].addcmul_(Ad[..., j + 1:, j:j + 1], Td[..., j:j + 1, :], value=-sign)
+        Td[..., j + 1 :, :].addcmul_(Ad[..., j + 1 :, j : j + 1], Td[..., j : j + 1, :], value=-sign)
     T = A.new_zeros(N, Cp, Cp)
     T.view(N, m, c, m, c).diagonal(dim1=1, dim2=3).copy_(Td.permute(0, 2, 3, 1))
     b = c
@@ -253,8 +255,9 @@ def unit_lower_inverse(A: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
 
 class _UnitLowerSolve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor,
-                sign: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx: Any, A: torch.Tensor, rhs: torch.Tensor, rhs2: torch.Tensor, sign: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         T = unit_lower_inverse(A, sign)
         X1, X2 = T @ rhs, T @ rhs2
         ctx.save_for_backward(T, X1, X2)
@@ -278,8 +281,15 @@ class _UnitLowerSolve(torch.autograd.Function):
         return gA, r1, r2, None
 
 
-def wy_carry(W: torch.Tensor, Tv: torch.Tensor, Kh: torch.Tensor, d: torch.Tensor | None, E: torch.Tensor | None,
-             S0: torch.Tensor | None, sign: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def wy_carry(
+    W: torch.Tensor,
+    Tv: torch.Tensor,
+    Kh: torch.Tensor,
+    d: torch.Tensor | None,
+    E: torch.Tensor | None,
+    S0: torch.Tensor | None,
+    sign: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The state across chunks of the delta rules and DPLR, each chunk i entered with S_i:
 
         U_i = Tv_i + sign · W_i S_i,    S_{i+1} = d_i ⊙ S_i + E_i + Kh_iᵀ U_i,
@@ -301,8 +311,16 @@ def wy_carry(W: torch.Tensor, Tv: torch.Tensor, Kh: torch.Tensor, d: torch.Tenso
 
 class _WYCarry(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, W: torch.Tensor, Tv: torch.Tensor, Kh: torch.Tensor, d: torch.Tensor | None,
-                E: torch.Tensor | None, S0: torch.Tensor, sign: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx: Any,
+        W: torch.Tensor,
+        Tv: torch.Tensor,
+        Kh: torch.Tensor,
+        d: torch.Tensor | None,
+        E: torch.Tensor | None,
+        S0: torch.Tensor,
+        sign: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n, b, C, K = W.shape
         V = Tv.shape[-1]
         W, Tv, Kh = W.contiguous(), Tv.contiguous(), Kh.contiguous()

@@ -35,9 +35,19 @@ NAME = "mlstm"
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def mlstm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f: torch.Tensor, *,
-          scale: float | None = None, initial_state: State | None = None, eps: float = 1e-6, form: str = "chunk",
-          chunk_size: int | None = None) -> tuple[torch.Tensor, State]:
+def mlstm(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    i: torch.Tensor,
+    f: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: State | None = None,
+    eps: float = 1e-6,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, State]:
     """xLSTM's stabilised mLSTM recurrence; the state is the tuple (C, n, m).
 
     Matches xlstm's ``blocks/mlstm/backends.py::recurrent_step_stabilized_simple`` run over
@@ -67,8 +77,10 @@ def mlstm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f:
     state = {"C": None, "n": None, "m": None}
     if initial_state is not None:
         if not isinstance(initial_state, (tuple, list)) or len(initial_state) != 3:
-            raise UsageError(f"{NAME}: initial_state must be the tuple (C, n, m), not {type(initial_state).__name__}"
-                             + (f" of {len(initial_state)}" if isinstance(initial_state, (tuple, list)) else ""))
+            raise UsageError(
+                f"{NAME}: initial_state must be the tuple (C, n, m), not {type(initial_state).__name__}"
+                + (f" of {len(initial_state)}" if isinstance(initial_state, (tuple, list)) else "")
+            )
         C0, n0, m0 = initial_state
         require_tensor(NAME, "initial_state C", C0, shape=(B, H, K, V), meaning="(B, H, K, V)")
         require_tensor(NAME, "initial_state n", n0, shape=(B, H, K), meaning="(B, H, K)")
@@ -84,8 +96,9 @@ def mlstm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f:
     return _chunk(q, k, v, i, f, s, S0, float(eps), matrix.chunk_len(T, chunk_size, NAME))
 
 
-def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f: torch.Tensor, s: float,
-               S0: State | None, eps: float) -> tuple[torch.Tensor, State]:
+def _recurrent(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f: torch.Tensor, s: float, S0: State | None, eps: float
+) -> tuple[torch.Tensor, State]:
     B, T, H, K = k.shape
     if S0 is None:
         C, n, m = k.new_zeros(B, H, K, v.shape[3]), k.new_zeros(B, H, K), k.new_zeros(B, H)
@@ -106,8 +119,17 @@ def _recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tenso
     return torch.stack(out, 1), (C, n, m)
 
 
-def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f: torch.Tensor, s: float,
-           S0: State | None, eps: float, L: int) -> tuple[torch.Tensor, State]:
+def _chunk(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    i: torch.Tensor,
+    f: torch.Tensor,
+    s: float,
+    S0: State | None,
+    eps: float,
+    L: int,
+) -> tuple[torch.Tensor, State]:
     B, T, H, K = k.shape
     V = v.shape[3]
     qc, kc, vc = (matrix.to_chunks(t, L) for t in (q, k, v))  # (n, B, H, L, ·)
@@ -141,8 +163,9 @@ def _chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f
     return matrix.from_chunks(h, T), (S[..., :V], S[..., V], m)
 
 
-def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(
+    p: delta.Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype
+) -> dict[str, Any]:
     D = delta.head_dim(NAME, hidden, p.heads)
 
     def randn(*shape: int) -> torch.Tensor:
@@ -153,11 +176,24 @@ def example(p: delta.Params, batch: int, seq_len: int, hidden: int, generator: t
     # gate weights 0; the input's share here N(0, 1)
     f_bias = torch.linspace(3.0, 6.0, p.heads, dtype=dtype)
     i_bias = 0.1 * randn(p.heads)
-    return {"q": randn(*shape), "k": randn(*shape), "v": randn(*shape),
-            "i": randn(batch, seq_len, p.heads) + i_bias, "f": randn(batch, seq_len, p.heads) + f_bias}
+    return {
+        "q": randn(*shape),
+        "k": randn(*shape),
+        "v": randn(*shape),
+        "i": randn(batch, seq_len, p.heads) + i_bias,
+        "f": randn(batch, seq_len, p.heads) + f_bias,
+    }
 
 
-register(Op(NAME, mlstm, FORMS, delta.Params, example,
-            "m_t = max(logσ(f̃_t) + m_{t−1}, ĩ_t); C_t = f_t C_{t−1} + i_t k̄_t v_tᵀ, n_t = f_t n_{t−1} + i_t k̄_t; "
-            "h_t = C_tᵀ q_t / (max(|n_tᵀ q_t|, exp(−m_t)) + ε)",
-            "Beck et al. (2024), arXiv:2405.04517"))
+register(
+    Op(
+        NAME,
+        mlstm,
+        FORMS,
+        delta.Params,
+        example,
+        "m_t = max(logσ(f̃_t) + m_{t−1}, ĩ_t); C_t = f_t C_{t−1} + i_t k̄_t v_tᵀ, n_t = f_t n_{t−1} + i_t k̄_t; "
+        "h_t = C_tᵀ q_t / (max(|n_tᵀ q_t|, exp(−m_t)) + ε)",
+        "Beck et al. (2024), arXiv:2405.04517",
+    )
+)

@@ -40,9 +40,18 @@ FORMS = ("recurrent", "chunk")
 NAME = "selective_scan"
 
 
-def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-                   h0: torch.Tensor | None = None, *, form: str = "chunk",
-                   chunk_size: int | None = None, neg_eigval: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def selective_scan(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    *,
+    form: str = "chunk",
+    chunk_size: int | None = None,
+    neg_eigval: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mamba-1's selective scan.
 
     Args:
@@ -81,8 +90,15 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     return _Chunk.apply(x, delta, A, B, C, h0, pick_chunk_size(T, chunk_size, NAME), neg_eigval)
 
 
-def _recurrent(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-               h0: torch.Tensor | None, neg_eigval: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _recurrent(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    h0: torch.Tensor | None,
+    neg_eigval: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     dA = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, D, N)
     if neg_eigval:
         dA = 2 * dA - 1  # in (−1, 1]
@@ -110,8 +126,17 @@ class _Chunk(torch.autograd.Function):
     """The chunk form; states are held as ``(B, n, N, D)`` (D, the longer axis, innermost)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                h0: torch.Tensor | None, C: int, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        delta: torch.Tensor,
+        A: torch.Tensor,
+        Bm: torch.Tensor,
+        Cm: torch.Tensor,
+        h0: torch.Tensor | None,
+        C: int,
+        neg: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         Bt, T, D = x.shape
         N = A.shape[1]
         A2 = A.t() * LOG2E  # (N, D)
@@ -185,8 +210,9 @@ class _Chunk(torch.autograd.Function):
             for j in range(C - 1, -1, -1):
                 local = torch.addcmul(local, cs[j], gys[j]).mul_(dAg[j])
             P = dAg.prod(0) if neg else _decay(Dl[:, :, part].sum(0), A2, torch.empty_like(local))
-            carried = chunked.carry(local.flatten(2), P.flatten(2), None if q is None else q.flatten(1), False,
-                                    reverse=True).view(Bt, w, N, D)
+            carried = chunked.carry(
+                local.flatten(2), P.flatten(2), None if q is None else q.flatten(1), False, reverse=True
+            ).view(Bt, w, N, D)
             # 3. δ exactly, backwards, with every gradient
             state = carried
             for j in range(C - 1, -1, -1):
@@ -217,8 +243,7 @@ class Params(OpParams):
         require(self.expand >= 1, f"op.expand={self.expand} is impossible; use 1 or more")
 
 
-def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator,
-            dtype: torch.dtype) -> dict[str, Any]:
+def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.Generator, dtype: torch.dtype) -> dict[str, Any]:
     D, N = p.expand * hidden, p.d_state
 
     def randn(*shape: int) -> torch.Tensor:
@@ -226,9 +251,17 @@ def example(p: Params, batch: int, seq_len: int, hidden: int, generator: torch.G
 
     delta = torch.nn.functional.softplus(randn(batch, seq_len, D) - 4)  # Δ about 0.02, as Mamba's init
     A = -torch.arange(1, N + 1, dtype=dtype).repeat(D, 1)  # S4D-real: −(1..N)
-    return {"x": randn(batch, seq_len, D), "delta": delta, "A": A, "B": randn(batch, seq_len, N),
-            "C": randn(batch, seq_len, N)}
+    return {"x": randn(batch, seq_len, D), "delta": delta, "A": A, "B": randn(batch, seq_len, N), "C": randn(batch, seq_len, N)}
 
 
-register(Op(NAME, selective_scan, FORMS, Params, example,
-            "h_t = exp(Δ_t A) ⊙ h_{t−1} + Δ_t x_t B_tᵀ, y_t = h_t C_t", "Gu & Dao (2023), arXiv:2312.00752"))
+register(
+    Op(
+        NAME,
+        selective_scan,
+        FORMS,
+        Params,
+        example,
+        "h_t = exp(Δ_t A) ⊙ h_{t−1} + Δ_t x_t B_tᵀ, y_t = h_t C_t",
+        "Gu & Dao (2023), arXiv:2312.00752",
+    )
+)

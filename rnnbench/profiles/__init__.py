@@ -57,6 +57,8 @@ class LengthEvaluation:
 
     lengths: tuple[int, ...]
     samples: int = 512
+
+
 THROUGHPUT_KEYS = {"models", "impl", "batch", "seq_len", "hidden_size", "input_size", "num_layers", "min_run_time"}
 
 
@@ -121,8 +123,9 @@ def implementations(model: str, impls: Any, where: str) -> list[str | None]:
     wanted = impls if isinstance(impls, list) else [impls]
     have = [i for i in wanted if i in arch.implementations]
     if not have:
-        raise UsageError(f"{where}: model {model!r} has none of the implementations {wanted}; "
-                         f"it has: {choices(arch.implementations)}")
+        raise UsageError(
+            f"{where}: model {model!r} has none of the implementations {wanted}; it has: {choices(arch.implementations)}"
+        )
     return have
 
 
@@ -141,9 +144,7 @@ def load_profile(name_or_path: str) -> Profile:
     profiles = builtin_profiles()
     path = profiles.get(name_or_path) or Path(name_or_path)
     if not path.is_file():
-        raise UsageError(
-            f"no profile {name_or_path!r}: not a built-in ({choices(profiles)}) and no such file"
-        )
+        raise UsageError(f"no profile {name_or_path!r}: not a built-in ({choices(profiles)}) and no such file")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -161,7 +162,7 @@ def load_profile(name_or_path: str) -> Profile:
             where = f"profile {path}, {section} entry {i + 1}"
             _check_keys(where, entry, ENTRY_KEYS)
             if "task" not in entry:
-                raise UsageError(f"{where} names no task; add task = \"copy\" (or adding, sine)")
+                raise UsageError(f'{where} names no task; add task = "copy" (or adding, sine)')
             if not isinstance(entry["task"], str):
                 raise UsageError(f"{where}: task = {entry['task']!r} must be one task's name; write one entry per task")
             models = entry.get("models", data.get("models", model_order()))
@@ -177,8 +178,9 @@ def load_profile(name_or_path: str) -> Profile:
                 swept = ", ".join(f"[[{s}]]" for s in sections if REPORT_SECTIONS.get(s).axis)
                 raise UsageError(f"{where}: axis applies to {swept} entries only")
             if axis is not None and not isinstance(entry.get("params", {}).get(axis), list):
-                raise UsageError(f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, "
-                                 f"e.g. {axis} = [10, 20, 50]")
+                raise UsageError(
+                    f"{where}: a retention entry sweeps its axis; give params.{axis} as a list, e.g. {axis} = [10, 20, 50]"
+                )
             diagnostics = spec.diagnostics
             evaluation = length_evaluation(where, section, entry, data)
             train_base = {**data.get("train", {}), **entry.get("train", {})}
@@ -187,12 +189,31 @@ def load_profile(name_or_path: str) -> Profile:
             ran.update(models)
             shared, per_model = split_model_params({**profile_wide, **entry.get("model", {})}, models, where)
             for tparams, train, (model, impl), seed in itertools.product(
-                grid(entry.get("params", {})), grid(train_base), model_impls, seeds,
+                grid(entry.get("params", {})),
+                grid(train_base),
+                model_impls,
+                seeds,
             ):
                 for mparams in grid({**shared, **per_model.get(model, {})}):
-                    cells.append(planned(name, section, where, Cell(
-                        entry["task"], model, entry.get("preset"), tparams, impl, mparams, {**train, "seed": seed},
-                        diagnostics), axis, evaluation))
+                    cells.append(
+                        planned(
+                            name,
+                            section,
+                            where,
+                            Cell(
+                                entry["task"],
+                                model,
+                                entry.get("preset"),
+                                tparams,
+                                impl,
+                                mparams,
+                                {**train, "seed": seed},
+                                diagnostics,
+                            ),
+                            axis,
+                            evaluation,
+                        )
+                    )
     models = data.get("models", model_order())
     models = [model_ref(m, path.parent, f"profile {path}") for m in (models if isinstance(models, list) else [models])]
     if ran:  # a [model.NAME] that no entry runs is a typo
@@ -206,8 +227,9 @@ def load_profile(name_or_path: str) -> Profile:
     return Profile(name, str(data.get("description", "")), path, cells)
 
 
-def planned(profile: str, section: str, where: str, cell: Cell, axis: str | None,
-            evaluation: LengthEvaluation | None = None) -> PlannedCell:
+def planned(
+    profile: str, section: str, where: str, cell: Cell, axis: str | None, evaluation: LengthEvaluation | None = None
+) -> PlannedCell:
     try:
         task, _, cfg = cell.resolved()
         if evaluation is not None:
@@ -228,12 +250,14 @@ def length_evaluation(where: str, section: str, entry: dict[str, Any], data: dic
         return None
     spec = entry.get("eval_lengths", data.get("eval_lengths"))
     if spec is None:
-        raise UsageError(f'{where}: a [[length]] entry needs eval_lengths, the lengths to test on, e.g. '
-                         f'eval_lengths = "41:500:10"')
+        raise UsageError(
+            f'{where}: a [[length]] entry needs eval_lengths, the lengths to test on, e.g. eval_lengths = "41:500:10"'
+        )
     samples = entry.get("eval_samples", data.get("eval_samples", 512))
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise UsageError(f"{where}: eval_samples={samples!r} is impossible; give the sequences per length, 2 or more "
-                         "(512 in Delétang et al.)")
+        raise UsageError(
+            f"{where}: eval_samples={samples!r} is impossible; give the sequences per length, 2 or more (512 in Delétang et al.)"
+        )
     return LengthEvaluation(parse_lengths(spec, f"{where}: eval_lengths"), samples)
 
 
@@ -243,15 +267,16 @@ def check_length_entry(task: Any, cfg: Any, evaluation: LengthEvaluation) -> Non
     must lie above the training range (otherwise nothing tests generalisation)."""
     train = cfg.curriculum()
     if not train:
-        raise UsageError('a [[length]] entry trains on a range of lengths; give train.lengths, e.g. '
-                         'train = { lengths = "1:40" }')
+        raise UsageError('a [[length]] entry trains on a range of lengths; give train.lengths, e.g. train = { lengths = "1:40" }')
     for length in (min(evaluation.lengths),):
         task.at_length(length)
     if max(evaluation.lengths) <= max(train):
-        raise UsageError(f"eval_lengths {evaluation.lengths[0]}..{evaluation.lengths[-1]} lie within or below the "
-                         f"training lengths {cfg.lengths} (up to {max(train)}): a [[length]] entry tests longer inputs "
-                         f"than it trains on; give eval_lengths above {max(train)}, e.g. "
-                         f'"{max(train) + 1}:{max(10 * max(train), max(train) + 10)}"')
+        raise UsageError(
+            f"eval_lengths {evaluation.lengths[0]}..{evaluation.lengths[-1]} lie within or below the "
+            f"training lengths {cfg.lengths} (up to {max(train)}): a [[length]] entry tests longer inputs "
+            f"than it trains on; give eval_lengths above {max(train)}, e.g. "
+            f'"{max(train) + 1}:{max(10 * max(train), max(train) + 10)}"'
+        )
 
 
 def throughput_cells(profile: str, table: dict[str, Any], where: str, models: list[str]) -> list[PlannedCell]:
@@ -263,10 +288,14 @@ def throughput_cells(profile: str, table: dict[str, Any], where: str, models: li
     tmodels = table.get("models", models)
     tmodels = [model_ref(m, Path.cwd(), where) for m in (tmodels if isinstance(tmodels, list) else [tmodels])]
     pairs = [(m, i) for m in tmodels for i in implementations(m, table.get("impl"), where)]
-    spec = {"pair": pairs,
-            "batch": table.get("batch", 64), "seq_len": table.get("seq_len", 100),
-            "hidden_size": table.get("hidden_size", 256), "input_size": table.get("input_size", 0),
-            "num_layers": table.get("num_layers", 1)}
+    spec = {
+        "pair": pairs,
+        "batch": table.get("batch", 64),
+        "seq_len": table.get("seq_len", 100),
+        "hidden_size": table.get("hidden_size", 256),
+        "input_size": table.get("input_size", 0),
+        "num_layers": table.get("num_layers", 1),
+    }
     for g in grid(spec):
         shape = Shape(g["batch"], g["seq_len"], g["input_size"] or g["hidden_size"], g["hidden_size"], g["num_layers"])
         cell = ThroughputCell(g["pair"][0], g["pair"][1], shape, float(table.get("min_run_time", 0.5)))

@@ -14,5 +14,4 @@ from rnnbench.report.paper import paper_comparison
 from rnnbench.report.retention import retention_table
 from rnnbench.report.throughput import throughput_table
 
-__all__ = ["paper_comparison", "report", "retention_table", "task_label", "throughput_frame", "throughput_table",
-           "train_frame"]
+__all__ = ["paper_comparison", "report", "retention_table", "task_label", "throughput_frame", "throughput_table", "train_frame"]

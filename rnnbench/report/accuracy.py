@@ -47,13 +47,15 @@ def marks(f: Frame, shown: pd.DataFrame) -> Marks:
 
 
 def caption(f: Frame) -> str:
-    return (f"Held-out metric after the full budget: mean ± std [interval] (seeds solved / runs); "
-            f"{interval_note(f.data['interval_method'])}; "
-            f"bold: the best model of the row; {significance(f)}; "
-            f"runs that diverged or failed are counted as not ok and left out of the mean; columns are "
-            f"each model's default implementation unless marked; [name=value] marks parameters that differ "
-            f"between rows or columns, never averaged together; {directions(f.rows['metric'])}; "
-            f"baseline = memoryless predictor (chance or the majority class for accuracies).")
+    return (
+        f"Held-out metric after the full budget: mean ± std [interval] (seeds solved / runs); "
+        f"{interval_note(f.data['interval_method'])}; "
+        f"bold: the best model of the row; {significance(f)}; "
+        f"runs that diverged or failed are counted as not ok and left out of the mean; columns are "
+        f"each model's default implementation unless marked; [name=value] marks parameters that differ "
+        f"between rows or columns, never averaged together; {directions(f.rows['metric'])}; "
+        f"baseline = memoryless predictor (chance or the majority class for accuracies)."
+    )
 
 
 def significance(f: Frame) -> str:
@@ -61,8 +63,10 @@ def significance(f: Frame) -> str:
     k = int(f.data["tested"].iloc[0]) if len(f.data) else 0
     if k == 0:
         return "† would mark a lead over the runner-up significant by Welch's t-test, but no row has 2 runs of both"
-    return (f"† marks a lead over the runner-up that Welch's t-test over seeds finds significant at {ALPHA:g} "
-            f"after {SHORT[CORRECTION]}'s correction over the {k} rows tested")
+    return (
+        f"† marks a lead over the runner-up that Welch's t-test over seeds finds significant at {ALPHA:g} "
+        f"after {SHORT[CORRECTION]}'s correction over the {k} rows tested"
+    )
 
 
 def figures(f: Frame, directory: Path) -> list[Path]:
@@ -79,16 +83,30 @@ def accuracy_summary(df: pd.DataFrame) -> pd.DataFrame:
         ok = g[g["status"] == "ok"]
         s = summarise(list(ok["value"]), metric_bounds(str(metric)))
         values.setdefault((row, metric), {})[column] = [float(v) for v in ok["value"].dropna()]
-        rows.append({
-            "task": row, "metric": metric, "column": column, "model": g["model"].iloc[0], "impl": g["impl"].iloc[0],
-            "variant": ", ".join(v for v in (g["row_variant"].iloc[0], g["col_variant"].iloc[0]) if v),
-            "n": len(g), "n_ok": len(ok), "mean": s.mean, "std": s.std,
-            "ci95_low": s.t_low, "ci95_high": s.t_high,
-            "interval_low": s.low, "interval_high": s.high, "interval_method": s.method,
-            "solved": int(ok["solved"].sum()),
-            "baseline": g["baseline"].dropna().mean(), "n_params": g["n_params"].iloc[0], "steps": g["steps"].iloc[0],
-            "train_seconds": g["train_seconds"].mean(),
-        })
+        rows.append(
+            {
+                "task": row,
+                "metric": metric,
+                "column": column,
+                "model": g["model"].iloc[0],
+                "impl": g["impl"].iloc[0],
+                "variant": ", ".join(v for v in (g["row_variant"].iloc[0], g["col_variant"].iloc[0]) if v),
+                "n": len(g),
+                "n_ok": len(ok),
+                "mean": s.mean,
+                "std": s.std,
+                "ci95_low": s.t_low,
+                "ci95_high": s.t_high,
+                "interval_low": s.low,
+                "interval_high": s.high,
+                "interval_method": s.method,
+                "solved": int(ok["solved"].sum()),
+                "baseline": g["baseline"].dropna().mean(),
+                "n_params": g["n_params"].iloc[0],
+                "steps": g["steps"].iloc[0],
+                "train_seconds": g["train_seconds"].mean(),
+            }
+        )
     out = pd.DataFrame(rows)
     found = leads({key: (str(key[1]), candidates) for key, candidates in values.items()})
     lead = [found.get((t, m)) for t, m in zip(out["task"], out["metric"])]
@@ -103,14 +121,27 @@ def accuracy_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Task × model pivot of "mean ± std [interval] (solved/n)" with the baseline beside it."""
+
     def cell(m: float, sd: float, lo: float, hi: float, method: str, k: int, n: int, ok: int) -> str:
         spread = f" ± {fmt(sd)}" if pd.notna(sd) else ""
         bounds = interval_text(lo, hi, method)
         return f"{fmt(m)}{spread}{' ' + bounds if bounds else ''} ({k}/{n}{'' if ok == n else f', {n - ok} not ok'})"
 
-    s = summary.assign(cell=[cell(*v) for v in zip(
-        summary["mean"], summary["std"], summary["interval_low"], summary["interval_high"],
-        summary["interval_method"], summary["solved"], summary["n"], summary["n_ok"])])
+    s = summary.assign(
+        cell=[
+            cell(*v)
+            for v in zip(
+                summary["mean"],
+                summary["std"],
+                summary["interval_low"],
+                summary["interval_high"],
+                summary["interval_method"],
+                summary["solved"],
+                summary["n"],
+                summary["n_ok"],
+            )
+        ]
+    )
     table = s.pivot_table(index=["task", "metric"], columns="column", values="cell", aggfunc="first", sort=False)
     table = table[sorted(table.columns, key=column_rank)].fillna("–")  # – : that column did not run this row
     base = s.groupby(["task", "metric"], sort=False)["baseline"].first().map(fmt)
@@ -160,29 +191,40 @@ def paper(f: Frame) -> latex.Paper:
             text = formats[i].fmt(r["mean"])
             mark = "{" + latex.DAGGER + "}" if r["significant"] else ""
             means.append((r"\bfseries " if r["best"] else "") + text + mark)
-            bounds.append(latex.plain(latex.bounds(r["interval_low"], r["interval_high"]))
-                          if pd.notna(r["interval_low"]) else "")
+            bounds.append(latex.plain(latex.bounds(r["interval_low"], r["interval_high"])) if pd.notna(r["interval_low"]) else "")
         rows.append(means)
         if any(bounds[1:]):
             rows.append(bounds)
         gaps.append(len(rows) - 1)
     methods = [m for m in ("range", "t-log", "t-arcsine", "t-cut", "t") if m in set(s["interval_method"])]
     spread = latex.tex(" or ".join(SHORT_METHODS[m] for m in methods))
-    first = ("Held-out metric of each model after the full training budget: the mean over seeds"
-             + (f", with {spread} beneath it." if spread else " (one run per cell, no interval)."))
+    first = "Held-out metric of each model after the full training budget: the mean over seeds" + (
+        f", with {spread} beneath it." if spread else " (one run per cell, no interval)."
+    )
     k = int(s["tested"].iloc[0]) if len(s) else 0
-    second = (r"Bold marks the best model on each task" + (
+    second = r"Bold marks the best model on each task" + (
         rf" and {latex.DAGGER} a lead over the runner-up significant by Welch's t-test at {ALPHA:g} after "
-        rf"{latex.tex(SHORT[CORRECTION])}'s correction over the {k} tasks tested." if k else
-        " (no task has two runs of two models, so no lead is tested)."))
-    notes = ["; ".join(
-        rf"\textsuperscript{{{letter[t]}}}{latex.tex(t[0])}, {latex.tex(t[1])} ({latex.tex(direction(t[1]))}), "
-        rf"memoryless baseline {latex.num(cells_baseline(s, t))}" for t in tasks) + "."]
+        rf"{latex.tex(SHORT[CORRECTION])}'s correction over the {k} tasks tested."
+        if k
+        else " (no task has two runs of two models, so no lead is tested)."
+    )
+    notes = [
+        "; ".join(
+            rf"\textsuperscript{{{letter[t]}}}{latex.tex(t[0])}, {latex.tex(t[1])} ({latex.tex(direction(t[1]))}), "
+            rf"memoryless baseline {latex.num(cells_baseline(s, t))}"
+            for t in tasks
+        )
+        + "."
+    ]
     notes.append(latex.tex("Intervals: " + methods_text(s["interval_method"]) + "."))
     not_ok = s[s["n_ok"] < s["n"]]
     if not not_ok.empty:
-        notes.append(latex.tex(f"Runs that diverged or failed are left out of the mean: "
-                               f"{int((not_ok['n'] - not_ok['n_ok']).sum())} of {int(s['n'].sum())}."))
+        notes.append(
+            latex.tex(
+                f"Runs that diverged or failed are left out of the mean: "
+                f"{int((not_ok['n'] - not_ok['n_ok']).sum())} of {int(s['n'].sum())}."
+            )
+        )
     return latex.Paper(spec, header, rows, first + " " + second, notes, gaps)
 
 

@@ -41,8 +41,10 @@ def leads(rows: dict[str, tuple[str, dict[str, Sequence[float]]]]) -> dict[str, 
         runner = ranked[1]
         found[row] = (tied, runner, welch(candidates[runner], candidates[tied[0]]).p_value)
     adjusted = adjust([p for *_, p in found.values()], CORRECTION)
-    return {row: Lead(best, runner, p, q, bool(q < ALPHA) if not math.isnan(q) else False)
-            for (row, (best, runner, p)), q in zip(found.items(), adjusted)}
+    return {
+        row: Lead(best, runner, p, q, bool(q < ALPHA) if not math.isnan(q) else False)
+        for (row, (best, runner, p)), q in zip(found.items(), adjusted)
+    }
 
 
 def tested(found: dict[str, Lead]) -> int:

@@ -56,7 +56,7 @@ def build(results: Path, out: Path | None = None) -> Outputs:
     page: list[Table] = []
     for kind in RECORDS:  # the sections of training records, then of throughput records, then of evaluations
         df = frames[kind]
-        for profile in (df["profile"].unique() if not df.empty else []):
+        for profile in df["profile"].unique() if not df.empty else []:
             inputs = Inputs(str(profile), *(profile_rows(frames[k], profile) for k in RECORDS))
             for name, section in SECTIONS.items():
                 if section.records != kind:
@@ -72,8 +72,9 @@ def build(results: Path, out: Path | None = None) -> Outputs:
                 table = module.table(frame)
                 marks = module.marks(frame, table) if hasattr(module, "marks") else {}
                 paper = module.paper(frame) if hasattr(module, "paper") else generic_paper(module, frame, table)
-                files = write_table(table, directory / name, title, caption, frame.csv.assign(provenance=source),
-                                    paper, latex.tex(source), marks)
+                files = write_table(
+                    table, directory / name, title, caption, frame.csv.assign(provenance=source), paper, latex.tex(source), marks
+                )
                 figures = module.figures(frame, directory / "figures")
                 page.append(Table(str(profile), title, caption, table, files, figures, marks))
                 written += files + figures
@@ -88,9 +89,12 @@ def build(results: Path, out: Path | None = None) -> Outputs:
 
 def generic_paper(module: ModuleType, frame: Frame, table: pd.DataFrame) -> latex.Paper:
     """A section without its own ``paper``: its table as it is, every cell as text."""
-    return latex.Paper(["l"] * len(table.columns), [latex.tex(c) for c in table.columns],
-                       [[latex.tex(v) for v in row] for row in table.itertuples(index=False)],
-                       latex.tex(module.caption(frame)))
+    return latex.Paper(
+        ["l"] * len(table.columns),
+        [latex.tex(c) for c in table.columns],
+        [[latex.tex(v) for v in row] for row in table.itertuples(index=False)],
+        latex.tex(module.caption(frame)),
+    )
 
 
 def own(out: Path, written: list[Path], before: set[Path]) -> Outputs:
@@ -108,14 +112,18 @@ def own(out: Path, written: list[Path], before: set[Path]) -> Outputs:
             removed.append(path)
         else:
             kept.append(path)
-            warnings.warn(f"{path}: left in place, though rnnbench report no longer writes it: it changed since "
-                          f"the report wrote it", stacklevel=2)
+            warnings.warn(
+                f"{path}: left in place, though rnnbench report no longer writes it: it changed since the report wrote it",
+                stacklevel=2,
+            )
     for folder in sorted(mine, key=lambda p: len(p.parts), reverse=True):  # the deepest first
         if folder.is_dir() and inside(out, folder) and not any(folder.iterdir()):
             folder.rmdir()
     dirs = sorted(str(d.relative_to(out)) for d in mine if d.is_dir() and inside(out, d))
-    atomic_write(out / MANIFEST, json.dumps({"written by": "rnnbench report", "files": files, "dirs": dirs},
-                                            indent=1, sort_keys=True) + "\n")
+    atomic_write(
+        out / MANIFEST,
+        json.dumps({"written by": "rnnbench report", "files": files, "dirs": dirs}, indent=1, sort_keys=True) + "\n",
+    )
     return Outputs(written, removed, kept)
 
 

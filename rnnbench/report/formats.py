@@ -50,12 +50,21 @@ def marked(table: pd.DataFrame, marks: Marks) -> pd.DataFrame:
     out = table.copy()
     for (i, column), mark in marks.items():
         out.iat[i, out.columns.get_loc(column)] = f"**{out.iat[i, out.columns.get_loc(column)]}**" + (
-            f" {DAGGER}" if mark == "significant" else "")
+            f" {DAGGER}" if mark == "significant" else ""
+        )
     return out
 
 
-def write_table(table: pd.DataFrame, stem: Path, title: str, caption: str, long_form: pd.DataFrame,
-                paper: Paper, provenance: str, marks: Marks | None = None) -> list[Path]:
+def write_table(
+    table: pd.DataFrame,
+    stem: Path,
+    title: str,
+    caption: str,
+    long_form: pd.DataFrame,
+    paper: Paper,
+    provenance: str,
+    marks: Marks | None = None,
+) -> list[Path]:
     md, csv, tex = (stem.with_suffix(ext) for ext in (".md", ".csv", ".tex"))
     atomic_write(md, f"# {title}\n\n{caption}\n\n{marked(table, marks or {}).to_markdown(index=False)}\n")
     atomic_write(csv, long_form.to_csv(index=False))

@@ -42,9 +42,23 @@ def identity(r: dict[str, Any], config: dict[str, Any]) -> str:
     cells keyed differently by older schemas still fall together and the newest record wins (a
     user's edited model, whose source hash differs, replaces its older records in the tables)."""
     t, m = r["task"], r["model"]
-    return json.dumps([r.get("profile", "runs"), r.get("section", "accuracy"), t["name"], t.get("version"),
-                       t["preset"], t["params"], m["name"], m["implementation"], config,
-                       r.get("train", {}).get("seed"), sorted(r.get("probes", {}))], sort_keys=True, default=str)
+    return json.dumps(
+        [
+            r.get("profile", "runs"),
+            r.get("section", "accuracy"),
+            t["name"],
+            t.get("version"),
+            t["preset"],
+            t["params"],
+            m["name"],
+            m["implementation"],
+            config,
+            r.get("train", {}).get("seed"),
+            sorted(r.get("probes", {})),
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def variants(df: pd.DataFrame) -> pd.DataFrame:
@@ -83,13 +97,17 @@ def variants(df: pd.DataFrame) -> pd.DataFrame:
         for i, _, c in configs:
             df.at[i, "row_variant"] = ", ".join(
                 [f"{k.split('.', 1)[1]}={c[k]}" for k in row_keys]
-                + [f"{k.split('.', 1)[1]}={c[k]}" for k in task_keys if json.dumps(c[k], default=str) != usual[k]])
-            df.at[i, "col_variant"] = ", ".join(f"{k.split('.', 1)[1]}={c[k]}" for k in col_keys
-                                                if k in c and json.dumps(c[k], default=str) != usual[k])
+                + [f"{k.split('.', 1)[1]}={c[k]}" for k in task_keys if json.dumps(c[k], default=str) != usual[k]]
+            )
+            df.at[i, "col_variant"] = ", ".join(
+                f"{k.split('.', 1)[1]}={c[k]}" for k in col_keys if k in c and json.dumps(c[k], default=str) != usual[k]
+            )
     df["row"] = [t if not v else f"{t} [{v}]" for t, v in zip(df["task"], df["row_variant"])]
     df["row_group"] = [g if not v else f"{g} [{v}]" for g, v in zip(df["group"], df["row_variant"])]
-    df["column"] = [(m if i == d else f"{m} ({i})") + (f" [{v}]" if v else "")
-                    for m, i, d, v in zip(df["model"], df["impl"], df["default_impl"], df["col_variant"])]
+    df["column"] = [
+        (m if i == d else f"{m} ({i})") + (f" [{v}]" if v else "")
+        for m, i, d, v in zip(df["model"], df["impl"], df["default_impl"], df["col_variant"])
+    ]
     return df
 
 
@@ -103,39 +121,41 @@ def train_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         metric = r["task"].get("metric")
         m = r.get("metrics", {})
         config = configuration(r)
-        rows.append({
-            "profile": r.get("profile", "runs"),
-            "section": r.get("section", "accuracy"),
-            "identity": identity(r, config),
-            "order": order,
-            "config": config,
-            "created_at": r.get("created_at"),
-            "task": task_label(r["task"]),
-            "task_name": r["task"]["name"],
-            "preset": r["task"]["preset"],
-            "T": r["task"]["params"].get("T"),
-            "model": r["model"].get("display", r["model"]["name"]),
-            "impl": r["model"]["implementation"],
-            "default_impl": r["model"].get("default_implementation", r["model"]["implementation"]),
-            "hidden_size": r["model"]["params"].get("hidden_size"),
-            "n_params": r["model"].get("n_params"),
-            "seed": r["train"]["seed"],
-            "steps": r["train"]["steps"],
-            "batch_size": r["train"]["batch_size"],
-            "axis": r.get("axis"),
-            "axis_value": r["task"]["params"].get(r.get("axis")) if r.get("axis") else None,
-            "group": task_label(r["task"], drop=r.get("axis")),
-            "probes": r.get("probes", {}),
-            "status": r["status"],
-            "metric": metric,
-            "value": m.get(metric),
-            "baseline": m.get("baseline"),
-            "solved": bool(m.get("solved", False)),
-            "steps_to_solve": m.get("steps_to_solve"),
-            "train_seconds": r.get("timing", {}).get("train_seconds"),
-            "history": r.get("history", []),
-            "env": r.get("env", {}),
-        })
+        rows.append(
+            {
+                "profile": r.get("profile", "runs"),
+                "section": r.get("section", "accuracy"),
+                "identity": identity(r, config),
+                "order": order,
+                "config": config,
+                "created_at": r.get("created_at"),
+                "task": task_label(r["task"]),
+                "task_name": r["task"]["name"],
+                "preset": r["task"]["preset"],
+                "T": r["task"]["params"].get("T"),
+                "model": r["model"].get("display", r["model"]["name"]),
+                "impl": r["model"]["implementation"],
+                "default_impl": r["model"].get("default_implementation", r["model"]["implementation"]),
+                "hidden_size": r["model"]["params"].get("hidden_size"),
+                "n_params": r["model"].get("n_params"),
+                "seed": r["train"]["seed"],
+                "steps": r["train"]["steps"],
+                "batch_size": r["train"]["batch_size"],
+                "axis": r.get("axis"),
+                "axis_value": r["task"]["params"].get(r.get("axis")) if r.get("axis") else None,
+                "group": task_label(r["task"], drop=r.get("axis")),
+                "probes": r.get("probes", {}),
+                "status": r["status"],
+                "metric": metric,
+                "value": m.get(metric),
+                "baseline": m.get("baseline"),
+                "solved": bool(m.get("solved", False)),
+                "steps_to_solve": m.get("steps_to_solve"),
+                "train_seconds": r.get("timing", {}).get("train_seconds"),
+                "history": r.get("history", []),
+                "env": r.get("env", {}),
+            }
+        )
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -150,18 +170,30 @@ def throughput_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         if r.get("kind") != "throughput" or r.get("status") != "ok":
             continue
         for mode, m in r["results"].items():
-            rows.append({
-                "profile": r.get("profile", "runs"), "cell_key": r["cell_key"], "created_at": r["created_at"],
-                "model": r["model"].get("display", r["model"]["name"]), "impl": r["model"]["implementation"],
-                "params": {k: v for k, v in r["model"].get("params", {}).items() if k not in ("hidden_size", "num_layers")},
-                "threads": r["env"].get("threads"), "noisy": bool(m.get("noisy", False)),
-                "busy": bool((r.get("load") or {}).get("busy", False)), **r["shape"],
-                "device": r["env"].get("device_name"), "mode": mode, "median_ms": m["median_s"] * 1e3,
-                "iqr_ms": m["iqr_s"] * 1e3, "tokens_per_s": m["tokens_per_s"],
-                "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
-                "roofline": m["roofline"], "memory_mb": m["memory_bytes"] / 2**20, "memory_method": m["memory_method"],
-                "env": r["env"],
-            })
+            rows.append(
+                {
+                    "profile": r.get("profile", "runs"),
+                    "cell_key": r["cell_key"],
+                    "created_at": r["created_at"],
+                    "model": r["model"].get("display", r["model"]["name"]),
+                    "impl": r["model"]["implementation"],
+                    "params": {k: v for k, v in r["model"].get("params", {}).items() if k not in ("hidden_size", "num_layers")},
+                    "threads": r["env"].get("threads"),
+                    "noisy": bool(m.get("noisy", False)),
+                    "busy": bool((r.get("load") or {}).get("busy", False)),
+                    **r["shape"],
+                    "device": r["env"].get("device_name"),
+                    "mode": mode,
+                    "median_ms": m["median_s"] * 1e3,
+                    "iqr_ms": m["iqr_s"] * 1e3,
+                    "tokens_per_s": m["tokens_per_s"],
+                    "gflop_per_s": None if m["flop_per_s"] is None else m["flop_per_s"] / 1e9,
+                    "roofline": m["roofline"],
+                    "memory_mb": m["memory_bytes"] / 2**20,
+                    "memory_method": m["memory_method"],
+                    "env": r["env"],
+                }
+            )
     df = pd.DataFrame(rows)
     if df.empty:
         return df

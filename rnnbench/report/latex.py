@@ -20,12 +20,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 TEXT = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "×": r"$\times$", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$", "÷": r"$\div$",
-    "·": r"$\cdot$", "‖": r"$\|$", "∂": r"$\partial$", "→": r"$\to$", "↓": r"$\downarrow$", "↑": r"$\uparrow$",
-    "†": r"$^\dagger$", "…": r"\dots{}", "’": "'", "‘": "`", "“": "``", "”": "''", "≈": r"$\approx$",
-    "−": "-", "∞": r"$\infty$", "²": r"$^2$", "⁻": "-", "¹": r"$^1$",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "–": "--",
+    "—": "---",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "÷": r"$\div$",
+    "·": r"$\cdot$",
+    "‖": r"$\|$",
+    "∂": r"$\partial$",
+    "→": r"$\to$",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+    "†": r"$^\dagger$",
+    "…": r"\dots{}",
+    "’": "'",
+    "‘": "`",
+    "“": "``",
+    "”": "''",
+    "≈": r"$\approx$",
+    "−": "-",
+    "∞": r"$\infty$",
+    "²": r"$^2$",
+    "⁻": "-",
+    "¹": r"$^1$",
 }
 DAGGER = r"$^\dagger$"
 WIDE = 5  # more data columns than this: a table* across both columns of a two-column paper
@@ -66,6 +95,7 @@ def numbers(values: Sequence[float], digits: int = 3) -> Numbers:
     negative = any(v is not None and math.isfinite(v) and v < 0 for v in values)
     sign = "-" if negative else ""
     if xs and (min(xs) < 1e-4 or max(xs) >= 1e5):
+
         def sci(v: float) -> str:
             mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
             return f"{mantissa}e{int(exponent)}"
@@ -126,15 +156,27 @@ def render(paper: Paper, label: str, provenance: str) -> str:
     down only where it would be wider than the line."""
     wide = len(paper.spec) - 1 > WIDE
     env = "table*" if wide else "table"
-    lines = [rf"\begin{{{env}}}[tbp]", r"\centering", rf"\caption{{{paper.caption}}}", rf"\label{{{label}}}",
-             r"\footnotesize", r"\setlength{\tabcolsep}{4pt}",
-             r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%", r"\begin{threeparttable}",
-             rf"\begin{{tabular}}{{@{{}}{''.join(paper.spec)}@{{}}}}", r"\toprule",
-             " & ".join(paper.header) + r" \\", r"\midrule"]
+    lines = [
+        rf"\begin{{{env}}}[tbp]",
+        r"\centering",
+        rf"\caption{{{paper.caption}}}",
+        rf"\label{{{label}}}",
+        r"\footnotesize",
+        r"\setlength{\tabcolsep}{4pt}",
+        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+        r"\begin{threeparttable}",
+        rf"\begin{{tabular}}{{@{{}}{''.join(paper.spec)}@{{}}}}",
+        r"\toprule",
+        " & ".join(paper.header) + r" \\",
+        r"\midrule",
+    ]
     for i, row in enumerate(paper.rows):
         lines.append(" & ".join(row) + (r" \\[2pt]" if i in paper.gaps else r" \\"))
-    lines += [r"\bottomrule", r"\end{tabular}",
-              r"\begin{tablenotes}[flushleft]\footnotesize\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000"]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\begin{tablenotes}[flushleft]\footnotesize\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000",
+    ]
     lines += [rf"\item {note}" for note in [*paper.notes, f"Source: {provenance}."]]
     lines += [r"\end{tablenotes}", r"\end{threeparttable}}", rf"\end{{{env}}}", ""]
     return "\n".join(lines)

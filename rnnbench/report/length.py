@@ -41,8 +41,9 @@ def run_label(model: dict[str, Any]) -> str:
 def _config(r: dict[str, Any]) -> dict[str, Any]:
     """What defines a training run beyond task, model and seed (for labels and de-duplication)."""
     skip = {"seed", "steps_done", "param_groups"}
-    return ({f"model.{k}": v for k, v in r["model"].get("params", {}).items()}
-            | {f"train.{k}": v for k, v in r.get("train", {}).items() if k not in skip})
+    return {f"model.{k}": v for k, v in r["model"].get("params", {}).items()} | {
+        f"train.{k}": v for k, v in r.get("train", {}).items() if k not in skip
+    }
 
 
 def length_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -56,9 +57,20 @@ def length_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             train[r["run_id"]] = (order, r)
     newest: dict[str, tuple[str, int, str]] = {}  # cell identity -> (created_at, order, run id)
     for run_id, (order, r) in train.items():
-        ident = json.dumps([r.get("profile", "runs"), r["task"]["name"], r["task"].get("preset"),
-                            r["task"].get("params"), r["model"]["name"], r["model"].get("implementation"),
-                            _config(r), r["train"].get("seed")], sort_keys=True, default=str)
+        ident = json.dumps(
+            [
+                r.get("profile", "runs"),
+                r["task"]["name"],
+                r["task"].get("preset"),
+                r["task"].get("params"),
+                r["model"]["name"],
+                r["model"].get("implementation"),
+                _config(r),
+                r["train"].get("seed"),
+            ],
+            sort_keys=True,
+            default=str,
+        )
         stamp = (str(r.get("created_at", "")), order, run_id)
         if ident not in newest or stamp > newest[ident]:
             newest[ident] = stamp
@@ -78,18 +90,39 @@ def length_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         spec = r["train"].get("lengths") or ""
         trained = parse_lengths(spec) if spec else (int(r["task"]["params"].get("length", 0)),)
         metric = r["task"].get("metric", "acc")
-        rows.append({
-            "profile": r.get("profile", "runs"), "run_id": run_id, "task_name": r["task"]["name"],
-            "preset": r["task"].get("preset"), "task": f"{r['task']['name']}/{r['task'].get('preset')}",
-            "model": r["model"]["name"], "display": run_label(r["model"]), "impl": r["model"].get("implementation"),
-            "default_impl": r["model"].get("default_implementation", r["model"].get("implementation")),
-            "config": _config(r), "model_params": r["model"].get("params", {}), "seed": r["train"].get("seed"),
-            "steps": r["train"].get("steps"), "lr": r["train"].get("lr"), "n_params": r["model"].get("n_params"),
-            "train_lengths": spec or str(trained[0]), "train_min": min(trained), "train_max": max(trained),
-            "length": length, "metric": metric, "value": row.get(metric), "acc": row.get("acc"), "ce": row.get("ce"),
-            "chance": row.get("chance"), "baseline": row.get("baseline"), "samples": e.get("eval", {}).get("samples"),
-            "test": length > max(trained), "env": e.get("env", {}), "created_at": e.get("created_at"),
-        })
+        rows.append(
+            {
+                "profile": r.get("profile", "runs"),
+                "run_id": run_id,
+                "task_name": r["task"]["name"],
+                "preset": r["task"].get("preset"),
+                "task": f"{r['task']['name']}/{r['task'].get('preset')}",
+                "model": r["model"]["name"],
+                "display": run_label(r["model"]),
+                "impl": r["model"].get("implementation"),
+                "default_impl": r["model"].get("default_implementation", r["model"].get("implementation")),
+                "config": _config(r),
+                "model_params": r["model"].get("params", {}),
+                "seed": r["train"].get("seed"),
+                "steps": r["train"].get("steps"),
+                "lr": r["train"].get("lr"),
+                "n_params": r["model"].get("n_params"),
+                "train_lengths": spec or str(trained[0]),
+                "train_min": min(trained),
+                "train_max": max(trained),
+                "length": length,
+                "metric": metric,
+                "value": row.get(metric),
+                "acc": row.get("acc"),
+                "ce": row.get("ce"),
+                "chance": row.get("chance"),
+                "baseline": row.get("baseline"),
+                "samples": e.get("eval", {}).get("samples"),
+                "test": length > max(trained),
+                "env": e.get("env", {}),
+                "created_at": e.get("created_at"),
+            }
+        )
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -119,10 +152,17 @@ def run_scores(df: pd.DataFrame) -> pd.DataFrame:
     if test.empty:
         return pd.DataFrame()
     agg = test.groupby(["profile", "task", "task_name", "preset", "column", "model", "run_id", "seed"], sort=False).agg(
-        score=("value", "mean"), chance=("chance", "mean"), baseline=("baseline", "mean"),
-        n_lengths=("length", "nunique"), lengths=("length", lambda s: describe_lengths(list(s))),
-        train_lengths=("train_lengths", "first"), train_max=("train_max", "first"), steps=("steps", "first"),
-        n_params=("n_params", "first"), metric=("metric", "first"))
+        score=("value", "mean"),
+        chance=("chance", "mean"),
+        baseline=("baseline", "mean"),
+        n_lengths=("length", "nunique"),
+        lengths=("length", lambda s: describe_lengths(list(s))),
+        train_lengths=("train_lengths", "first"),
+        train_max=("train_max", "first"),
+        steps=("steps", "first"),
+        n_params=("n_params", "first"),
+        metric=("metric", "first"),
+    )
     return agg.reset_index()
 
 
@@ -131,18 +171,35 @@ def length_summary(df: pd.DataFrame) -> pd.DataFrame:
     how many seeds solve it, chance and baseline (long form, for the CSV)."""
     runs = run_scores(df)
     rows = []
-    for (profile, task, column), g in (runs.groupby(["profile", "task", "column"], sort=False) if not runs.empty else []):
+    for (profile, task, column), g in runs.groupby(["profile", "task", "column"], sort=False) if not runs.empty else []:
         low, high, method = interval(list(g["score"]), (0.0, 1.0))  # accuracies: never outside [0, 1]
         best = g.loc[g["score"].idxmax()]
-        rows.append({
-            "profile": profile, "task": task, "task_name": g["task_name"].iloc[0], "preset": g["preset"].iloc[0],
-            "column": column, "model": g["model"].iloc[0], "metric": g["metric"].iloc[0], "n": len(g),
-            "best": best["score"], "best_seed": best["seed"], "mean": g["score"].mean(), "std": g["score"].std(),
-            "ci95_low": low, "ci95_high": high, "interval_method": method, "solved": int((g["score"] >= SOLVED).sum()),
-            "chance": g["chance"].mean(), "baseline": g["baseline"].mean(),
-            "train_lengths": g["train_lengths"].iloc[0], "test_lengths": g["lengths"].iloc[0],
-            "steps": g["steps"].iloc[0], "n_params": g["n_params"].iloc[0],
-        })
+        rows.append(
+            {
+                "profile": profile,
+                "task": task,
+                "task_name": g["task_name"].iloc[0],
+                "preset": g["preset"].iloc[0],
+                "column": column,
+                "model": g["model"].iloc[0],
+                "metric": g["metric"].iloc[0],
+                "n": len(g),
+                "best": best["score"],
+                "best_seed": best["seed"],
+                "mean": g["score"].mean(),
+                "std": g["score"].std(),
+                "ci95_low": low,
+                "ci95_high": high,
+                "interval_method": method,
+                "solved": int((g["score"] >= SOLVED).sum()),
+                "chance": g["chance"].mean(),
+                "baseline": g["baseline"].mean(),
+                "train_lengths": g["train_lengths"].iloc[0],
+                "test_lengths": g["lengths"].iloc[0],
+                "steps": g["steps"].iloc[0],
+                "n_params": g["n_params"].iloc[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -164,12 +221,14 @@ def length_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Task × model: one cell per model column (see :func:`cell_text`), with the lengths, chance and
     baseline; where the models of a task trained for different numbers of steps, each cell says its own."""
     budgets = summary.groupby("task")["steps"].transform("nunique")
-    s = summary.assign(cell=[cell_text(r) + (f" @{int(r['steps'])} steps" if n > 1 else "")
-                             for (_, r), n in zip(summary.iterrows(), budgets)])
+    s = summary.assign(
+        cell=[cell_text(r) + (f" @{int(r['steps'])} steps" if n > 1 else "") for (_, r), n in zip(summary.iterrows(), budgets)]
+    )
     table = s.pivot_table(index="task", columns="column", values="cell", aggfunc="first", sort=False)
     table = table[sorted(table.columns, key=_rank)].fillna("–")
-    first = s.groupby("task", sort=False).agg(train=("train_lengths", "first"), test=("test_lengths", "first"),
-                                              chance=("chance", "mean"), baseline=("baseline", "mean"))
+    first = s.groupby("task", sort=False).agg(
+        train=("train_lengths", "first"), test=("test_lengths", "first"), chance=("chance", "mean"), baseline=("baseline", "mean")
+    )
     table.insert(0, "baseline", first["baseline"].map(_fmt))
     table.insert(0, "chance", first["chance"].map(_fmt))
     table.insert(0, "test lengths", first["test"])
@@ -225,17 +284,26 @@ def paper_comparison(summary: pd.DataFrame, df: pd.DataFrame) -> tuple[pd.DataFr
                 paper = float(entry["value"])
                 paper_side = side(paper, 0.0) if scaled else side(paper, chance)
                 ours_side = side(best, 0.0) if scaled else side(best, chance)
-                rows.append({
-                    "task": f"{entry['task']}/{entry.get('preset', '')}", "model (paper)": entry["label"],
-                    "ours": column, "metric": "scaled accuracy" if scaled else "accuracy",
-                    "paper": paper, "ours best": best, "ours mean": mean,
-                    "ours 95% CI": f"[{_fmt(low)}, {_fmt(high)}]" if pd.notna(low) else "[n<2]", "n seeds": len(g),
-                    "chance": 0.0 if scaled else chance, "paper vs chance": paper_side, "ours vs chance": ours_side,
-                    "same side": "yes" if paper_side == ours_side else "no",
-                    "steps (ours)": int(g["steps"].iloc[0]) if pd.notna(g["steps"].iloc[0]) else None,
-                    "confirmed": "yes" if table.get("confirmed") else "no",
-                    "source": table["source"],
-                })
+                rows.append(
+                    {
+                        "task": f"{entry['task']}/{entry.get('preset', '')}",
+                        "model (paper)": entry["label"],
+                        "ours": column,
+                        "metric": "scaled accuracy" if scaled else "accuracy",
+                        "paper": paper,
+                        "ours best": best,
+                        "ours mean": mean,
+                        "ours 95% CI": f"[{_fmt(low)}, {_fmt(high)}]" if pd.notna(low) else "[n<2]",
+                        "n seeds": len(g),
+                        "chance": 0.0 if scaled else chance,
+                        "paper vs chance": paper_side,
+                        "ours vs chance": ours_side,
+                        "same side": "yes" if paper_side == ours_side else "no",
+                        "steps (ours)": int(g["steps"].iloc[0]) if pd.notna(g["steps"].iloc[0]) else None,
+                        "confirmed": "yes" if table.get("confirmed") else "no",
+                        "source": table["source"],
+                    }
+                )
             if table["citation"] not in citations:
                 citations.append(table["citation"])
     return pd.DataFrame(rows), citations
@@ -255,8 +323,13 @@ def plot_lengths(df: pd.DataFrame, directory: Path) -> list[Path]:
         ax.axvspan(lo - 0.5, hi + 0.5, color="0.92", label=f"training lengths {lo}..{hi}")
         for column, g in sorted(part.groupby("column"), key=lambda kv: _rank(kv[0])):
             stats = g.groupby("length")["value"].agg(["mean", "min", "max"])
-            line, = ax.plot(stats.index, stats["mean"], color=model_color(column), linewidth=1.2,
-                            label=f"{column} (n={g['run_id'].nunique()})")
+            (line,) = ax.plot(
+                stats.index,
+                stats["mean"],
+                color=model_color(column),
+                linewidth=1.2,
+                label=f"{column} (n={g['run_id'].nunique()})",
+            )
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
         chance = part.groupby("length")["chance"].mean()
         ax.plot(chance.index, chance.values, color="black", linestyle="--", linewidth=1, label="chance")
@@ -264,8 +337,13 @@ def plot_lengths(df: pd.DataFrame, directory: Path) -> list[Path]:
         if (base > chance + 1e-9).any():
             ax.plot(base.index, base.values, color="black", linestyle=":", linewidth=1, label="input-blind baseline")
         metric = part["metric"].iloc[0]
-        ax.set(xlabel="input length ℓ", ylabel=f"{metric} (higher is better; band: seed range)", title=task,
-               ylim=(0, 1.02), xlim=(0, part["length"].max() + 1))
+        ax.set(
+            xlabel="input length ℓ",
+            ylabel=f"{metric} (higher is better; band: seed range)",
+            title=task,
+            ylim=(0, 1.02),
+            xlim=(0, part["length"].max() + 1),
+        )
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
         written += save(fig, directory / ("length_" + slug(task)))
@@ -278,24 +356,29 @@ def provenance(df: pd.DataFrame) -> str:
     def values(col: str) -> str:
         return ", ".join(sorted({str(v) for v in envs[col].dropna()})) if col in envs else "?"
 
-    commits = sorted({f"{str(c)[:10]}{'+dirty' if d else ''}" for c, d in
-                      zip(envs.get("git_commit", []), envs.get("git_dirty", []))})
+    commits = sorted(
+        {f"{str(c)[:10]}{'+dirty' if d else ''}" for c, d in zip(envs.get("git_commit", []), envs.get("git_dirty", []))}
+    )
     dates = sorted(df["created_at"].dropna())
-    return (f"rnnbench {values('rnnbench')} (commit {', '.join(commits) or '?'}), torch {values('torch')}, "
-            f"device {values('device_name')}, {values('threads')} threads; evaluated "
-            f"{dates[0][:10] if dates else '?'} to {dates[-1][:10] if dates else '?'}")
+    return (
+        f"rnnbench {values('rnnbench')} (commit {', '.join(commits) or '?'}), torch {values('torch')}, "
+        f"device {values('device_name')}, {values('threads')} threads; evaluated "
+        f"{dates[0][:10] if dates else '?'} to {dates[-1][:10] if dates else '?'}"
+    )
 
 
-CAPTION = (f"Length generalisation. Score = mean accuracy over the test lengths (the evaluated lengths above "
-           f"the training range; Delétang et al.'s score). 'best' is the best seed's score (the papers report the best "
-           f"of their seeds and learning rates), ✓ when it is at least {SOLVED:.0%} (Delétang et al.'s 'solved'); "
-           f"'mean' is the mean over seeds with the range of 2 seeds, or with 3 or more the "
-           f"95% Student-t interval on the arcsine scale, so that it stays within [0, 1] ([n<2] with one seed); "
-           f"(k/n) = seeds "
-           f"scoring at least {SOLVED:.0%} / seeds run; '@N steps' marks a model trained for its own number of steps "
-           f"where the models of a task differ (the CSV has every budget). chance = a uniform guess; baseline = the "
-           f"best input-blind predictor (the position-wise majority class) where it beats chance. Each column is one "
-           f"model (its default implementation unless marked).")
+CAPTION = (
+    f"Length generalisation. Score = mean accuracy over the test lengths (the evaluated lengths above "
+    f"the training range; Delétang et al.'s score). 'best' is the best seed's score (the papers report the best "
+    f"of their seeds and learning rates), ✓ when it is at least {SOLVED:.0%} (Delétang et al.'s 'solved'); "
+    f"'mean' is the mean over seeds with the range of 2 seeds, or with 3 or more the "
+    f"95% Student-t interval on the arcsine scale, so that it stays within [0, 1] ([n<2] with one seed); "
+    f"(k/n) = seeds "
+    f"scoring at least {SOLVED:.0%} / seeds run; '@N steps' marks a model trained for its own number of steps "
+    f"where the models of a task differ (the CSV has every budget). chance = a uniform guess; baseline = the "
+    f"best input-blind predictor (the position-wise majority class) where it beats chance. Each column is one "
+    f"model (its default implementation unless marked)."
+)
 
 
 def frame(inputs: Any) -> Any:

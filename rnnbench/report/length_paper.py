@@ -18,8 +18,9 @@ def frame(inputs: Inputs) -> Frame | None:
     comparison, citations = paper_comparison(length_summary(inputs.length), inputs.length)
     if comparison.empty:
         return None
-    return Frame(inputs.length, comparison, notes={"citations": citations,
-                                                   "unconfirmed": bool((comparison["confirmed"] == "no").any())})
+    return Frame(
+        inputs.length, comparison, notes={"citations": citations, "unconfirmed": bool((comparison["confirmed"] == "no").any())}
+    )
 
 
 def table(f: Frame) -> pd.DataFrame:
@@ -30,13 +31,19 @@ def table(f: Frame) -> pd.DataFrame:
 
 
 def caption(f: Frame) -> str:
-    check = ("Rows marked confirmed = no were transcribed without the paper at hand: check them against the arXiv "
-             "version before citing. " if f.notes["unconfirmed"] else "")
-    return (f"Published: {' '.join(f.notes['citations'])} Ours: the best seed's score and the mean over seeds (the range "
-            f"of 2 seeds, or with 3 or more a 95% Student-t interval on the arcsine scale) on the paper's scale "
-            f"(Grazzi et al.: scaled accuracy (acc − chance)/(1 − chance)), "
-            f"with our budget (steps shown; see the profile). 'at' chance is within {AT_CHANCE:.0%} of the way from "
-            f"chance to perfect; 'same side' compares the paper's number and our best seed. {check}").strip()
+    check = (
+        "Rows marked confirmed = no were transcribed without the paper at hand: check them against the arXiv "
+        "version before citing. "
+        if f.notes["unconfirmed"]
+        else ""
+    )
+    return (
+        f"Published: {' '.join(f.notes['citations'])} Ours: the best seed's score and the mean over seeds (the range "
+        f"of 2 seeds, or with 3 or more a 95% Student-t interval on the arcsine scale) on the paper's scale "
+        f"(Grazzi et al.: scaled accuracy (acc − chance)/(1 − chance)), "
+        f"with our budget (steps shown; see the profile). 'at' chance is within {AT_CHANCE:.0%} of the way from "
+        f"chance to perfect; 'same side' compares the paper's number and our best seed. {check}"
+    ).strip()
 
 
 def figures(f: Frame, directory: Path) -> list[Path]:

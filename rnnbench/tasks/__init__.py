@@ -35,15 +35,40 @@ from rnnbench.tasks.word_problems.s5 import S5Task
 from rnnbench.tasks.word_problems.z60 import Z60Task
 
 TASKS: Registry[type[Task]] = Registry("task")
-for _cls in (CopyTask, AddingTask, SineTask, SelectiveCopyTask, MQARTask, MackeyGlassTask,
-             DigitsTask, PermutedDigitsTask, MNISTTask, PermutedMNISTTask,
-             # length generalisation (docs/formal.md): Delétang et al.'s regular, context-free and
-             # context-sensitive tasks, the group word problems, induction heads
-             ParityCheckTask, EvenPairsTask, CycleNavigationTask, ModularArithmeticTask,
-             ReverseStringTask, StackManipulationTask, ModularArithmeticBracketsTask, SolveEquationTask,
-             DuplicateStringTask, MissingDuplicateStringTask, OddsFirstTask, BinaryAdditionTask,
-             BinaryMultiplicationTask, ComputeSqrtTask, BucketSortTask,
-             S5Task, A5Task, Z60Task, A4xZ5Task, InductionHeadsTask):
+for _cls in (
+    CopyTask,
+    AddingTask,
+    SineTask,
+    SelectiveCopyTask,
+    MQARTask,
+    MackeyGlassTask,
+    DigitsTask,
+    PermutedDigitsTask,
+    MNISTTask,
+    PermutedMNISTTask,
+    # length generalisation (docs/formal.md): Delétang et al.'s regular, context-free and
+    # context-sensitive tasks, the group word problems, induction heads
+    ParityCheckTask,
+    EvenPairsTask,
+    CycleNavigationTask,
+    ModularArithmeticTask,
+    ReverseStringTask,
+    StackManipulationTask,
+    ModularArithmeticBracketsTask,
+    SolveEquationTask,
+    DuplicateStringTask,
+    MissingDuplicateStringTask,
+    OddsFirstTask,
+    BinaryAdditionTask,
+    BinaryMultiplicationTask,
+    ComputeSqrtTask,
+    BucketSortTask,
+    S5Task,
+    A5Task,
+    Z60Task,
+    A4xZ5Task,
+    InductionHeadsTask,
+):
     TASKS.add(_cls.name, _cls)
 
 

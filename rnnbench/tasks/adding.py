@@ -72,8 +72,9 @@ class AddingTask(Task):
     def spec(self) -> IOSpec:
         return IOSpec("real", 2, "real", 1, "last")
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         if self.preset == "hochreiter1997":
             return self._sample_hochreiter(batch_size, generator, device)
         T, B = self.params.T, batch_size

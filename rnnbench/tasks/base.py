@@ -51,8 +51,12 @@ class IOSpec:
 # Every metric a task reports, and which way is better. Tables, figures, comparisons and
 # solved rules read the direction from here.
 HIGHER_IS_BETTER: dict[str, bool] = {
-    "ce": False, "mse": False, "nmse": False,
-    "acc": True, "recall_acc": True, "frac_within_0.04": True,
+    "ce": False,
+    "mse": False,
+    "nmse": False,
+    "acc": True,
+    "recall_acc": True,
+    "frac_within_0.04": True,
     "scaled_acc": True,  # (acc - chance) / (1 - chance), Grazzi et al. 2025
 }
 
@@ -60,8 +64,12 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 # Each metric's possible values: tables never show an interval outside them. A metric not
 # listed here is taken as unbounded.
 METRIC_BOUNDS: dict[str, tuple[float, float]] = {
-    "ce": (0.0, math.inf), "mse": (0.0, math.inf), "nmse": (0.0, math.inf),
-    "acc": (0.0, 1.0), "recall_acc": (0.0, 1.0), "frac_within_0.04": (0.0, 1.0),
+    "ce": (0.0, math.inf),
+    "mse": (0.0, math.inf),
+    "nmse": (0.0, math.inf),
+    "acc": (0.0, 1.0),
+    "recall_acc": (0.0, 1.0),
+    "frac_within_0.04": (0.0, 1.0),
 }
 
 
@@ -171,17 +179,26 @@ class Task(ABC):
         """This task with its length parameter set to ``length`` (validated); raises UsageError for a
         task of fixed length or a length below the task's minimum."""
         if self.length_param is None:
-            raise UsageError(f"task {self.name} has no length parameter; lengths apply to the tasks sampled at any "
-                             "length (rnnbench list tasks marks them 'any length')")
+            raise UsageError(
+                f"task {self.name} has no length parameter; lengths apply to the tasks sampled at any "
+                "length (rnnbench list tasks marks them 'any length')"
+            )
         if isinstance(length, bool) or not isinstance(length, int) or length < self.min_length:
-            raise UsageError(f"length {length!r} is below task {self.name}'s minimum {self.min_length}; use lengths "
-                             f">= {self.min_length}")
+            raise UsageError(
+                f"length {length!r} is below task {self.name}'s minimum {self.min_length}; use lengths >= {self.min_length}"
+            )
         if getattr(self.params, self.length_param) == length:
             return self
         return type(self)(self.preset, {**dataclasses.asdict(self.params), self.length_param: length})
 
-    def sample_length(self, length: int, batch_size: int, generator: torch.Generator,
-                      device: torch.device | str = "cpu", split: Literal["train", "test"] = "train") -> Batch:
+    def sample_length(
+        self,
+        length: int,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        split: Literal["train", "test"] = "train",
+    ) -> Batch:
         """A batch at input length ``length``: the length is an argument of sampling, not part of
         the task's identity (tasks with a ``length_param``)."""
         return self.at_length(length).sample(batch_size, generator, device, split)
@@ -196,8 +213,13 @@ class Task(ABC):
         """What the task feeds a model and what it expects back."""
 
     @abstractmethod
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: Literal["train", "test"] = "train") -> Batch:
+    def sample(
+        self,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        split: Literal["train", "test"] = "train",
+    ) -> Batch:
         """A batch made on ``device`` from ``generator`` alone, from the ``split``
         (tasks drawn from a distribution have one; finite datasets and series two)."""
 
@@ -252,8 +274,7 @@ class MaskedTokenTask(Task):
 
     def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
         picked, target = output[batch.mask], batch.y[batch.mask]  # (N, C), (N,)
-        return {"ce": float(F.cross_entropy(picked, target)),
-                "acc": float((picked.argmax(-1) == target).float().mean())}
+        return {"ce": float(F.cross_entropy(picked, target)), "acc": float((picked.argmax(-1) == target).float().mean())}
 
 
 def last_step(output: torch.Tensor, batch: Batch) -> torch.Tensor:

@@ -68,8 +68,9 @@ class CopyTask(Task):
     def spec(self) -> IOSpec:
         return IOSpec("tokens", DELIMITER + 1, "classes", N_SYMBOLS + 1, "every")
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         T, K = self.params.T, self.params.K
         L = self.length
         symbols = torch.randint(1, N_SYMBOLS + 1, (batch_size, K), generator=generator, device=device)

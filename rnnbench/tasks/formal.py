@@ -51,8 +51,9 @@ class Draws:
 
     def uniform(self) -> float:
         if self.i == len(self.values):
-            self.values = torch.rand(self.block, dtype=torch.float64, generator=self.generator,
-                                     device=self.generator.device).tolist()
+            self.values = torch.rand(
+                self.block, dtype=torch.float64, generator=self.generator, device=self.generator.device
+            ).tolist()
             self.i = 0
         self.i += 1
         return self.values[self.i - 1]
@@ -109,8 +110,10 @@ class FormalTask(Task):
     def __init__(self, preset: str | None = None, params: dict[str, Any] | None = None) -> None:
         super().__init__(preset, params)
         length = self.params.length
-        require(length >= self.min_length, f"task.length={length} is below task {self.name}'s minimum "
-                                           f"{self.min_length}; use task.length >= {self.min_length}")
+        require(
+            length >= self.min_length,
+            f"task.length={length} is below task {self.name}'s minimum {self.min_length}; use task.length >= {self.min_length}",
+        )
 
     @property
     def reads_last_input(self) -> bool:
@@ -137,17 +140,25 @@ class FormalTask(Task):
 
     @property
     def spec(self) -> IOSpec:
-        return IOSpec("tokens", self.vocab + (0 if self.blank is None else 1), "classes", self.n_classes, "every",
-                      embed_dim=getattr(self.params, "embed_dim", 0))
+        return IOSpec(
+            "tokens",
+            self.vocab + (0 if self.blank is None else 1),
+            "classes",
+            self.n_classes,
+            "every",
+            embed_dim=getattr(self.params, "embed_dim", 0),
+        )
 
     @abstractmethod
-    def generate(self, batch_size: int, generator: torch.Generator, length: int
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def generate(
+        self, batch_size: int, generator: torch.Generator, length: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(inputs (B, ℓ), targets (B, output_length), scored (B, output_length) or None)``, long,
         long and bool, on the CPU, drawn from ``generator`` alone; ``scored`` None means every output."""
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         inputs, targets, scored = self.generate(batch_size, generator, self.params.length)
         return _to(self.layout(inputs, targets, scored), device)
 
@@ -180,8 +191,7 @@ class FormalTask(Task):
     def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
         picked, target = output[batch.mask], batch.y[batch.mask]  # (N, C), (N,)
         acc = float((picked.argmax(-1) == target).float().mean())
-        return {"acc": acc, "scaled_acc": (acc - self.chance) / (1 - self.chance),
-                "ce": float(self.loss(output, batch))}
+        return {"acc": acc, "scaled_acc": (acc - self.chance) / (1 - self.chance), "ce": float(self.loss(output, batch))}
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         """``chance``, ``majority`` (the position-wise majority class, cross-fitted) and ``baseline``:
@@ -200,8 +210,14 @@ class FormalTask(Task):
         for x, y, m, o in zip(batch.x.tolist(), batch.y.tolist(), batch.mask.tolist(), outputs.tolist()):
             name = lambda v: self.symbols.get(v, str(v))  # noqa: E731
             inputs = [name(v) for v in x if v != self.blank]
-            out.append({"input": " ".join(inputs), "blanks": len(x) - len(inputs),
-                        "targets": " ".join(str(t) for t, keep in zip(y, o) if keep), "scored": sum(m)})
+            out.append(
+                {
+                    "input": " ".join(inputs),
+                    "blanks": len(x) - len(inputs),
+                    "targets": " ".join(str(t) for t, keep in zip(y, o) if keep),
+                    "scored": sum(m),
+                }
+            )
         return out
 
     def evaluation_note(self, size: int) -> str:

@@ -40,13 +40,18 @@ class InductionHeadsParams:
     num_triggers: int = 1  # triggers when the coin says more than one
 
     def validate(self) -> None:
-        require(self.vocab_size >= 3, f"task.vocab_size={self.vocab_size} is impossible; the vocabulary needs an "
-                                      "ordinary token, the trigger and the no-op (3 or more)")
+        require(
+            self.vocab_size >= 3,
+            f"task.vocab_size={self.vocab_size} is impossible; the vocabulary needs an "
+            "ordinary token, the trigger and the no-op (3 or more)",
+        )
         require(self.induction_len >= 1, f"task.induction_len={self.induction_len} is impossible; use 1 or more")
         require(self.num_triggers >= 1, f"task.num_triggers={self.num_triggers} is impossible; use 1 or more")
-        require(self.length >= self.induction_len + 2,
-                f"task.length={self.length} is below induction_heads' minimum {self.induction_len + 2} "
-                f"(induction_len + 2): a trigger and its {self.induction_len} token(s) must fit before the end")
+        require(
+            self.length >= self.induction_len + 2,
+            f"task.length={self.length} is below induction_heads' minimum {self.induction_len + 2} "
+            f"(induction_len + 2): a trigger and its {self.induction_len} token(s) must fit before the end",
+        )
 
 
 class InductionHeadsTask(FormalTask):
@@ -85,8 +90,10 @@ class InductionHeadsTask(FormalTask):
         if length < self.params.induction_len + 2:
             from rnnbench.errors import UsageError
 
-            raise UsageError(f"length {length} is below task induction_heads' minimum {self.params.induction_len + 2} "
-                             f"(induction_len + 2); use lengths >= {self.params.induction_len + 2}")
+            raise UsageError(
+                f"length {length} is below task induction_heads' minimum {self.params.induction_len + 2} "
+                f"(induction_len + 2); use lengths >= {self.params.induction_len + 2}"
+            )
         return super().at_length(length)
 
     def generate(self, batch_size: int, generator: torch.Generator, length: int):
@@ -101,15 +108,16 @@ class InductionHeadsTask(FormalTask):
             for q in positions[1:].tolist():
                 if q - kept[-1] > L:
                     kept.append(q)
-            tokens = body[row, kept[0] + 1: kept[0] + 1 + L].clone()
+            tokens = body[row, kept[0] + 1 : kept[0] + 1 + L].clone()
             for q in kept:
                 body[row, q] = self.trigger
-                body[row, q + 1: q + 1 + L] = tokens
+                body[row, q + 1 : q + 1 + L] = tokens
             copied.append(tokens)
         return body, torch.stack(copied), None
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         body, copied, _ = self.generate(batch_size, generator, self.params.length)
         B, L = batch_size, self.params.induction_len
         sequence = torch.cat([body, torch.full((B, 1), self.trigger, dtype=torch.long), copied], 1)  # (B, ℓ+1+L)

@@ -54,7 +54,7 @@ def mackey_glass_series(length: int, dt: float = 0.1, transient: int = 1000) -> 
         k3 = f(xi + 0.5 * dt * k2, dh)
         k4 = f(xi + dt * k3, d1)
         x[i + 1] = xi + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    readings = x[lag + transient * per_unit:: per_unit][:length]
+    readings = x[lag + transient * per_unit :: per_unit][:length]
     return torch.tensor(readings, dtype=torch.float64)
 
 
@@ -69,12 +69,17 @@ class MackeyGlassParams:
     def validate(self) -> None:
         require(self.T >= 1, f"task.T={self.T} is impossible; use 1 or more")
         require(self.H >= 1, f"task.H={self.H} is impossible; the forecast horizon needs H >= 1")
-        require(0 < self.dt <= 1 and (1 / self.dt).is_integer(),
-                f"task.dt={self.dt} is impossible; use 1/k for a whole number k (0.1, 0.05, ...)")
+        require(
+            0 < self.dt <= 1 and (1 / self.dt).is_integer(),
+            f"task.dt={self.dt} is impossible; use 1/k for a whole number k (0.1, 0.05, ...)",
+        )
         for stretch in ("n_train", "n_test"):
             n = getattr(self, stretch)
-            require(n >= self.T + self.H, f"task.{stretch}={n} is too short for a window of T={self.T} and a "
-                                          f"horizon of H={self.H}; it needs at least T + H = {self.T + self.H}")
+            require(
+                n >= self.T + self.H,
+                f"task.{stretch}={n} is too short for a window of T={self.T} and a "
+                f"horizon of H={self.H}; it needs at least T + H = {self.T + self.H}",
+            )
 
 
 class MackeyGlassTask(Task):
@@ -95,13 +100,14 @@ class MackeyGlassTask(Task):
         """Standardised training and test stretches (float32) and the test stretch's variance."""
         p = self.params
         series = mackey_glass_series(p.n_train + p.n_test, p.dt)
-        train, test = series[: p.n_train], series[p.n_train:]
+        train, test = series[: p.n_train], series[p.n_train :]
         mean, std = train.mean(), train.std()
         train, test = ((s - mean) / std for s in (train, test))
         return train.float(), test.float(), float(test.var())
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         train, test, _ = self.stretches
         s = (test if split == "test" else train).to(device)
         T, H = self.params.T, self.params.H

@@ -47,12 +47,18 @@ class MQARParams:
         require(T >= 4 and T % 2 == 0, f"task.T={T} is impossible; MQAR needs an even length >= 4")
         require(V >= 4 and V % 2 == 0, f"task.V={V} is impossible; MQAR needs an even vocabulary >= 4")
         require(P >= 1, f"task.num_kv_pairs={P} is impossible; use 1 or more")
-        require(4 * P <= T, f"task.num_kv_pairs={P} does not fit task.T={T}: the pairs and their queries "
-                            f"need T >= 4 * num_kv_pairs = {4 * P}")
-        require(P <= V // 2 - 1, f"task.num_kv_pairs={P} needs {P} distinct keys, but task.V={V} has only "
-                                 f"{V // 2 - 1} (1..V/2-1); raise task.V")
-        require(self.power_a > 0 and math.isfinite(self.power_a),
-                f"task.power_a={self.power_a} is impossible; use a positive number (1 = uniform gaps)")
+        require(
+            4 * P <= T,
+            f"task.num_kv_pairs={P} does not fit task.T={T}: the pairs and their queries need T >= 4 * num_kv_pairs = {4 * P}",
+        )
+        require(
+            P <= V // 2 - 1,
+            f"task.num_kv_pairs={P} needs {P} distinct keys, but task.V={V} has only {V // 2 - 1} (1..V/2-1); raise task.V",
+        )
+        require(
+            self.power_a > 0 and math.isfinite(self.power_a),
+            f"task.power_a={self.power_a} is impossible; use a positive number (1 = uniform gaps)",
+        )
         require(self.embed_dim >= 1, f"task.embed_dim={self.embed_dim} is impossible; use 1 or more")
 
 
@@ -75,8 +81,9 @@ class MQARTask(MaskedTokenTask):
         w = p.power_a * g ** (p.power_a - 1)
         return w / w.sum()
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         p, B = self.params, batch_size
         P, half = p.num_kv_pairs, p.V // 2
         kw = dict(generator=generator, device=device)
@@ -85,8 +92,8 @@ class MQARTask(MaskedTokenTask):
         probs = self.gap_probabilities().to(device=device, dtype=torch.float32).expand(B, -1)
         gaps = torch.multinomial(probs, P, replacement=False, generator=generator)  # (B, P) distinct
         x = torch.randint(0, p.V, (B, p.T), **kw)  # (B, T): the random fill of the query region
-        x[:, 0:2 * P:2] = keys
-        x[:, 1:2 * P:2] = values
+        x[:, 0 : 2 * P : 2] = keys
+        x[:, 1 : 2 * P : 2] = values
         queries = 2 * P + 2 * gaps  # (B, P)
         x.scatter_(1, queries, keys)
         y = torch.zeros_like(x).scatter_(1, queries, values)

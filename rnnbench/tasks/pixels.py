@@ -76,8 +76,7 @@ class PixelTask(Task):
     def _data(self) -> dict[str, Split]:
         splits = self.splits()
         if self.permuted:
-            order = torch.from_numpy(np.random.RandomState(EXPRNN_PERMUTATION_SEED).permutation(
-                splits["train"].images.shape[1]))
+            order = torch.from_numpy(np.random.RandomState(EXPRNN_PERMUTATION_SEED).permutation(splits["train"].images.shape[1]))
             splits = {k: Split(s.images[:, order], s.labels) for k, s in splits.items()}
         return splits
 
@@ -89,8 +88,9 @@ class PixelTask(Task):
         x = split.images[index].float() / self.max_pixel  # (B, T), on the split's device
         return Batch(x.unsqueeze(-1), split.labels[index])
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         data = self._on(str(torch.device(device)))[split]  # uint8 on the device: no host copy per step
         index = torch.randint(0, len(data.labels), (batch_size,), generator=generator, device=data.labels.device)
         return self._batch(data, index)
@@ -114,8 +114,7 @@ class PixelTask(Task):
 
     def metrics(self, output: torch.Tensor, batch: Batch) -> dict[str, float]:
         logits = output[:, -1]
-        return {"acc": float((logits.argmax(-1) == batch.y).float().mean()),
-                "ce": float(F.cross_entropy(logits, batch.y))}
+        return {"acc": float((logits.argmax(-1) == batch.y).float().mean()), "ce": float(F.cross_entropy(logits, batch.y))}
 
     def baselines(self, batch: Batch) -> dict[str, float]:
         counts = torch.bincount(batch.y, minlength=self.n_classes)
@@ -164,9 +163,12 @@ class MNISTParams:
     path: str = ""  # directory holding the four IDX files
 
     def validate(self) -> None:
-        require(bool(self.path), "task.path is not set; MNIST is read from the standard IDX files "
-                                 "(train-images-idx3-ubyte and the rest, gzipped or not): give their "
-                                 "directory with --set task.path=DIR")
+        require(
+            bool(self.path),
+            "task.path is not set; MNIST is read from the standard IDX files "
+            "(train-images-idx3-ubyte and the rest, gzipped or not): give their "
+            "directory with --set task.path=DIR",
+        )
         for split in IDX_FILES.values():
             for stem in split:
                 idx_file(self.path, stem)
@@ -178,8 +180,10 @@ def idx_file(directory: str, stem: str) -> Path:
         path = Path(directory) / name
         if path.is_file():
             return path
-    raise UsageError(f"MNIST file {Path(directory) / stem} (or {stem}.gz) not found; task.path must be a "
-                     "directory with the four standard IDX files from http://yann.lecun.com/exdb/mnist/")
+    raise UsageError(
+        f"MNIST file {Path(directory) / stem} (or {stem}.gz) not found; task.path must be a "
+        "directory with the four standard IDX files from http://yann.lecun.com/exdb/mnist/"
+    )
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -194,13 +198,16 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     header = 4 * (1 + ndim)
     if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
         found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-        raise UsageError(f"MNIST file {path} is not an IDX file of {'images' if ndim == 3 else 'labels'}: "
-                         f"expected magic number {magic}, found {found}")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise UsageError(
+            f"MNIST file {path} is not an IDX file of {'images' if ndim == 3 else 'labels'}: "
+            f"expected magic number {magic}, found {found}"
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
-        raise UsageError(f"MNIST file {path} is truncated or padded: its header says {shape}, "
-                         f"{expected} bytes, but it has {len(raw)}")
+        raise UsageError(
+            f"MNIST file {path} is truncated or padded: its header says {shape}, {expected} bytes, but it has {len(raw)}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -213,12 +220,10 @@ def mnist_splits(directory: str) -> dict[str, Split]:
         if images.shape[1:] != (28, 28):
             raise UsageError(f"MNIST file {images_path} holds {images.shape[1]}x{images.shape[2]} images; expected 28x28")
         if len(images) != len(labels):
-            raise UsageError(f"MNIST files {images_path} and {labels_path} disagree: {len(images)} images, "
-                             f"{len(labels)} labels")
+            raise UsageError(f"MNIST files {images_path} and {labels_path} disagree: {len(images)} images, {len(labels)} labels")
         if labels.size and labels.max() > 9:
             raise UsageError(f"MNIST file {labels_path} has label {labels.max()}; expected digits 0..9")
-        out[split] = Split(torch.from_numpy(images.reshape(len(images), -1).copy()),
-                           torch.from_numpy(labels.astype(np.int64)))
+        out[split] = Split(torch.from_numpy(images.reshape(len(images), -1).copy()), torch.from_numpy(labels.astype(np.int64)))
     return out
 
 

@@ -41,8 +41,9 @@ class SelectiveCopyParams:
     def validate(self) -> None:
         require(self.T >= 0, f"task.T={self.T} is impossible; selective copy needs T >= 0")
         require(self.K >= 1, f"task.K={self.K} is impossible; selective copy needs K >= 1")
-        require(self.A >= 3, f"task.A={self.A} is impossible; the alphabet needs noise, a marker and "
-                             "at least one data token (A >= 3)")
+        require(
+            self.A >= 3, f"task.A={self.A} is impossible; the alphabet needs noise, a marker and at least one data token (A >= 3)"
+        )
 
 
 class SelectiveCopyTask(MaskedTokenTask):
@@ -60,19 +61,20 @@ class SelectiveCopyTask(MaskedTokenTask):
     def spec(self) -> IOSpec:
         return IOSpec("tokens", self.params.A, "classes", self.params.A, "every")
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         T, K, A = self.params.T, self.params.K, self.params.A
         kw = dict(generator=generator, device=device)
         tokens = torch.randint(1, A - 1, (batch_size, K), **kw)  # (B, K)
         positions = torch.rand(batch_size, T + K, **kw).topk(K, dim=-1).indices.sort(-1).values  # (B, K)
         x = torch.zeros(batch_size, self.length, dtype=torch.long, device=device)  # (B, L)
         x.scatter_(1, positions, tokens)
-        x[:, T + K:] = A - 1
+        x[:, T + K :] = A - 1
         y = torch.zeros_like(x)
-        y[:, T + K:] = tokens
+        y[:, T + K :] = tokens
         mask = torch.zeros_like(x, dtype=torch.bool)
-        mask[:, T + K:] = True
+        mask[:, T + K :] = True
         return Batch(x, y, mask=mask)
 
     def baselines(self, batch: Batch) -> dict[str, float]:

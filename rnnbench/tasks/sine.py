@@ -77,8 +77,9 @@ class SineTask(Task):
         mean_sq_amplitude = (1.0**3 - 0.5**3) / (3 * 0.5)  # E[a^2], a ~ U[0.5, 1]
         return self.params.n_sines * mean_sq_amplitude / 2
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-               split: str = "train") -> Batch:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu", split: str = "train"
+    ) -> Batch:
         p, B = self.params, batch_size
         kw = dict(generator=generator, device=device)
         if self.preset == "pytorch_examples":

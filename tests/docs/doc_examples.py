@@ -61,7 +61,7 @@ def blocks(page: Path) -> list[Block]:
         indent, fence, lang = m.group("indent"), m.group("fence"), m.group("lang").lower()
         body, j = [], i + 1
         while j < len(lines) and not lines[j].strip().startswith(fence):
-            body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j].lstrip())
+            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j].lstrip())
             j += 1
         marks: dict[str, str] = {}
         k = i - 1
@@ -114,15 +114,19 @@ def commands(block: Block) -> list[Command]:
             key, _, value = words.pop(0).partition("=")
             env[key] = value
         if any(w in UNSUPPORTED for w in words):
-            raise ValueError(f"{block.where}: `{text}` chains or redirects commands, which the docs tests do not "
-                             "run; split it, or mark the block <!-- not-run: reason -->")
+            raise ValueError(
+                f"{block.where}: `{text}` chains or redirects commands, which the docs tests do not "
+                "run; split it, or mark the block <!-- not-run: reason -->"
+            )
         if words[:3] in (["python", "-m", "rnnbench"], ["python3", "-m", "rnnbench"]):
             argv = words[3:]
         elif words and RNNBENCH.match(words[0]):
             argv = words[1:]
         else:
-            raise ValueError(f"{block.where}: `{text}` is not an rnnbench command, which the docs tests do not run; "
-                             "mark the block <!-- not-run: reason --> above its fence")
+            raise ValueError(
+                f"{block.where}: `{text}` is not an rnnbench command, which the docs tests do not run; "
+                "mark the block <!-- not-run: reason --> above its fence"
+            )
         out.append(Command(argv, env, output, text))
     return out
 

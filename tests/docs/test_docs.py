@@ -61,8 +61,10 @@ def test_the_model_catalogue_follows_the_registry_not_a_hand_written_list(hook, 
     grown = Registry("model")
     for name, arch in contract.MODELS.items():
         grown.add(name, arch)
-    grown.add("docs_toy", dataclasses.replace(contract.MODELS.get("lstm"), name="docs_toy", title="a docs toy",
-                                              citation="nobody (2099)"))
+    grown.add(
+        "docs_toy",
+        dataclasses.replace(contract.MODELS.get("lstm"), name="docs_toy", title="a docs toy", citation="nobody (2099)"),
+    )
     monkeypatch.setattr(contract, "MODELS", grown)
     monkeypatch.setattr(models, "MODELS", grown)
     after = hook.expand("<!-- rnnbench:models -->")
@@ -119,9 +121,14 @@ def page(tmp_path: Path, text: str) -> Path:
 
 
 def test_marks_are_read_from_the_lines_above_a_fence(tmp_path):
-    found = blocks(page(tmp_path, "<!-- exit: 2 --> <!-- output: checked -->\n```console\n$ rnnbench list\n```\n\n"
-                                   "<!-- not-run: slow -->\n```bash\nrnnbench sweep quick\n```\n\n"
-                                   "<!-- file: a/b.py -->\n```python\nx = 1\n```\n```text\nnot code\n```\n"))
+    found = blocks(
+        page(
+            tmp_path,
+            "<!-- exit: 2 --> <!-- output: checked -->\n```console\n$ rnnbench list\n```\n\n"
+            "<!-- not-run: slow -->\n```bash\nrnnbench sweep quick\n```\n\n"
+            "<!-- file: a/b.py -->\n```python\nx = 1\n```\n```text\nnot code\n```\n",
+        )
+    )
     assert [b.lang for b in found] == ["console", "bash", "python", "text"]
     assert found[0].marks == {"exit": "2", "output": "checked"} and found[0].runs
     assert found[1].marks == {"not-run": "slow"} and not found[1].runs
@@ -129,8 +136,13 @@ def test_marks_are_read_from_the_lines_above_a_fence(tmp_path):
 
 
 def test_commands_are_split_and_anything_but_rnnbench_is_refused(tmp_path):
-    (console,) = blocks(page(tmp_path, "```console\n$ rnnbench sample --task copy \\\n    -n 1  # two lines\nout 1\n"
-                                       "out 2\n$ RNNBENCH_ALLOCATOR=default python -m rnnbench list tasks\n```\n"))
+    (console,) = blocks(
+        page(
+            tmp_path,
+            "```console\n$ rnnbench sample --task copy \\\n    -n 1  # two lines\nout 1\n"
+            "out 2\n$ RNNBENCH_ALLOCATOR=default python -m rnnbench list tasks\n```\n",
+        )
+    )
     first, second = commands(console)
     assert first.argv == ["sample", "--task", "copy", "-n", "1"] and first.output == ["out 1", "out 2"]
     assert second.argv == ["list", "tasks"] and second.env == {"RNNBENCH_ALLOCATOR": "default"}
@@ -152,12 +164,14 @@ def test_a_broken_example_fails_and_a_marked_one_does_not_run(tmp_path):
     otherwise than the page says, an output that drifted; a not-run block is skipped."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    text = ("```python\nraise RuntimeError('drifted')\n```\n"
-            "```console\n$ rnnbench list tasks --no-such-option\n```\n"
-            "<!-- output: checked -->\n```console\n$ rnnbench sample --task copy --set task.T=1 --set task.K=1 -n 1\n"
-            "{\"task\": \"not what it prints\"}\n```\n"
-            "<!-- not-run: would fail -->\n```python\nraise RuntimeError('never')\n```\n"
-            "<!-- file: made.txt -->\n```text\nhello\n```\n")
+    text = (
+        "```python\nraise RuntimeError('drifted')\n```\n"
+        "```console\n$ rnnbench list tasks --no-such-option\n```\n"
+        "<!-- output: checked -->\n```console\n$ rnnbench sample --task copy --set task.T=1 --set task.K=1 -n 1\n"
+        '{"task": "not what it prints"}\n```\n'
+        "<!-- not-run: would fail -->\n```python\nraise RuntimeError('never')\n```\n"
+        "<!-- file: made.txt -->\n```text\nhello\n```\n"
+    )
     b = blocks(page(tmp_path, text))
     with pytest.raises(RuntimeError, match="drifted"):
         run_block(b[0], {}, scratch)

@@ -35,8 +35,10 @@ class TooSlow(Exception):
 @contextlib.contextmanager
 def time_limit(seconds: float, what: str):
     def alarm(signum, frame):
-        raise TooSlow(f"{what} ran past {seconds:.0f} s; documentation examples must be cheap: make it smaller "
-                      "or mark it <!-- not-run: reason -->")
+        raise TooSlow(
+            f"{what} ran past {seconds:.0f} s; documentation examples must be cheap: make it smaller "
+            "or mark it <!-- not-run: reason -->"
+        )
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -51,11 +53,19 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """rnnbench's exit status and everything it printed (stdout and stderr, in order)."""
     if env:
         try:
-            p = subprocess.run([sys.executable, "-m", "rnnbench", *argv], cwd=cwd, env={**os.environ, **env},
-                               capture_output=True, text=True, timeout=LIMIT)
+            p = subprocess.run(
+                [sys.executable, "-m", "rnnbench", *argv],
+                cwd=cwd,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=LIMIT,
+            )
         except subprocess.TimeoutExpired:
-            raise TooSlow(f"`rnnbench {' '.join(argv)}` ran past {LIMIT} s; documentation examples must be cheap: "
-                          "make it smaller or mark it <!-- not-run: reason -->") from None
+            raise TooSlow(
+                f"`rnnbench {' '.join(argv)}` ran past {LIMIT} s; documentation examples must be cheap: "
+                "make it smaller or mark it <!-- not-run: reason -->"
+            ) from None
         return p.returncode, p.stdout + p.stderr
     from rnnbench.cli import main
 
@@ -104,12 +114,14 @@ def run_block(block: Block, namespace: dict, cwd: Path) -> None:
         expected = int(block.marks.get("exit", "0"))
         for command in commands(block):
             code, printed = run_cli(command.argv, command.env, cwd)
-            assert code == expected, (f"{block.where}: `{command.text}` exited {code}, the page says {expected}; "
-                                      f"it printed:\n{printed}")
+            assert code == expected, (
+                f"{block.where}: `{command.text}` exited {code}, the page says {expected}; it printed:\n{printed}"
+            )
             if block.marks.get("output") == "checked":
                 assert output_matches(command.output, printed), (
                     f"{block.where}: `{command.text}` printed\n{printed}\nwhich is not what the page shows:\n"
-                    + "\n".join(command.output))
+                    + "\n".join(command.output)
+                )
 
 
 PAGES = [p for p in pages(DOCS) if any(b.runs for b in blocks(p)) or any("file" in b.marks for b in blocks(p))]

@@ -11,8 +11,9 @@ from rnnbench.models import MODELS, build_model, model_order
 from rnnbench.tasks import TASKS, make_task
 
 
-@pytest.mark.parametrize("model, impl", [(m, i) for m in model_order() for i in MODELS.get(m).implementations
-                                         if i not in MODELS.get(m).requires])  # the authors' GPU kernels: gpu profile
+@pytest.mark.parametrize(
+    "model, impl", [(m, i) for m in model_order() for i in MODELS.get(m).implementations if i not in MODELS.get(m).requires]
+)  # the authors' GPU kernels: gpu profile
 def test_train_step(benchmark, model, impl):
     task = make_task("adding", None, {"T": 30})
     params = MODELS.get(model).params({"hidden_size": 64})
@@ -31,13 +32,38 @@ def test_train_step(benchmark, model, impl):
     assert torch.isfinite(loss)
 
 
-SIZES = {"copy": {"T": 100}, "adding": {"T": 100}, "sine": {"T": 100}, "selective_copy": {"T": 100},
-         "mqar": {"T": 128, "num_kv_pairs": 8}, "mackey_glass": {"T": 100}, "sdigits": {}, "pdigits": {}}
-FORMAL = ["even_pairs", "modular_arithmetic", "parity_check", "cycle_navigation",  # regular
-          "stack_manipulation", "reverse_string", "modular_arithmetic_brackets", "solve_equation",  # context-free
-          "duplicate_string", "missing_duplicate_string", "odds_first", "binary_addition", "binary_multiplication",
-          "compute_sqrt", "bucket_sort",  # context-sensitive
-          "a4xz5", "a5", "s5", "z60", "induction_heads"]  # word problems, recall
+SIZES = {
+    "copy": {"T": 100},
+    "adding": {"T": 100},
+    "sine": {"T": 100},
+    "selective_copy": {"T": 100},
+    "mqar": {"T": 128, "num_kv_pairs": 8},
+    "mackey_glass": {"T": 100},
+    "sdigits": {},
+    "pdigits": {},
+}
+FORMAL = [
+    "even_pairs",
+    "modular_arithmetic",
+    "parity_check",
+    "cycle_navigation",  # regular
+    "stack_manipulation",
+    "reverse_string",
+    "modular_arithmetic_brackets",
+    "solve_equation",  # context-free
+    "duplicate_string",
+    "missing_duplicate_string",
+    "odds_first",
+    "binary_addition",
+    "binary_multiplication",
+    "compute_sqrt",
+    "bucket_sort",  # context-sensitive
+    "a4xz5",
+    "a5",
+    "s5",
+    "z60",
+    "induction_heads",
+]  # word problems, recall
 SIZES |= {name: {} for name in FORMAL}  # their default length, 40 (the training range's end)
 NEEDS_FILES = {"smnist", "pmnist"}  # read from the user's IDX files (tests/tasks/test_tasks_more.py writes small ones)
 

@@ -48,7 +48,7 @@ def gelu(v):
 
 
 def gelu_tanh(v):
-    return 0.5 * v * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v ** 3)))
+    return 0.5 * v * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v**3)))
 
 
 def log_sigmoid(v):
@@ -64,7 +64,7 @@ class CausalConv:
         self.hist = [window[:, j] for j in range(self.K - 1)]
 
     def __call__(self, x):
-        window = (self.hist + [x])[-self.K:]
+        window = (self.hist + [x])[-self.K :]
         self.hist = window[1:]
         return sum(self.taps[j] * window[j] for j in range(self.K)) + self.b
 
@@ -73,6 +73,7 @@ class CausalConv:
 
 
 # ---- the Transformer ------------------------------------------------------------------------------
+
 
 def rotate(x, p):
     """RoPE on one head's vector x (d,) at position p."""
@@ -110,7 +111,7 @@ def transformer_sequence(w, p, x, cache0):
             qkv = g("attn.qkv.weight") @ layernorm(h, g("norm1.weight"), g("norm1.bias")) + g("attn.qkv.bias")
             heads = []
             for j in range(H):
-                q, k, v = (qkv[c * D + j * d:c * D + (j + 1) * d] for c in range(3))
+                q, k, v = (qkv[c * D + j * d : c * D + (j + 1) * d] for c in range(3))
                 if pos == "rope":
                     q, k = rotate(q, P + t), rotate(k, P + t)
                 keys[j].append(k)
@@ -128,13 +129,13 @@ def transformer_sequence(w, p, x, cache0):
 
 # ---- sLSTM ----------------------------------------------------------------------------------------
 
+
 def slstm_block(g, p, dtype):
     D, H = p["hidden_size"], p.get("num_heads", 4)
     d = D // H
     K = p.get("conv_kernel", 4)
     ffn = p.get("ffn_factor", 1.3) > 0
-    conv = CausalConv([g("conv.weight")[:, 0, j] for j in range(K)], g("conv.bias"), np.zeros((D, K - 1), dtype)) \
-        if K else None
+    conv = CausalConv([g("conv.weight")[:, 0, j] for j in range(K)], g("conv.bias"), np.zeros((D, K - 1), dtype)) if K else None
     h, c, n, m = (np.zeros(D, dtype) for _ in range(4))
 
     def step(u):
@@ -155,7 +156,7 @@ def slstm_block(g, p, dtype):
         c = fg * c + ig * np.tanh(z_raw)
         n = fg * n + ig
         h, m = sigmoid(o_raw) * c / n, m_new
-        gn = np.concatenate([layernorm(h[j * d:(j + 1) * d], 1.0, 0.0) for j in range(H)]) * g("group_norm")
+        gn = np.concatenate([layernorm(h[j * d : (j + 1) * d], 1.0, 0.0) for j in range(H)]) * g("group_norm")
         u = u + gn
         if ffn:
             ge = g("up.weight") @ layernorm(u, g("ffn_norm.weight"), 0.0)
@@ -167,6 +168,7 @@ def slstm_block(g, p, dtype):
 
 
 # ---- Hawk -----------------------------------------------------------------------------------------
+
 
 def griffin_rmsnorm(v, s):
     return v / np.sqrt(np.mean(v * v) + 1e-6) * (1.0 + s)
@@ -184,7 +186,7 @@ def hawk_layer(g, p, state0, dtype):
 
     def block_diag(prefix, x):
         wb, bb = g(f"{prefix}.w"), g(f"{prefix}.b")  # [block, in, out], [block, out]
-        return np.concatenate([x[j * blk:(j + 1) * blk] @ wb[j] + bb[j] for j in range(H)])
+        return np.concatenate([x[j * blk : (j + 1) * blk] @ wb[j] + bb[j] for j in range(H)])
 
     def step(u):
         nonlocal h, reset
@@ -208,6 +210,7 @@ def hawk_layer(g, p, state0, dtype):
 
 
 # ---- the stacks ------------------------------------------------------------------------------------
+
 
 def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Output (B, T, D) and the final state's tensors in the core's order, one sequence at a time."""

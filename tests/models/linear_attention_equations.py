@@ -72,9 +72,9 @@ class Conv:
 
     def __call__(self, x):
         self.hist.append(x)
-        window = self.hist[-self.K:]
+        window = self.hist[-self.K :]
         y = sum(self.w[:, j] * window[j] for j in range(self.K))
-        self.hist = self.hist[-(self.K - 1):] if self.K > 1 else []
+        self.hist = self.hist[-(self.K - 1) :] if self.K > 1 else []
         return y if self.b is None else y + self.b
 
     def state(self):
@@ -86,6 +86,7 @@ def get(weights, prefix):
 
 
 # ---- the layers: each returns step(u_t) -> y_t and state() -> list of arrays -------------------
+
 
 def deltanet_layer(w, p, gated, dtype):
     D, H = p["hidden_size"], p["num_heads"]
@@ -107,13 +108,13 @@ def deltanet_layer(w, p, gated, dtype):
             gate = w("g_proj.weight") @ x
         out = []
         for h in range(H):
-            qh, kh = l2norm(q[h * K:(h + 1) * K]), l2norm(k[h * K:(h + 1) * K])
-            vh = v[h * V:(h + 1) * V]
+            qh, kh = l2norm(q[h * K : (h + 1) * K]), l2norm(k[h * K : (h + 1) * K])
+            vh = v[h * V : (h + 1) * V]
             Sh = S[h] * np.exp(g[h]) if gated else S[h]  # gated: the decay first
             u = beta[h] * (vh - Sh.T @ kh)
             S[h] = Sh + np.outer(kh, u)
-            o = rmsnorm(S[h].T @ qh * K ** -0.5, w("o_norm.weight"))
-            out.append(o * silu(gate[h * V:(h + 1) * V]) if gated else o)
+            o = rmsnorm(S[h].T @ qh * K**-0.5, w("o_norm.weight"))
+            out.append(o * silu(gate[h * V : (h + 1) * V]) if gated else o)
         return w("o_proj.weight") @ np.concatenate(out)
 
     return step, lambda: [c.state() for c in convs] + [S.copy()]
@@ -134,7 +135,7 @@ def gla_layer(w, p, dtype):
         for h in range(H):
             sk, sv = slice(h * K, (h + 1) * K), slice(h * V, (h + 1) * V)
             S[h] = np.exp(gk[sk])[:, None] * S[h] + np.outer(k[sk], v[sv])
-            out.append(rmsnorm(S[h].T @ q[sk] * K ** -0.5, w("o_norm.weight")) * silu(gate[sv]))
+            out.append(rmsnorm(S[h].T @ q[sk] * K**-0.5, w("o_norm.weight")) * silu(gate[sv]))
         return w("o_proj.weight") @ np.concatenate(out)
 
     return step, lambda: [S.copy()]
@@ -152,9 +153,9 @@ def mamba2_layer(w, p, dtype):
     def step(u):
         nonlocal h
         zxbcdt = w("in_proj.weight") @ u
-        z, xBC, dt = zxbcdt[:E], zxbcdt[E:2 * E + 2 * G * N], zxbcdt[2 * E + 2 * G * N:]
+        z, xBC, dt = zxbcdt[:E], zxbcdt[E : 2 * E + 2 * G * N], zxbcdt[2 * E + 2 * G * N :]
         xBC = silu(conv(xBC))
-        x, Bm, Cm = xBC[:E], xBC[E:E + G * N], xBC[E + G * N:]
+        x, Bm, Cm = xBC[:E], xBC[E : E + G * N], xBC[E + G * N :]
         dt = softplus(dt + w("dt_bias"))
         y = np.zeros(E, dtype=dtype)
         for head in range(H):
@@ -162,12 +163,12 @@ def mamba2_layer(w, p, dtype):
             dA = np.exp(dt[head] * A[head])
             if neg:
                 dA = 2 * dA - 1
-            xh = x[head * P:(head + 1) * P]
-            h[head] = h[head] * dA + dt[head] * np.outer(xh, Bm[g * N:(g + 1) * N])
-            y[head * P:(head + 1) * P] = h[head] @ Cm[g * N:(g + 1) * N] + w("D")[head] * xh
+            xh = x[head * P : (head + 1) * P]
+            h[head] = h[head] * dA + dt[head] * np.outer(xh, Bm[g * N : (g + 1) * N])
+            y[head * P : (head + 1) * P] = h[head] @ Cm[g * N : (g + 1) * N] + w("D")[head] * xh
         v = y * silu(z)
         size = E // G
-        v = np.concatenate([rmsnorm(v[i * size:(i + 1) * size], 1.0) for i in range(G)]) * w("norm.weight")
+        v = np.concatenate([rmsnorm(v[i * size : (i + 1) * size], 1.0) for i in range(G)]) * w("norm.weight")
         return w("out_proj.weight") @ v
 
     return step, lambda: [conv.state(), h.copy()]
@@ -175,7 +176,7 @@ def mamba2_layer(w, p, dtype):
 
 def headwise(weight, x):
     block = weight.shape[1]
-    return np.concatenate([weight[i] @ x[i * block:(i + 1) * block] for i in range(weight.shape[0])])
+    return np.concatenate([weight[i] @ x[i * block : (i + 1) * block] for i in range(weight.shape[0])])
 
 
 def mlstm_layer(w, p, dtype):
@@ -225,7 +226,7 @@ def rwkv7_block(w, p, first, dtype):
     def group_norm(y):  # per head, eps 64e−5
         out = []
         for h in range(H):
-            yh = y[h * N:(h + 1) * N]
+            yh = y[h * N : (h + 1) * N]
             mu = np.mean(yh)
             out.append((yh - mu) / np.sqrt(np.mean((yh - mu) ** 2) + 64e-5))
         return np.concatenate(out) * w("att.ln_x.weight") + w("att.ln_x.bias")
@@ -238,7 +239,7 @@ def rwkv7_block(w, p, first, dtype):
         xr, xw, xk, xv, xa, xg = (a_in + w(f"att.x_{c}") * (last_att - a_in) for c in "rwkvag")
         last_att = a_in
         r, k, v = w("att.receptance.weight") @ xr, w("att.key.weight") @ xk, w("att.value.weight") @ xv
-        dec = np.exp(-sigmoid(np.tanh(xw @ w("att.w1")) @ w("att.w2") + w("att.w0")) / np.e ** 0.5)
+        dec = np.exp(-sigmoid(np.tanh(xw @ w("att.w1")) @ w("att.w2") + w("att.w0")) / np.e**0.5)
         if first:
             v0 = v
         else:
@@ -267,6 +268,7 @@ def rwkv7_block(w, p, first, dtype):
 
 # ---- the stacks ------------------------------------------------------------------------------------
 
+
 def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Output (B, T, D) and the final state's tensors in the core's order, one sequence at a time."""
     p, name = example.params, example.model
@@ -289,10 +291,13 @@ def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> 
         else:
             for i in range(L):
                 w = get(weights, f"layers.{i}.mixer")
-                step, state = {"deltanet": lambda: deltanet_layer(w, p, False, dtype),
-                               "gated_deltanet": lambda: deltanet_layer(w, p, True, dtype),
-                               "gla": lambda: gla_layer(w, p, dtype), "mamba2": lambda: mamba2_layer(w, p, dtype),
-                               "mlstm": lambda: mlstm_layer(w, p, dtype)}[name]()
+                step, state = {
+                    "deltanet": lambda: deltanet_layer(w, p, False, dtype),
+                    "gated_deltanet": lambda: deltanet_layer(w, p, True, dtype),
+                    "gla": lambda: gla_layer(w, p, dtype),
+                    "mamba2": lambda: mamba2_layer(w, p, dtype),
+                    "mlstm": lambda: mlstm_layer(w, p, dtype),
+                }[name]()
                 norm_w = weights[f"layers.{i}.norm.weight"]
                 if name == "mlstm":
                     norm = lambda v, nw=norm_w: layernorm(v, 1 + nw, 0.0)  # noqa: E731  xlstm's LayerNorm

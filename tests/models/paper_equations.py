@@ -41,6 +41,7 @@ def relu(v: np.ndarray) -> np.ndarray:
 def elman_step(act: Any):
     def step(x, state, W_ih, W_hh, b_ih, b_hh):
         return act(W_ih @ x + b_ih + W_hh @ state + b_hh)
+
     return step
 
 
@@ -48,7 +49,7 @@ def lstm_step(x, state, W_ih, W_hh, b_ih, b_hh):
     h, c = state
     a = W_ih @ x + b_ih + W_hh @ h + b_hh
     H = h.shape[0]
-    i, f, g, o = sigmoid(a[:H]), sigmoid(a[H:2 * H]), np.tanh(a[2 * H:3 * H]), sigmoid(a[3 * H:])
+    i, f, g, o = sigmoid(a[:H]), sigmoid(a[H : 2 * H]), np.tanh(a[2 * H : 3 * H]), sigmoid(a[3 * H :])
     c = f * c + i * g
     return o * np.tanh(c), c
 
@@ -57,8 +58,8 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
     H = h.shape[0]
     gi, gh = W_ih @ x + b_ih, W_hh @ h + b_hh
     r = sigmoid(gi[:H] + gh[:H])
-    z = sigmoid(gi[H:2 * H] + gh[H:2 * H])
-    n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+    z = sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
+    n = np.tanh(gi[2 * H :] + r * gh[2 * H :])
     return (1 - z) * n + z * h
 
 
@@ -83,7 +84,7 @@ def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> 
         h0 = np.zeros((layers * D, B, H), dtype)
         c0 = np.zeros((layers * D, B, H), dtype)
     else:
-        h0, c0 = (example.state0 if cell else (example.state0, None))
+        h0, c0 = example.state0 if cell else (example.state0, None)
     y = np.zeros((B, T, H * D), dtype)
     finals_h = np.zeros((layers * D, B, H), dtype)
     finals_c = np.zeros((layers * D, B, H), dtype)
@@ -96,7 +97,7 @@ def forward(example: Example, weights: dict[str, np.ndarray], x: np.ndarray) -> 
                 index = layer * D + d
                 state = (h0[index, b], c0[index, b]) if cell else h0[index, b]
                 hs = [None] * T
-                for t in (range(T) if d == 0 else reversed(range(T))):
+                for t in range(T) if d == 0 else reversed(range(T)):
                     state = step(seq[t], state, *w)
                     hs[t] = state[0] if cell else state
                 outs.append(hs)
@@ -123,6 +124,7 @@ def gradient(example: Example) -> dict[str, np.ndarray]:
 def complex_step_gradient(example: Example, forward_fn: Any, analytic: bool = True) -> dict[str, np.ndarray]:
     """∂L/∂(input and every parameter) of L = Σ y⊙w + Σ state with ``forward_fn(example, weights,
     x) -> (y, [state])``: by the complex step where ``analytic``, else by central differences."""
+
     def loss(weights: dict[str, np.ndarray], x: np.ndarray) -> Any:
         y, state = forward_fn(example, weights, x)
         return (y * loss_weights(y.shape)).sum() + sum(s.sum() for s in state)
@@ -132,12 +134,14 @@ def complex_step_gradient(example: Example, forward_fn: Any, analytic: bool = Tr
     for name, value in tensors.items():
         g = np.zeros_like(value)
         for index in np.ndindex(value.shape):
+
             def at(delta: complex | float) -> Any:
                 moved = dict(tensors)
                 v = value.astype(complex if analytic else np.float64)
                 v[index] += delta
                 moved[name] = v
                 return loss({k: moved[k] for k in example.weights}, moved["input"])
+
             if analytic:
                 g[index] = at(1e-30j).imag / 1e-30
             else:

@@ -69,8 +69,10 @@ def run_reference(example: Example, core: torch.nn.Module | None = None) -> dict
         loss = (y * w).sum() + sum(s.sum() for s in leaves(state))
         names = [n for n, _ in core.named_parameters()]
         grads = torch.autograd.grad(loss, [x, *core.parameters()], allow_unused=True)
-        out["grad"] = {n: (torch.zeros_like(p) if g is None else g).detach().numpy()
-                       for n, p, g in zip(["input", *names], [x, *core.parameters()], grads)}
+        out["grad"] = {
+            n: (torch.zeros_like(p) if g is None else g).detach().numpy()
+            for n, p, g in zip(["input", *names], [x, *core.parameters()], grads)
+        }
     return out
 
 
@@ -84,32 +86,38 @@ def assert_matches(got: dict[str, Any], want: dict[str, Any], example: Example) 
         err = np.abs(a - b) - (atol + rtol * np.abs(b))
         worst = np.unravel_index(np.argmax(err), err.shape) if err.size else ()
         assert err.size == 0 or err.max() <= 0, (
-            f"{example.id} {what}: {a[worst]!r} at {tuple(int(i) for i in worst)}, expected {b[worst]!r} "
-            f"(from {example.source})")
+            f"{example.id} {what}: {a[worst]!r} at {tuple(int(i) for i in worst)}, expected {b[worst]!r} (from {example.source})"
+        )
 
     close(got["output"], want["output"], "output", tol["rtol"], tol["atol"])
-    assert len(got["state"]) == len(want["state"]), \
+    assert len(got["state"]) == len(want["state"]), (
         f"{example.id}: {len(got['state'])} state tensors, expected {len(want['state'])}"
+    )
     for i, (a, b) in enumerate(zip(got["state"], want["state"])):
         close(a, b, f"final state [{i}]", tol["rtol"], tol["atol"])
     if example.grad:
-        assert set(got["grad"]) == set(want["grad"]), \
+        assert set(got["grad"]) == set(want["grad"]), (
             f"{example.id}: gradients of {sorted(got['grad'])}, expected {sorted(want['grad'])}"
+        )
         for name in want["grad"]:
             close(got["grad"][name], want["grad"][name], f"gradient of {name}", tol["grad_rtol"], tol["grad_atol"])
 
 
-def assert_distribution(samples: torch.Tensor | np.ndarray, right: Any, wrong: Sequence[Any] = (),
-                        what: str = "", alpha: float = 1e-3) -> None:
+def assert_distribution(
+    samples: torch.Tensor | np.ndarray, right: Any, wrong: Sequence[Any] = (), what: str = "", alpha: float = 1e-3
+) -> None:
     """``samples`` pass a KS test against the frozen scipy distribution ``right`` (p > alpha) and
     fail it against every distribution in ``wrong`` (frozen distributions or CDF functions; p < alpha): the sample is large enough
     to tell the stated law from a wrong scale, shift or range."""
-    x = np.asarray(samples.detach().double().flatten() if isinstance(samples, torch.Tensor) else samples,
-                   dtype=np.float64).ravel()
+    x = np.asarray(
+        samples.detach().double().flatten() if isinstance(samples, torch.Tensor) else samples, dtype=np.float64
+    ).ravel()
     p = stats.kstest(x, right.cdf).pvalue
     assert p > alpha, f"{what}: KS test rejects the stated distribution (p = {p:.2g}, n = {x.size})"
     for dist in wrong:
         q = stats.kstest(x, getattr(dist, "cdf", dist)).pvalue
         name = f"{dist.dist.name}{dist.args}" if hasattr(dist, "dist") else getattr(dist, "__name__", repr(dist))
-        assert q < alpha, (f"{what}: the KS test cannot tell the stated distribution from a wrong one, {name} "
-                           f"(p = {q:.2g}, n = {x.size}); use more samples")
+        assert q < alpha, (
+            f"{what}: the KS test cannot tell the stated distribution from a wrong one, {name} "
+            f"(p = {q:.2g}, n = {x.size}); use more samples"
+        )

@@ -55,11 +55,20 @@ def test_profiles_run_them_with_the_encoding_each_task_suits_and_the_slow_refere
     recall = [pc.cell for pc in quick.cells if pc.cell.model == "transformer"]
     assert {c.task for c in recall} == {"selective_copy", "mqar"}
     assert all(c.model_params == {"hidden_size": 64, "num_layers": 2, "pos_encoding": "learned"} for c in recall)
-    retention = {c.task: c.model_params.get("pos_encoding") for pc in retention_profile.cells
-                 if (c := pc.cell).model == "transformer" and pc.section == "retention"}
+    retention = {
+        c.task: c.model_params.get("pos_encoding")
+        for pc in retention_profile.cells
+        if (c := pc.cell).model == "transformer" and pc.section == "retention"
+    }
     assert retention == {"adding": "none", "copy": "learned"}
-    lengths = {impl: {pc.cell.shape.seq_len for pc in modern.cells if pc.section == "throughput"
-                      and pc.cell.model == "transformer" and pc.cell.impl == impl} for impl in ("fused", "reference")}
+    lengths = {
+        impl: {
+            pc.cell.shape.seq_len
+            for pc in modern.cells
+            if pc.section == "throughput" and pc.cell.model == "transformer" and pc.cell.impl == impl
+        }
+        for impl in ("fused", "reference")
+    }
     assert lengths == {"fused": {64, 256, 1024, 4096}, "reference": {64, 256}}
 
 
@@ -68,8 +77,10 @@ def test_a_profile_may_hold_several_throughput_grids(tmp_path):
     from rnnbench.profiles import load_profile
 
     path = tmp_path / "grids.toml"
-    path.write_text('[[throughput]]\nmodels = ["lstm"]\nimpl = "fused"\nseq_len = [8, 16]\n'
-                    '[[throughput]]\nmodels = ["gru"]\nimpl = "reference"\nseq_len = 8\n')
+    path.write_text(
+        '[[throughput]]\nmodels = ["lstm"]\nimpl = "fused"\nseq_len = [8, 16]\n'
+        '[[throughput]]\nmodels = ["gru"]\nimpl = "reference"\nseq_len = 8\n'
+    )
     cells = [(pc.cell.model, pc.cell.impl, pc.cell.shape.seq_len) for pc in load_profile(str(path)).cells]
     assert cells == [("lstm", "fused", 8), ("lstm", "fused", 16), ("gru", "reference", 8)]
     path.write_text('[[throughput]]\nmodels = ["lstm"]\n[[throughput]]\nmodels = ["gru"]\nbatchsize = 3\n')

@@ -29,8 +29,9 @@ def ref(name):
 
 
 def cli(*args, cwd):
-    return subprocess.run([str(RNNBENCH), *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, "PYTHONPATH": ""})
+    return subprocess.run(
+        [str(RNNBENCH), *args], capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, "PYTHONPATH": ""}
+    )
 
 
 # the four styles: a dim-only block returning y; minGRU's prev_state=/(y, (h, log_h)); an fla layer's
@@ -50,18 +51,41 @@ def test_each_style_through_check_run_and_throughput(name, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].endswith("[block of width 8; encoder Linear(5, 8) added; the probes feed it F=5 features]")
-    for probe in ("shape contract", "batch independence", "causality", "order sensitivity", "gradient reach",
-                  "seeded determinism"):
+    for probe in (
+        "shape contract",
+        "batch independence",
+        "causality",
+        "order sensitivity",
+        "gradient reach",
+        "seeded determinism",
+    ):
         assert any(l.startswith(f"  pass  {probe}") for l in lines), p.stdout
     assert any(l.startswith("  " + carry) for l in lines), p.stdout
     assert lines[-1] == "all probes passed"
 
     out = tmp_path / "runs.jsonl"
-    p = cli("run", "--task", "adding", "--model", ref(name), "--set", "task.T=5", "--set", "model.hidden_size=8",
-            "--steps", "3", "--set", "train.eval_size=16", "--device", "cpu", "--out", str(out), cwd=tmp_path)
+    p = cli(
+        "run",
+        "--task",
+        "adding",
+        "--model",
+        ref(name),
+        "--set",
+        "task.T=5",
+        "--set",
+        "model.hidden_size=8",
+        "--steps",
+        "3",
+        "--set",
+        "train.eval_size=16",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
-    assert f"{name}: block of width 8 ({width_arg}), 1 layer, pre-norm residual; encoder Linear(2, 8) added: 24 of" \
-        in p.stdout
+    assert f"{name}: block of width 8 ({width_arg}), 1 layer, pre-norm residual; encoder Linear(2, 8) added: 24 of" in p.stdout
     record = json.loads(out.read_text().splitlines()[-1])
     model = record["model"]
     assert record["status"] == "ok" and model["params"][width_arg] == 8 and model["params"]["num_layers"] == 1
@@ -70,21 +94,41 @@ def test_each_style_through_check_run_and_throughput(name, tmp_path):
     assert model["stack"]["by"] == "rnnbench" and model["stack"]["num_layers"] == 1
     assert model["n_params"] == model["encoder"]["n_params"] + model["stack"]["n_params"] + 8 + 1  # + readout
 
-    p = cli("throughput", "--model", ref(name), "--batch", "2", "--seq-len", "4", "--hidden", "8", "--input", "3",
-            "--device", "cpu", "--min-run-time", "0.01", cwd=tmp_path)
+    p = cli(
+        "throughput",
+        "--model",
+        ref(name),
+        "--batch",
+        "2",
+        "--seq-len",
+        "4",
+        "--hidden",
+        "8",
+        "--input",
+        "3",
+        "--device",
+        "cpu",
+        "--min-run-time",
+        "0.01",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     row = next(l.split() for l in p.stdout.splitlines() if l.split()[:2] == ["user", "fwd"])
     assert (row[5] != "n/a") == (name == "PrevStateMinGRU"), p.stdout  # the one that declares flops(batch, length, width)
-    assert f"block of width 8 ({width_arg}), 1 layer, pre-norm residual; encoder Linear(3, 8) added: 32 parameters, " \
-           f"{2 * 2 * 4 * 3 * 8:,} FLOP of each forward" in p.stdout  # 2·B·T·I·W
+    assert (
+        f"block of width 8 ({width_arg}), 1 layer, pre-norm residual; encoder Linear(3, 8) added: 32 parameters, "
+        f"{2 * 2 * 4 * 3 * 8:,} FLOP of each forward" in p.stdout
+    )  # 2·B·T·I·W
 
 
 def test_the_styles_in_a_profile_sweep_dry_run(tmp_path):
     profile = tmp_path / "blocks.toml"
     models = ", ".join(f'"{ref(n)}"' for n in STYLES)
-    profile.write_text(f'name = "blocks"\nmodels = [{models}]\n[model]\nhidden_size = 8\nnum_layers = [1, 2]\n'
-                       '[train]\nsteps = 2\neval_size = 16\n[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n'
-                       '[throughput]\nbatch = 2\nseq_len = 4\nhidden_size = 8\nmin_run_time = 0.01\n')
+    profile.write_text(
+        f'name = "blocks"\nmodels = [{models}]\n[model]\nhidden_size = 8\nnum_layers = [1, 2]\n'
+        '[train]\nsteps = 2\neval_size = 16\n[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n'
+        "[throughput]\nbatch = 2\nseq_len = 4\nhidden_size = 8\nmin_run_time = 0.01\n"
+    )
     p = cli("sweep", str(profile), "--out", str(tmp_path / "results"), "--dry-run", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "12 cells to run" in p.stdout  # 4 styles x 2 depths trained, 4 timed
@@ -117,8 +161,14 @@ def test_num_layers_is_recorded_in_the_cell_key_and_the_record():
     assert one["cell_key"] != two["cell_key"]
     block = 4 * 8 + 8 + 4 + 4 * 4 + 4  # proj Linear(4, 8), decay (4,), out Linear(4, 4)
     assert two["model"]["stack"] | {"n_params": 0} == {
-        "num_layers": 2, "by": "rnnbench", "width": 4, "width_arg": "dim", "n_params": 0, "block_n_params": 2 * block,
-        "arrangement": "pre-norm residual: x + block(RMSNorm(x)) per layer, then a final RMSNorm"}
+        "num_layers": 2,
+        "by": "rnnbench",
+        "width": 4,
+        "width_arg": "dim",
+        "n_params": 0,
+        "block_n_params": 2 * block,
+        "arrangement": "pre-norm residual: x + block(RMSNorm(x)) per layer, then a final RMSNorm",
+    }
     assert two["model"]["n_params"] - one["model"]["n_params"] == block + 4  # one more block and its norm
 
 
@@ -131,8 +181,16 @@ def test_a_block_that_stacks_itself_gets_its_own_depth_and_nothing_around_it():
 
 
 def test_on_a_task_with_an_embedding_the_embedding_is_built_at_the_blocks_width():
-    r = fit(Cell("mqar", ref("DimGLU"), task_params={"T": 8, "V": 16, "num_kv_pairs": 2, "embed_dim": 5},
-                 model_params={"dim": 6}, train={"steps": 1, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell(
+            "mqar",
+            ref("DimGLU"),
+            task_params={"T": 8, "V": 16, "num_kv_pairs": 2, "embed_dim": 5},
+            model_params={"dim": 6},
+            train={"steps": 1, "eval_size": 8},
+        ),
+        "cpu",
+    )
     encoder = r["model"]["encoder"]
     assert encoder["kind"] == "embedding" and encoder["module"] == "Embedding(16, 6)" and encoder["n_params"] == 96
     block = 6 * 12 + 12 + 6 + 6 * 6 + 6
@@ -150,24 +208,62 @@ def test_width_arg_names_a_width_rnnbench_does_not_guess(capsys):
 
 
 def test_the_width_given_twice_and_a_layer_index_are_refused(capsys):
-    code = main(["run", "--task", "adding", "--model", ref("DimGLU"), "--set", "model.dim=8",
-                 "--set", "model.hidden_size=8", "--steps", "1"])
+    code = main(
+        [
+            "run",
+            "--task",
+            "adding",
+            "--model",
+            ref("DimGLU"),
+            "--set",
+            "model.dim=8",
+            "--set",
+            "model.hidden_size=8",
+            "--steps",
+            "1",
+        ]
+    )
     assert code == 2 and "model.hidden_size and model.dim both given" in capsys.readouterr().err
     code = main(["run", "--task", "adding", "--model", ref("RetentionLayer"), "--set", "model.layer_idx=3", "--steps", "1"])
     assert code == 2 and "model.layer_idx is given by rnnbench" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("WrongWidth", "the block of width 8 (dim=8) returned y of shape (3, 7, 16) for input (3, 7, 8); rnnbench "
-                   "expected y of the input's shape, (B, T, 8)"),
-    ("ReturnsDict", "the block returned a dict with keys output, state; rnnbench expected y, (y, state) or "
-                    "(y, *extras, state) with y of shape (B, T, 8)"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        (
+            "WrongWidth",
+            "the block of width 8 (dim=8) returned y of shape (3, 7, 16) for input (3, 7, 8); rnnbench "
+            "expected y of the input's shape, (B, T, 8)",
+        ),
+        (
+            "ReturnsDict",
+            "the block returned a dict with keys output, state; rnnbench expected y, (y, state) or "
+            "(y, *extras, state) with y of shape (B, T, 8)",
+        ),
+    ],
+)
 def test_an_unrecognised_return_is_one_line_naming_it_and_what_was_expected(name, fragment, tmp_path):
     p = cli("check", ref(name), cwd=tmp_path)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and fragment in p.stderr, p.stdout + p.stderr
-    p = cli("run", "--task", "adding", "--model", ref(name), "--set", "task.T=5", "--set", "model.dim=4",
-            "--steps", "1", "--device", "cpu", "--out", str(tmp_path / "r.jsonl"), cwd=tmp_path)
+    p = cli(
+        "run",
+        "--task",
+        "adding",
+        "--model",
+        ref(name),
+        "--set",
+        "task.T=5",
+        "--set",
+        "model.dim=4",
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "r.jsonl"),
+        cwd=tmp_path,
+    )
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert f"model '{ref(name)}': the block" in p.stderr and not (tmp_path / "r.jsonl").exists()
 
@@ -197,12 +293,13 @@ def test_a_state_kept_in_place_is_not_applicable_and_run_still_trains(capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the layer runs on this machine's GPU")
 def test_a_layer_that_needs_cuda_gets_one_line_on_a_cpu_machine(capsys):
-    code = main(["run", "--task", "adding", "--model", ref("NeedsGPU"), "--set", "task.T=5", "--steps", "1",
-                 "--device", "cpu"])
+    code = main(["run", "--task", "adding", "--model", ref("NeedsGPU"), "--set", "task.T=5", "--steps", "1", "--device", "cpu"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err == (f"rnnbench: error: model '{ref('NeedsGPU')}' needs a CUDA device: AssertionError: Torch not compiled "
-                   "with CUDA enabled; this machine has none")
+    assert err == (
+        f"rnnbench: error: model '{ref('NeedsGPU')}' needs a CUDA device: AssertionError: Torch not compiled "
+        "with CUDA enabled; this machine has none"
+    )
 
 
 def test_a_triton_kernel_on_a_cpu_machine_is_named_not_its_traceback(tmp_path, capsys, monkeypatch):
@@ -212,21 +309,27 @@ def test_a_triton_kernel_on_a_cpu_machine_is_named_not_its_traceback(tmp_path, c
     (tmp_path / "triton" / "__init__.py").write_text("")
     (tmp_path / "triton" / "runtime" / "__init__.py").write_text("")
     (tmp_path / "triton" / "runtime" / "driver.py").write_text(
-        "def active():\n    raise RuntimeError('0 active drivers ([]). There should only be one.')\n")
+        "def active():\n    raise RuntimeError('0 active drivers ([]). There should only be one.')\n"
+    )
     (tmp_path / "kernel_layer.py").write_text(
         "import torch\nfrom triton.runtime import driver\n\nclass KernelLayer(torch.nn.Module):\n"
         "    def __init__(self, hidden_size, layer_idx=None):\n        super().__init__()\n"
         "        self.proj = torch.nn.Linear(hidden_size, hidden_size)\n"
         "    def forward(self, hidden_states, past_key_values=None, use_cache=False):\n"
-        "        driver.active()\n")
+        "        driver.active()\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m == "triton" or m.startswith("triton.")]:
         monkeypatch.delitem(sys.modules, name)
     layer = f"{tmp_path / 'kernel_layer.py'}:KernelLayer"
     assert main(["check", layer]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "needs a CUDA device: its forward runs Triton kernels (RuntimeError: 0 active " \
-        "drivers ([]). There should only be one.)" in err
+    assert (
+        len(err.splitlines()) == 1
+        and "needs a CUDA device: its forward runs Triton kernels (RuntimeError: 0 active "
+        "drivers ([]). There should only be one.)"
+        in err
+    )
     assert main(["run", "--task", "adding", "--model", layer, "--set", "task.T=5", "--steps", "1", "--device", "cpu"]) == 2
     assert "its forward runs Triton kernels" in capsys.readouterr().err
 
@@ -234,21 +337,26 @@ def test_a_triton_kernel_on_a_cpu_machine_is_named_not_its_traceback(tmp_path, c
 def test_a_missing_library_names_the_package_to_install(tmp_path, capsys, monkeypatch):
     try:
         import fla  # noqa: F401
+
         have_fla = True
     except ImportError:
         have_fla = False
     if not have_fla:
         assert main(["check", "fla.layers:GatedDeltaNet"]) == 2
-        assert capsys.readouterr().err.strip() == ("rnnbench: error: model 'fla.layers:GatedDeltaNet': cannot import "
-                                                   "fla.layers: fla is not installed; pip install flash-linear-attention")
+        assert capsys.readouterr().err.strip() == (
+            "rnnbench: error: model 'fla.layers:GatedDeltaNet': cannot import "
+            "fla.layers: fla is not installed; pip install flash-linear-attention"
+        )
     (tmp_path / "mylayers").mkdir()
     (tmp_path / "mylayers" / "__init__.py").write_text("from mamba_ssm import Mamba\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(sys.modules, "mamba_ssm", None)  # not importable, whatever is installed
     assert main(["check", "mylayers:Mamba"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("cannot import mylayers: it needs mamba_ssm, which is not installed; pip install mamba-ssm "
-                        "(it builds CUDA kernels: on a machine with CUDA)")
+    assert err.endswith(
+        "cannot import mylayers: it needs mamba_ssm, which is not installed; pip install mamba-ssm "
+        "(it builds CUDA kernels: on a machine with CUDA)"
+    )
 
 
 def test_list_describes_a_plugin_block(monkeypatch, capsys):
@@ -262,5 +370,7 @@ def test_list_describes_a_plugin_block(monkeypatch, capsys):
     monkeypatch.setattr(models, "entry_points", lambda: {"glu": ep})
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
-    assert "block of width 64; the task's encoder added in front (Linear from its features to 64, or its embedding " \
-           "at 64); dim=64, num_layers=1" in out
+    assert (
+        "block of width 64; the task's encoder added in front (Linear from its features to 64, or its embedding "
+        "at 64); dim=64, num_layers=1" in out
+    )

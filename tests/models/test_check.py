@@ -56,14 +56,17 @@ def test_whole_model_needs_no_edit_and_check_says_run_will_not_train_it(capsys):
     assert "[whole model]" in out and "can be checked but not trained" in out
 
 
-@pytest.mark.parametrize("name, probe, fragment", [
-    ("MeanPool", "order sensitivity", "ignores order"),
-    ("Peeking", "causality", "see the future"),
-    ("LastStepOnly", "shape contract", "a core must return y of shape (B, T, features)"),
-    ("Forgetful", "state carry-over", "the returned state must continue the sequence"),
-    ("Truncated", "gradient reach", "no gradient with respect to the first input step"),
-    ("Unseeded", "seeded determinism", "two builds from the same seed gave different outputs"),
-])
+@pytest.mark.parametrize(
+    "name, probe, fragment",
+    [
+        ("MeanPool", "order sensitivity", "ignores order"),
+        ("Peeking", "causality", "see the future"),
+        ("LastStepOnly", "shape contract", "a core must return y of shape (B, T, features)"),
+        ("Forgetful", "state carry-over", "the returned state must continue the sequence"),
+        ("Truncated", "gradient reach", "no gradient with respect to the first input step"),
+        ("Unseeded", "seeded determinism", "two builds from the same seed gave different outputs"),
+    ],
+)
 def test_broken_models_fail_the_right_probe(name, probe, fragment):
     """One defective core per probe: a probe that always passed would fail here."""
     r = results(name)
@@ -85,12 +88,15 @@ def test_check_command_exit_status(capsys):
     assert main(["check", "lstm"]) == 0
 
 
-@pytest.mark.parametrize("ref, fragment", [
-    ("nosuch_pkg_xyz.mod:Thing", "cannot import nosuch_pkg_xyz.mod"),
-    (f"{FIXTURES}:Nope", "has no attribute 'Nope'"),
-    ("missing/file.py:X", "no such file"),
-    ("lstmm", "unknown model 'lstmm'"),
-])
+@pytest.mark.parametrize(
+    "ref, fragment",
+    [
+        ("nosuch_pkg_xyz.mod:Thing", "cannot import nosuch_pkg_xyz.mod"),
+        (f"{FIXTURES}:Nope", "has no attribute 'Nope'"),
+        ("missing/file.py:X", "no such file"),
+        ("lstmm", "unknown model 'lstmm'"),
+    ],
+)
 def test_bad_model_references(ref, fragment, capsys):
     assert main(["check", ref]) == 2
     err = capsys.readouterr().err

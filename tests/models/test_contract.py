@@ -34,16 +34,34 @@ def test_toy_is_listed_with_its_parameters_and_implementations(workdir):
 
 def test_toy_runs_and_its_record_holds_every_parameter(workdir):
     out = workdir / "results" / "raw" / "runs.jsonl"
-    p = cli("run", "--task", "adding", "--model", "toyleaky", "--set", "task.T=6", "--set", "model.decay=0.5",
-            "--set", "model.hidden_size=8", "--steps", "3", "--set", "train.eval_size=16", "--device", "cpu",
-            "--out", str(out), cwd=workdir)
+    p = cli(
+        "run",
+        "--task",
+        "adding",
+        "--model",
+        "toyleaky",
+        "--set",
+        "task.T=6",
+        "--set",
+        "model.decay=0.5",
+        "--set",
+        "model.hidden_size=8",
+        "--steps",
+        "3",
+        "--set",
+        "train.eval_size=16",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        cwd=workdir,
+    )
     assert p.returncode == 0, p.stderr
     record = json.loads(out.read_text().splitlines()[-1])
     assert record["model"]["params"] == {"hidden_size": 8, "num_layers": 1, "decay": 0.5}
     assert record["model"]["implementation"] == "reference" and record["model"]["state_size"] == 8
     bad = cli("run", "--task", "adding", "--model", "toyleaky", "--set", "model.decay=2", cwd=workdir)
-    assert bad.returncode == 2 and bad.stderr.strip() == \
-        "rnnbench: error: model.decay=2.0 is impossible; use a number in [0, 1]"
+    assert bad.returncode == 2 and bad.stderr.strip() == "rnnbench: error: model.decay=2.0 is impossible; use a number in [0, 1]"
 
 
 def test_toy_passes_check(workdir):
@@ -53,8 +71,22 @@ def test_toy_passes_check(workdir):
 
 
 def test_toy_throughput_uses_its_own_flop_count(workdir):
-    p = cli("throughput", "--model", "toyleaky", "--batch", "2", "--seq-len", "4", "--hidden", "8", "--device", "cpu",
-            "--min-run-time", "0.01", cwd=workdir)
+    p = cli(
+        "throughput",
+        "--model",
+        "toyleaky",
+        "--batch",
+        "2",
+        "--seq-len",
+        "4",
+        "--hidden",
+        "8",
+        "--device",
+        "cpu",
+        "--min-run-time",
+        "0.01",
+        cwd=workdir,
+    )
     assert p.returncode == 0, p.stderr
     row = next(l for l in p.stdout.splitlines() if l.split()[:2] == ["reference", "fwd"])
     gflops, roofline = row.split()[5], row.split()[6]
@@ -64,9 +96,11 @@ def test_toy_throughput_uses_its_own_flop_count(workdir):
 
 def test_toy_in_a_profile_dry_run_and_report(workdir):
     profile = workdir / "toy.toml"
-    profile.write_text('name = "toy"\nmodels = ["toyleaky"]\n[model]\nhidden_size = 8\n[model.toyleaky]\n'
-                       'decay = [0.5, 0.8]\n[train]\nsteps = 2\neval_size = 16\n'
-                       '[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n')
+    profile.write_text(
+        'name = "toy"\nmodels = ["toyleaky"]\n[model]\nhidden_size = 8\n[model.toyleaky]\n'
+        "decay = [0.5, 0.8]\n[train]\nsteps = 2\neval_size = 16\n"
+        '[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n'
+    )
     p = cli("sweep", str(profile), "--out", str(workdir / "results"), "--dry-run", cwd=workdir)
     assert p.returncode == 0, p.stderr
     assert "2 cells to run" in p.stdout and p.stdout.count("toyleaky(reference)") == 2

@@ -31,8 +31,7 @@ def test_cuda_implementation_matches_the_cpu_reference(name, impl, tf32, monkeyp
     tol = TF32_TOL if tf32 or impl in arch.requires else TOL  # fla's Triton products are TF32 whatever torch's flags
     g = torch.Generator().manual_seed(7)
     ref = build_core(name, "reference", input_size=5, generator=g, hidden_size=16, num_layers=2)
-    other = build_core(name, impl, input_size=5, generator=torch.Generator().manual_seed(8), hidden_size=16,
-                       num_layers=2)
+    other = build_core(name, impl, input_size=5, generator=torch.Generator().manual_seed(8), hidden_size=16, num_layers=2)
     other.load_state_dict(ref.state_dict())
     other = other.cuda()
     x = torch.randn(3, 64, 5, generator=torch.Generator().manual_seed(9))
@@ -50,8 +49,13 @@ def test_cuda_implementation_matches_the_cpu_reference(name, impl, tf32, monkeyp
 
 
 def test_fit_on_cuda_applies_determinism_and_repeats_bit_for_bit():
-    cell = Cell("copy", "lstm", task_params={"T": 10, "K": 3}, model_params={"hidden_size": 32},
-                train={"steps": 30, "eval_every": 10, "eval_size": 64})
+    cell = Cell(
+        "copy",
+        "lstm",
+        task_params={"T": 10, "K": 3},
+        model_params={"hidden_size": 32},
+        train={"steps": 30, "eval_every": 10, "eval_size": 64},
+    )
     a, b = fit(cell, "cuda"), fit(cell, "cuda")
     env = a["env"]
     assert env["device"].startswith("cuda") and env["deterministic_algorithms"] is True
@@ -61,12 +65,25 @@ def test_fit_on_cuda_applies_determinism_and_repeats_bit_for_bit():
     assert not torch.are_deterministic_algorithms_enabled(), "restored after the cell"
 
 
-@pytest.mark.parametrize("task, params", [
-    ("selective_copy", {"T": 32, "K": 4, "A": 8}), ("mqar", {"T": 32, "num_kv_pairs": 4, "V": 64}),
-    ("mackey_glass", {"T": 20, "H": 1}), ("sdigits", {}),
-])
+@pytest.mark.parametrize(
+    "task, params",
+    [
+        ("selective_copy", {"T": 32, "K": 4, "A": 8}),
+        ("mqar", {"T": 32, "num_kv_pairs": 4, "V": 64}),
+        ("mackey_glass", {"T": 20, "H": 1}),
+        ("sdigits", {}),
+    ],
+)
 def test_new_tasks_train_on_cuda(task, params):
-    record = fit(Cell(task, "gru", task_params=params, model_params={"hidden_size": 16},
-                      train={"steps": 20, "eval_every": 10, "eval_size": 128}), "cuda")
+    record = fit(
+        Cell(
+            task,
+            "gru",
+            task_params=params,
+            model_params={"hidden_size": 16},
+            train={"steps": 20, "eval_every": 10, "eval_size": 128},
+        ),
+        "cuda",
+    )
     assert record["status"] == "ok" and record["env"]["device"].startswith("cuda")
     assert all(v == v for v in record["metrics"].values() if isinstance(v, float))

@@ -42,12 +42,23 @@ def test_a_cell_names_the_default_of_its_device(split_defaults):
 
 
 def test_records_say_which_implementation_ran_and_which_is_the_default(split_defaults):
-    r = fit(Cell("copy", "mingru", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4},
-                 train={"steps": 2, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell("copy", "mingru", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 4}, train={"steps": 2, "eval_size": 8}),
+        "cpu",
+    )
     assert r["model"]["implementation"] == "chunk" and r["model"]["default_implementation"] == "chunk"
     assert r["cell"]["impl"] == "chunk"  # a rerun on another device runs what ran here
-    r = fit(Cell("copy", "mingru", task_params={"T": 3, "K": 2}, impl="log_scan", model_params={"hidden_size": 4},
-                 train={"steps": 2, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell(
+            "copy",
+            "mingru",
+            task_params={"T": 3, "K": 2},
+            impl="log_scan",
+            model_params={"hidden_size": 4},
+            train={"steps": 2, "eval_size": 8},
+        ),
+        "cpu",
+    )
     assert r["model"]["implementation"] == "log_scan" and r["model"]["default_implementation"] == "chunk"
 
 

@@ -43,18 +43,22 @@ def linear(layer: torch.nn.Linear, what: str) -> None:
 
 # ---- classic: U(±1/√H) for every parameter (PyTorch's default, Architecture uniform_init) ---------
 
+
 @pytest.mark.parametrize("name", ["rnn", "birnn", "lstm", "bilstm", "gru", "bigru"])
 def test_classic_parameters_are_uniform_within_one_over_root_h(name):
     H = 512
     core = build(name, 64, hidden_size=H, num_layers=2)
     bound = 1 / math.sqrt(H)
-    groups = {kind: torch.cat([p.detach().flatten() for n, p in core.named_parameters() if n.startswith(kind)])
-              for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    groups = {
+        kind: torch.cat([p.detach().flatten() for n, p in core.named_parameters() if n.startswith(kind)])
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
     for kind, values in groups.items():
         symmetric(bound, f"{name} {kind}", values[:400_000], factors=(1.1, 0.9) if "weight" in kind else (1.25, 0.8))
 
 
 # ---- IRNN: W_hh = I, b = 0, W_ih ~ N(0, 0.001²) (Le, Jaitly & Hinton 2015) -------------------------
+
 
 def test_irnn_identity_zero_bias_and_tiny_gaussian_input_weights():
     H, I = 256, 128
@@ -69,6 +73,7 @@ def test_irnn_identity_zero_bias_and_tiny_gaussian_input_weights():
 
 
 # ---- IndRNN: the authors' bounds (Sunnydreamrain/IndRNN_pytorch) ----------------------------------
+
 
 def test_indrnn_recurrent_weights_follow_the_authors_bounds():
     H, T, MAG = 1024, 10, 2.0
@@ -89,6 +94,7 @@ def test_indrnn_recurrent_weights_follow_the_authors_bounds():
 
 # ---- expRNN: Henaff / Cayley 2×2 blocks (Lezcano/expRNN initialization.py) -------------------------
 
+
 @pytest.mark.parametrize("init", ["henaff", "cayley"])
 def test_exprnn_skew_blocks_and_their_distribution(init):
     H, I = 1024, 64
@@ -102,8 +108,12 @@ def test_exprnn_skew_blocks_and_their_distribution(init):
         s.append(values)
     s = torch.cat(s)
     if init == "henaff":
-        assert_distribution(s, U(-math.pi, math.pi), [U(-math.pi / 2, math.pi / 2), U(0, math.pi), U(-2 * math.pi, 2 * math.pi)],
-                            "expRNN henaff s")
+        assert_distribution(
+            s,
+            U(-math.pi, math.pi),
+            [U(-math.pi / 2, math.pi / 2), U(0, math.pi), U(-2 * math.pi, 2 * math.pi)],
+            "expRNN henaff s",
+        )
     else:  # s = −sqrt((1 − cos θ)/(1 + cos θ)) = −tan(θ/2), θ ~ U(0, π/2)
         assert (s <= 0).all()
         theta = 2 * torch.atan(-s.double())
@@ -115,6 +125,7 @@ def test_exprnn_skew_blocks_and_their_distribution(init):
 
 
 # ---- LRU: the ring initialisation (Orvieto et al. 2023, minimal-LRU) ----------------------------
+
 
 @pytest.mark.parametrize("r_min, r_max, max_phase", [(0.4, 0.9, math.pi), (0.9, 0.999, 2 * math.pi)])
 def test_lru_eigenvalues_fill_the_ring_with_the_papers_density(r_min, r_max, max_phase):
@@ -157,6 +168,7 @@ def test_lru_projections_are_scaled_as_the_paper_says():
 
 # ---- Mamba: A_log = log(1..N), D = 1, Δ's bias, dt_proj (state-spaces/mamba mamba_simple.py) --------
 
+
 @pytest.mark.parametrize("dt_min, dt_max", [(0.001, 0.1), (0.01, 0.5)])
 def test_mamba_ssm_parameters_are_initialised_as_the_reference_code(dt_min, dt_max):
     D, Nst = 512, 16
@@ -171,9 +183,12 @@ def test_mamba_ssm_parameters_are_initialised_as_the_reference_code(dt_min, dt_m
         dt_w.append(layer.dt_proj.weight.detach().flatten())
         assert layer.dt_proj.weight.shape == (ED, R)
     lo, hi = math.log(dt_min), math.log(dt_max)
-    assert_distribution(torch.cat(log_dt), U(lo, hi), [U(lo, math.log(2 * dt_max)), U(math.log(dt_min / 2), hi),
-                                                       U(math.log(dt_min), math.log(dt_max) - 0.5)],
-                        "Mamba log softplus(dt bias): log-uniform in [dt_min, dt_max]")
+    assert_distribution(
+        torch.cat(log_dt),
+        U(lo, hi),
+        [U(lo, math.log(2 * dt_max)), U(math.log(dt_min / 2), hi), U(math.log(dt_min), math.log(dt_max) - 0.5)],
+        "Mamba log softplus(dt bias): log-uniform in [dt_min, dt_max]",
+    )
     symmetric(R**-0.5, "Mamba dt_proj.weight: U(±R^-½)", torch.cat(dt_w))
 
 
@@ -190,6 +205,7 @@ def test_mamba_projections_conv_and_norms_are_pytorch_defaults():
 
 
 # ---- minGRU / minLSTM: nn.Linear's default, as the authors' code (BorealisAI/minRNNs) ---------------
+
 
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
 def test_min_rnn_projections_are_linear_defaults(name):

@@ -65,8 +65,12 @@ def test_gated_deltanet_a_and_dt_bias_are_fla_s():
     assert_distribution(A, U(0, 16), [U(0, 8), U(1, 16), U(0, 17.6), U(0, 14.4)], "Gated DeltaNet A = exp(A_log)")
     dt = torch.nn.functional.softplus(flat([l.mixer.dt_bias for l in core.layers]).double())
     lo, hi = math.log(1e-3), math.log(0.1)
-    assert_distribution(dt.log(), U(lo, hi), [U(lo, math.log(0.2)), U(math.log(5e-4), hi), U(lo, hi - 0.5)],
-                        "Gated DeltaNet log softplus(dt_bias): log-uniform in [1e-3, 0.1]")
+    assert_distribution(
+        dt.log(),
+        U(lo, hi),
+        [U(lo, math.log(0.2)), U(math.log(5e-4), hi), U(lo, hi - 0.5)],
+        "Gated DeltaNet log softplus(dt_bias): log-uniform in [1e-3, 0.1]",
+    )
     weights = flat([l.mixer.q_proj.weight for l in core.layers] + [l.mixer.g_proj.weight for l in core.layers])
     fla_normal(weights, "Gated DeltaNet q_proj and g_proj")
 
@@ -83,10 +87,15 @@ def test_mamba2_a_dt_d_and_pytorch_defaults():
         m = l.mixer
         assert torch.equal(m.D, torch.ones_like(m.D)) and torch.equal(m.norm.weight, torch.ones(2 * D))
         bound = 1 / math.sqrt(D)
-        assert_distribution(m.in_proj.weight[:20000], U(-bound, bound), [U(-1.1 * bound, 1.1 * bound), U(0, bound)],
-                            "Mamba-2 in_proj: nn.Linear's default")
-        assert_distribution(m.conv.weight, U(-0.5, 0.5), [U(-0.6, 0.6), U(0, 0.5), U(-0.4, 0.4)],
-                            "Mamba-2 conv: Conv1d's default, fan-in 4")
+        assert_distribution(
+            m.in_proj.weight[:20000],
+            U(-bound, bound),
+            [U(-1.1 * bound, 1.1 * bound), U(0, bound)],
+            "Mamba-2 in_proj: nn.Linear's default",
+        )
+        assert_distribution(
+            m.conv.weight, U(-0.5, 0.5), [U(-0.6, 0.6), U(0, 0.5), U(-0.4, 0.4)], "Mamba-2 conv: Conv1d's default, fan-in 4"
+        )
 
 
 def test_mlstm_small_init_wang_init_and_gates():
@@ -96,12 +105,20 @@ def test_mlstm_small_init_wang_init_and_gates():
     up = flat([l.mixer.proj_up.weight for l in core.layers])
     assert_distribution(up[:300000], N(small), [N(1.1 * small), N(0.9 * small), N(1 / math.sqrt(D))], "mLSTM proj_up")
     qkv = flat([getattr(l.mixer, f"{n}_proj").weight for l in core.layers for n in "qkv"])
-    assert_distribution(qkv, N(small), [N(1.1 * small), N(0.9 * small), N(math.sqrt(2 / 5 / 4))],
-                        "mLSTM q, k, v: small init with the embedding dim, not the block's")
+    assert_distribution(
+        qkv,
+        N(small),
+        [N(1.1 * small), N(0.9 * small), N(math.sqrt(2 / 5 / 4))],
+        "mLSTM q, k, v: small init with the embedding dim, not the block's",
+    )
     wang = 2 / L / math.sqrt(D)
     down = flat([l.mixer.proj_down.weight for l in core.layers])
-    assert_distribution(down[:300000], N(wang), [N(1.1 * wang), N(0.9 * wang), N(2 / math.sqrt(D))],
-                        "mLSTM proj_down: wang init with the number of blocks")
+    assert_distribution(
+        down[:300000],
+        N(wang),
+        [N(1.1 * wang), N(0.9 * wang), N(2 / math.sqrt(D))],
+        "mLSTM proj_down: wang init with the number of blocks",
+    )
     ib = flat([l.mixer.igate.bias for l in core.layers])
     assert_distribution(ib, N(0.1), [N(0.13), N(0.077), N(0.1, 0.05)], "mLSTM input-gate bias N(0, 0.1²)")
     for l in core.layers:
@@ -127,7 +144,7 @@ def test_rwkv7_init_follows_rwkv_lm_model_py():
         ddd = n / D
         for name, power in (("x_r", 0.2), ("x_w", 0.9), ("x_k", 0.7), ("x_v", 0.7), ("x_a", 0.9), ("x_g", 0.2)):
             close(getattr(att, name), 1 - ddd ** (power * r1))
-        close(att.w0, -6 + 6 * (n / (D - 1)) ** (1 + r0 ** 0.3) + 0.5 + zigzag * 2.5)
+        close(att.w0, -6 + 6 * (n / (D - 1)) ** (1 + r0**0.3) + 0.5 + zigzag * 2.5)
         close(att.a0, -0.19 + zigzag * 0.3 + linear * 0.4)
         if i > 0:
             close(att.v0, 0.73 - linear * 0.4)
@@ -148,7 +165,7 @@ def test_rwkv7_init_follows_rwkv_lm_model_py():
         assert not att.output.weight.any() and not block.ffn.value.weight.any()
         K = block.ffn.key.weight.detach().double()  # (4D, D): orthonormal columns
         close(K.T @ K, torch.eye(D, dtype=torch.float64))
-        close(block.ffn.x_k, 1 - ddd ** (r1 ** 4))
+        close(block.ffn.x_k, 1 - ddd ** (r1**4))
     assert block.att.w1.shape == (D, 32) and block.att.g1.shape == (D, 32)  # max(32, round(c√64/32)·32) = 32
     wide = build("rwkv7", 8, hidden_size=1024, head_size=64)
     # 2.5·√1024/32 = 2.5 rounds to 2 (Python rounds half to even, in model.py too): 64; 5·√1024/32 = 5: 160

@@ -38,6 +38,7 @@ def x_in(T=20, B=4, seed=2):
 
 # ---- negative eigenvalues ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["deltanet", "gated_deltanet"])
 def test_allow_neg_eigval_doubles_beta_into_zero_to_two(name, monkeypatch):
     """β = σ(W_β x) ∈ (0, 1) without the option, 2σ(W_β x) ∈ (0, 2) with it (fla's ×2), so the
@@ -87,8 +88,10 @@ def test_neg_eigval_reaches_the_scan_and_its_decays_go_negative(name, op, monkey
     assert not torch.allclose(outputs[True], outputs[False])
 
 
-@pytest.mark.parametrize("name, field", [("deltanet", "allow_neg_eigval"), ("gated_deltanet", "allow_neg_eigval"),
-                                         ("mamba", "neg_eigval"), ("mamba2", "neg_eigval")])
+@pytest.mark.parametrize(
+    "name, field",
+    [("deltanet", "allow_neg_eigval"), ("gated_deltanet", "allow_neg_eigval"), ("mamba", "neg_eigval"), ("mamba2", "neg_eigval")],
+)
 def test_neg_eigval_options_are_booleans_off_by_default(name, field):
     arch = MODELS.get(name)
     assert getattr(arch.params(), field) is False
@@ -106,16 +109,16 @@ def test_a_parity_like_sign_flip_needs_negative_eigenvalues():
     v = torch.zeros(1, 4, 1, K, dtype=torch.float64)
     S0 = torch.tensor([[[[1.0, 0.5], [0.0, 0.0]]]], dtype=torch.float64)
     for form in ("recurrent", "chunk"):
-        o, S = delta_rule(k, k, v, torch.full((1, 4, 1), 2.0, dtype=torch.float64), initial_state=S0, form=form,
-                          scale=1.0)
-        torch.testing.assert_close(o[0, :, 0], torch.tensor([[-1.0, -0.5], [1.0, 0.5], [-1.0, -0.5], [1.0, 0.5]],
-                                                              dtype=torch.float64))
-        o1, _ = delta_rule(k, k, v, torch.full((1, 4, 1), 1.0, dtype=torch.float64), initial_state=S0, form=form,
-                           scale=1.0)
+        o, S = delta_rule(k, k, v, torch.full((1, 4, 1), 2.0, dtype=torch.float64), initial_state=S0, form=form, scale=1.0)
+        torch.testing.assert_close(
+            o[0, :, 0], torch.tensor([[-1.0, -0.5], [1.0, 0.5], [-1.0, -0.5], [1.0, 0.5]], dtype=torch.float64)
+        )
+        o1, _ = delta_rule(k, k, v, torch.full((1, 4, 1), 1.0, dtype=torch.float64), initial_state=S0, form=form, scale=1.0)
         assert (o1[0, :, 0] * o[0, :, 0]).sum() <= 0  # β = 1 erases, never flips
 
 
 # ---- the authors' kernels: one-line errors --------------------------------------------------------
+
 
 @pytest.mark.parametrize("name, impl", KERNELS)
 def test_a_missing_package_or_device_is_one_line(name, impl, capsys, tmp_path):
@@ -129,8 +132,26 @@ def test_a_missing_package_or_device_is_one_line(name, impl, capsys, tmp_path):
         build_core(name, impl, input_size=3)
     out = tmp_path / "r.jsonl"
     out.write_text('{"kept": true}\n')
-    assert main(["run", "--task", "mqar", "--model", name, "--impl", impl, "--steps", "1",
-                 "--set", "model.hidden_size=8", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--task",
+                "mqar",
+                "--model",
+                name,
+                "--impl",
+                impl,
+                "--steps",
+                "1",
+                "--set",
+                "model.hidden_size=8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and why in err
     assert out.read_text() == '{"kept": true}\n'  # nothing written is lost
@@ -173,6 +194,7 @@ def test_the_cuda_kernels_refuse_negative_eigenvalues(name, monkeypatch):
 # rnnbench's recurrent op; selective_scan_fn, as the real one, takes no initial state. A swapped
 # argument (g and β, w and k, channels-first layouts) or a lost initial state fails the comparison.
 
+
 def fake_fla(monkeypatch):
     def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False, **kw):
         o, S = delta_rule(q, k, v, beta, scale=scale, initial_state=initial_state, form="recurrent")
@@ -191,31 +213,57 @@ def fake_fla(monkeypatch):
         o, S = dplr(r, k, v, a, b, w, scale=scale, initial_state=initial_state, form="recurrent")
         return o, (S if output_final_state else None)
 
-    modules = {"fla": {}, "fla.ops": {}, "fla.ops.delta_rule": {"chunk_delta_rule": chunk_delta_rule},
-               "fla.ops.gated_delta_rule": {"chunk_gated_delta_rule": chunk_gated_delta_rule},
-               "fla.ops.gla": {"chunk_gla": chunk_gla}, "fla.ops.rwkv7": {"chunk_rwkv7": chunk_rwkv7}}
+    modules = {
+        "fla": {},
+        "fla.ops": {},
+        "fla.ops.delta_rule": {"chunk_delta_rule": chunk_delta_rule},
+        "fla.ops.gated_delta_rule": {"chunk_gated_delta_rule": chunk_gated_delta_rule},
+        "fla.ops.gla": {"chunk_gla": chunk_gla},
+        "fla.ops.rwkv7": {"chunk_rwkv7": chunk_rwkv7},
+    }
     install(monkeypatch, modules)
 
 
 def fake_mamba(monkeypatch):
-    def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                          return_last_state=False):
+    def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False):
         assert D is None and z is None and delta_bias is None and not delta_softplus
         assert u.shape[1] == A.shape[0] and B.shape[1] == A.shape[1], "channels first: u (B, D, L), B (B, N, L)"
-        y, last = selective_scan(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
-                                 form="recurrent")
+        y, last = selective_scan(
+            u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2), form="recurrent"
+        )
         return (y.transpose(1, 2), last) if return_last_state else y.transpose(1, 2)
 
-    def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None,
-                                  seq_idx=None, cu_seqlens=None, dt_softplus=False, return_final_states=False, **kw):
+    def mamba_chunk_scan_combined(
+        x,
+        dt,
+        A,
+        B,
+        C,
+        chunk_size,
+        D=None,
+        z=None,
+        dt_bias=None,
+        initial_states=None,
+        seq_idx=None,
+        cu_seqlens=None,
+        dt_softplus=False,
+        return_final_states=False,
+        **kw,
+    ):
         assert D is None and z is None and dt_bias is None and not dt_softplus and chunk_size >= 1
         y, h = ssd(x, dt, A, B, C, initial_state=initial_states, form="recurrent")
         return (y, h) if return_final_states else y
 
-    install(monkeypatch, {"mamba_ssm": {}, "mamba_ssm.ops": {},
-                          "mamba_ssm.ops.selective_scan_interface": {"selective_scan_fn": selective_scan_fn},
-                          "mamba_ssm.ops.triton": {},
-                          "mamba_ssm.ops.triton.ssd_combined": {"mamba_chunk_scan_combined": mamba_chunk_scan_combined}})
+    install(
+        monkeypatch,
+        {
+            "mamba_ssm": {},
+            "mamba_ssm.ops": {},
+            "mamba_ssm.ops.selective_scan_interface": {"selective_scan_fn": selective_scan_fn},
+            "mamba_ssm.ops.triton": {},
+            "mamba_ssm.ops.triton.ssd_combined": {"mamba_chunk_scan_combined": mamba_chunk_scan_combined},
+        },
+    )
 
 
 def install(monkeypatch, modules):
@@ -251,6 +299,7 @@ def test_the_kernel_implementations_map_their_arguments_as_the_authors_document(
 
 # ---- records, FLOPs, state sizes ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NEW)
 def test_flops_count_the_matrix_state_and_state_size_is_h_k_v_plus_windows(name):
     arch = MODELS.get(name)
@@ -276,9 +325,16 @@ def flat_tensors(state):
 def test_a_run_records_every_parameter(tmp_path):
     from rnnbench.train import Cell, fit
 
-    r = fit(Cell("mqar", "gated_deltanet", task_params={"T": 16, "num_kv_pairs": 2, "V": 16},
-                 model_params={"hidden_size": 16, "allow_neg_eigval": True},
-                 train={"steps": 2, "eval_size": 8, "batch_size": 4}), "cpu")
+    r = fit(
+        Cell(
+            "mqar",
+            "gated_deltanet",
+            task_params={"T": 16, "num_kv_pairs": 2, "V": 16},
+            model_params={"hidden_size": 16, "allow_neg_eigval": True},
+            train={"steps": 2, "eval_size": 8, "batch_size": 4},
+        ),
+        "cpu",
+    )
     params = r["model"]["params"]
     assert params["allow_neg_eigval"] is True
     assert {"num_heads", "head_dim", "expand_v", "conv_size", "hidden_size", "num_layers"} <= set(params)
@@ -289,9 +345,11 @@ def test_a_profile_wide_model_table_applies_to_the_entries_that_run_that_model(t
     """modern.toml's [model.lru] beside MQAR entries that do not run the LRU; a typo still fails."""
     from rnnbench.profiles import load_profile
 
-    text = ('models = ["lru", "gla"]\n[model.lru]\nnum_layers = 2\n[model.gla]\nnum_heads = 1\n'
-            '[[accuracy]]\ntask = "copy"\nparams = { T = 5 }\n'
-            '[[accuracy]]\ntask = "copy"\nparams = { T = 6 }\nmodels = ["gla"]\n')
+    text = (
+        'models = ["lru", "gla"]\n[model.lru]\nnum_layers = 2\n[model.gla]\nnum_heads = 1\n'
+        '[[accuracy]]\ntask = "copy"\nparams = { T = 5 }\n'
+        '[[accuracy]]\ntask = "copy"\nparams = { T = 6 }\nmodels = ["gla"]\n'
+    )
     path = tmp_path / "p.toml"
     path.write_text(text)
     cells = {(pc.cell.model, pc.cell.task_params["T"]): pc.cell.model_params for pc in load_profile(str(path)).cells}

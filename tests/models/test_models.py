@@ -60,8 +60,7 @@ def pair(name, impl, layers, dtype):
     with torch.no_grad():
         for p in ref.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g))
-    other = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(8), hidden_size=H,
-                       num_layers=layers)
+    other = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(8), hidden_size=H, num_layers=layers)
     other.load_state_dict(ref.state_dict())
     return ref.to(dtype), other.to(dtype)
 
@@ -116,8 +115,9 @@ def test_implementation_matches_reference(name, impl, layers, T, dtype):
 def test_state_carried_across_pieces_equals_one_pass(name, impl):
     on_gpu = kernel(name, impl)
     dtype, device, tol = (torch.float32, "cuda", 1e-5) if on_gpu else (torch.float64, "cpu", 1e-12)
-    core = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(3), hidden_size=H,
-                      num_layers=2).to(device, dtype)
+    core = build_core(name, impl, input_size=I, generator=torch.Generator().manual_seed(3), hidden_size=H, num_layers=2).to(
+        device, dtype
+    )
     x = torch.randn(B, 11, I, generator=torch.Generator().manual_seed(4), dtype=dtype).to(device)
     y, final = core(x)
     state, pieces = None, []
@@ -150,8 +150,11 @@ def test_build_model_is_seeded_and_the_same_for_every_implementation(name):
     task = make_task("copy", None, {"T": 5})
     arch = resolve_model(name)
     params = arch.params({"hidden_size": 16})
-    a, *others = [build_model(name, impl, task.spec, params, torch.Generator().manual_seed(3))
-                  for impl in arch.implementations if impl not in arch.requires]  # the kernels run on a GPU only
+    a, *others = [
+        build_model(name, impl, task.spec, params, torch.Generator().manual_seed(3))
+        for impl in arch.implementations
+        if impl not in arch.requires
+    ]  # the kernels run on a GPU only
     c = build_model(name, None, task.spec, params, torch.Generator().manual_seed(4))
     x = task.sample(4, torch.Generator().manual_seed(0)).x
     for b in others:
@@ -215,7 +218,7 @@ def test_exprnn_recurrent_matrix_is_orthogonal_and_block_initialised(init):
     layer = core.layers[0]
     a = layer.log_recurrent.detach()
     assert torch.equal(a, -a.T)  # skew-symmetric
-    blocks = torch.block_diag(*[a[i:i + 2, i:i + 2] for i in range(0, 6, 2)])
+    blocks = torch.block_diag(*[a[i : i + 2, i : i + 2] for i in range(0, 6, 2)])
     assert torch.equal(a, blocks)  # 2×2 blocks [[0, s], [-s, 0]] on the diagonal, zero elsewhere
     s = a.diagonal(1)[::2]
     assert ((s > -torch.pi) & (s < torch.pi)).all() if init == "henaff" else (s <= 0).all()
@@ -226,8 +229,17 @@ def test_exprnn_recurrent_matrix_is_orthogonal_and_block_initialised(init):
 def test_exprnn_orthogonal_parameters_get_their_own_learning_rate():
     from rnnbench.train import Cell, fit
 
-    r = fit(Cell("copy", "exprnn", "exprnn2019", {"T": 3, "K": 2}, model_params={"hidden_size": 8},
-                 train={"steps": 2, "eval_size": 8, "optimizer": "rmsprop", "lr": 2e-4}), "cpu")
+    r = fit(
+        Cell(
+            "copy",
+            "exprnn",
+            "exprnn2019",
+            {"T": 3, "K": 2},
+            model_params={"hidden_size": 8},
+            train={"steps": 2, "eval_size": 8, "optimizer": "rmsprop", "lr": 2e-4},
+        ),
+        "cpu",
+    )
     groups = {g["name"]: g for g in r["train"]["param_groups"]}
     assert groups["orthogonal"]["lr"] == pytest.approx(2e-5) and groups["other"]["lr"] == 2e-4
     assert groups["orthogonal"]["n_params"] == 8 * 8

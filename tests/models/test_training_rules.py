@@ -25,8 +25,13 @@ def spy_on_training(monkeypatch, arch_override=None):
 
     def spy(model, arch, mparams, cfg):
         optimizer, groups = real(model, arch, mparams, cfg)
-        seen.update(model=model, optimizer=optimizer, params=mparams, cfg=cfg,
-                    before={n: p.detach().clone() for n, p in model.named_parameters()})
+        seen.update(
+            model=model,
+            optimizer=optimizer,
+            params=mparams,
+            cfg=cfg,
+            before={n: p.detach().clone() for n, p in model.named_parameters()},
+        )
         return optimizer, groups
 
     monkeypatch.setattr(train, "make_optimizer", spy)
@@ -37,11 +42,20 @@ def spy_on_training(monkeypatch, arch_override=None):
 
 # ---- expRNN: the orthogonal parameters train at orthogonal_lr_ratio × lr ---------------------------
 
+
 def check_orthogonal_learning_rate(monkeypatch, ratio: float, lr: float, arch_override=None) -> None:
     seen = spy_on_training(monkeypatch, arch_override)
-    fit(Cell("copy", "exprnn", "exprnn2019", {"T": 3, "K": 2},
-             model_params={"hidden_size": 8, "num_layers": 2, "orthogonal_lr_ratio": ratio},
-             train={"steps": 1, "eval_size": 8, "optimizer": "rmsprop", "lr": lr}), "cpu")
+    fit(
+        Cell(
+            "copy",
+            "exprnn",
+            "exprnn2019",
+            {"T": 3, "K": 2},
+            model_params={"hidden_size": 8, "num_layers": 2, "orthogonal_lr_ratio": ratio},
+            train={"steps": 1, "eval_size": 8, "optimizer": "rmsprop", "lr": lr},
+        ),
+        "cpu",
+    )
     model, optimizer = seen["model"], seen["optimizer"]
     names = {id(p): n for n, p in model.named_parameters()}
     group_of = {}
@@ -79,6 +93,7 @@ def test_negative_control_a_wrong_orthogonal_learning_rate_fails(monkeypatch):
 
 # ---- IndRNN: u ∈ [−U_bound, U_bound] after every optimiser step ------------------------------------
 
+
 def check_recurrent_weights_stay_in_bound(monkeypatch, arch_override=None, steps: int = 15) -> None:
     seen = spy_on_training(monkeypatch, arch_override)
     log = {"forwards_after_a_step": 0, "steps": 0, "pushed_out": 0}
@@ -106,8 +121,17 @@ def check_recurrent_weights_stay_in_bound(monkeypatch, arch_override=None, steps
         return optimizer, groups
 
     monkeypatch.setattr(train, "make_optimizer", hooked)
-    fit(Cell("adding", "indrnn", None, {"T": 6}, model_params={"hidden_size": 16, "num_layers": 2, "bound_length": 3},
-             train={"steps": steps, "eval_every": 5, "eval_size": 16, "optimizer": "adam", "lr": 0.3, "clip": 0}), "cpu")
+    fit(
+        Cell(
+            "adding",
+            "indrnn",
+            None,
+            {"T": 6},
+            model_params={"hidden_size": 16, "num_layers": 2, "bound_length": 3},
+            train={"steps": steps, "eval_every": 5, "eval_size": 16, "optimizer": "adam", "lr": 0.3, "clip": 0},
+        ),
+        "cpu",
+    )
     assert log["steps"] == steps and log["forwards_after_a_step"] >= steps  # the last step is checked by its evaluation
     assert log["pushed_out"] >= 3, "the optimiser must push u past the bound for the check to mean anything"
     for u in recurrent(seen["model"]):
@@ -145,7 +169,7 @@ RULE_TESTS = {("exprnn", "param_groups"), ("indrnn", "after_step")}
 
 
 def test_every_training_rule_an_architecture_declares_is_checked_here():
-    declared = {(n, rule) for n in MODELS for rule in ("param_groups", "after_step")
-                if getattr(MODELS.get(n), rule) is not None}
-    assert declared <= RULE_TESTS, (f"training rules without a test in tests/models/test_training_rules.py: "
-                                    f"{sorted(declared - RULE_TESTS)}")
+    declared = {(n, rule) for n in MODELS for rule in ("param_groups", "after_step") if getattr(MODELS.get(n), rule) is not None}
+    assert declared <= RULE_TESTS, (
+        f"training rules without a test in tests/models/test_training_rules.py: {sorted(declared - RULE_TESTS)}"
+    )

@@ -38,13 +38,13 @@ def flat(state):
 def test_fused_and_reference_agree_in_outputs_state_and_gradients_under_every_encoding(pos):
     g = torch.Generator().manual_seed(0)
     width, heads = (12, 6) if pos == "alibi" else (H, 2)  # ALiBi: 6 heads, the slopes' non-power-of-2 rule
-    ref = build_core("transformer", "reference", input_size=I, generator=g, hidden_size=width, num_layers=2,
-                     pos_encoding=pos, num_heads=heads)
+    ref = build_core(
+        "transformer", "reference", input_size=I, generator=g, hidden_size=width, num_layers=2, pos_encoding=pos, num_heads=heads
+    )
     with torch.no_grad():  # away from the init's zero biases, so that every parameter matters
         for p in ref.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g))
-    fused = build_core("transformer", "fused", input_size=I, hidden_size=width, num_layers=2, pos_encoding=pos,
-                       num_heads=heads)
+    fused = build_core("transformer", "fused", input_size=I, hidden_size=width, num_layers=2, pos_encoding=pos, num_heads=heads)
     fused.load_state_dict(ref.state_dict())
     ref, fused = ref.double(), fused.double()
     x = torch.randn(B, 9, I, generator=g, dtype=torch.float64)
@@ -87,16 +87,17 @@ def test_attention_by_hand_one_head_q_k_v_the_input():
         torch.testing.assert_close(out[0], torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12)
         first, cache = attn(x[:, :2], None, 0)  # the same from a cache of two steps
         last, _ = attn(x[:, 2:], cache, 2)
-        torch.testing.assert_close(torch.cat([first, last], 1)[0], torch.tensor(expected, dtype=torch.float64),
-                                   rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            torch.cat([first, last], 1)[0], torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12
+        )
 
 
 def test_alibi_adds_minus_slope_times_distance_by_hand():
     """One head (slope 2^(−8)), q = k = 0 so that the scores are the bias alone: the weights at
     step t are softmax_j(−m·(t − j))."""
-    assert tf.alibi_slopes(8) == [2.0 ** -i for i in range(1, 9)]  # Press et al.: 1/2, 1/4, ..., 1/256
-    assert tf.alibi_slopes(6) == [2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8, 2.0 ** -1, 2.0 ** -3]
-    m = 2.0 ** -8  # the slope of a single head
+    assert tf.alibi_slopes(8) == [2.0**-i for i in range(1, 9)]  # Press et al.: 1/2, 1/4, ..., 1/256
+    assert tf.alibi_slopes(6) == [2.0**-2, 2.0**-4, 2.0**-6, 2.0**-8, 2.0**-1, 2.0**-3]
+    m = 2.0**-8  # the slope of a single head
     p = tf.Params(hidden_size=2, num_heads=1, pos_encoding="alibi")
     values = [[1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [1.0, 1.0]]
     for fused in (True, False):
@@ -117,8 +118,11 @@ def test_alibi_adds_minus_slope_times_distance_by_hand():
 
 def test_sinusoid_and_rope_values_by_hand():
     pe = tf.sinusoid(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 4)  # ω = 1, 10000^(−1/2) = 0.01
-    expected = [[0, 0, 1, 1], [math.sin(1), math.sin(0.01), math.cos(1), math.cos(0.01)],
-                [math.sin(2), math.sin(0.02), math.cos(2), math.cos(0.02)]]
+    expected = [
+        [0, 0, 1, 1],
+        [math.sin(1), math.sin(0.01), math.cos(1), math.cos(0.01)],
+        [math.sin(2), math.sin(0.02), math.cos(2), math.cos(0.02)],
+    ]
     torch.testing.assert_close(pe, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-15)
     x = torch.tensor([[[[1.0, 0.0, 0.0, 2.0]] * 3]], dtype=torch.float64)  # (1, 1, T=3, d=4)
     rotated = tf.rope(x, torch.tensor([0, 1, 5]))
@@ -149,14 +153,21 @@ def test_initialisation_is_gpt2s_and_a_wrong_scale_fails():
     assert not std_ok(pytorch_default, 0.02)
 
 
-@pytest.mark.parametrize("values, fragment", [
-    ({"hidden_size": 64, "num_heads": 3}, "model.num_heads=3 does not divide model.hidden_size=64; "
-                                          "use one of: 1, 2, 4, 8, 16, 32, 64"),
-    ({"pos_encoding": "relative"}, "model.pos_encoding='relative' is not allowed; "
-                                   "choose one of: alibi, learned, none, rope, sinusoidal"),
-    ({"hidden_size": 12, "num_heads": 4, "pos_encoding": "rope"}, "model.pos_encoding='rope' rotates pairs"),
-    ({"dropout": 1.0}, "model.dropout=1.0 is impossible"),
-])
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        (
+            {"hidden_size": 64, "num_heads": 3},
+            "model.num_heads=3 does not divide model.hidden_size=64; use one of: 1, 2, 4, 8, 16, 32, 64",
+        ),
+        (
+            {"pos_encoding": "relative"},
+            "model.pos_encoding='relative' is not allowed; choose one of: alibi, learned, none, rope, sinusoidal",
+        ),
+        ({"hidden_size": 12, "num_heads": 4, "pos_encoding": "rope"}, "model.pos_encoding='rope' rotates pairs"),
+        ({"dropout": 1.0}, "model.dropout=1.0 is impossible"),
+    ],
+)
 def test_parameter_errors_name_the_parameter_and_the_valid_values(values, fragment):
     with pytest.raises(UsageError, match=fragment):
         resolve_model("transformer").params(values)
@@ -167,9 +178,31 @@ def test_a_sequence_longer_than_the_learned_table_is_one_line_exit_2(capsys, tmp
     _, state = core(torch.zeros(1, 4, I))
     with pytest.raises(UsageError, match=r"the sequence reaches step 7 but model.max_len=6 .*set model.max_len=7"):
         core(torch.zeros(1, 3, I), state)  # across pieces too: positions continue from the cache
-    code = main(["run", "--task", "copy", "--model", "transformer", "--set", "task.T=5", "--set", "model.hidden_size=8",
-                 "--set", "model.pos_encoding=learned", "--set", "model.max_len=10", "--steps", "1",
-                 "--set", "train.eval_size=4", "--device", "cpu", "--out", str(tmp_path / "r.jsonl")])
+    code = main(
+        [
+            "run",
+            "--task",
+            "copy",
+            "--model",
+            "transformer",
+            "--set",
+            "task.T=5",
+            "--set",
+            "model.hidden_size=8",
+            "--set",
+            "model.pos_encoding=learned",
+            "--set",
+            "model.max_len=10",
+            "--steps",
+            "1",
+            "--set",
+            "train.eval_size=4",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "r.jsonl"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "model.max_len=10" in err and "rope" in err
     assert not (tmp_path / "r.jsonl").exists()  # nothing written
@@ -216,8 +249,9 @@ def test_check_passes_every_probe_for_both_implementations(capsys, pos):
 
 def test_check_catches_attention_that_sees_the_future(capsys, monkeypatch):
     """Negative control: fused attention without its causal mask fails the causality probe."""
-    monkeypatch.setattr(tf.Attention, "attend_fused",
-                        lambda self, q, k, v, offset: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    monkeypatch.setattr(
+        tf.Attention, "attend_fused", lambda self, q, k, v, offset: torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    )
     assert main(["check", "transformer", "--impl", "fused"]) == 1
     assert "FAIL  causality" in capsys.readouterr().out
 
@@ -229,8 +263,18 @@ def test_the_cost_estimate_grows_quadratically_with_the_length():
     grow = seconds("transformer", 4096) / seconds("transformer", 1024)
     assert grow > 8, grow  # 4× the length: 16× the attention, so well above the 4× of a linear cost
     assert seconds("lstm", 4096) / seconds("lstm", 1024) < 4.5  # a recurrence stays linear
-    train = [estimate(Cell("mqar", "transformer", "arora2023", {"T": T, "num_kv_pairs": 4, "V": 64, "embed_dim": 32},
-                           train={"steps": 10, "eval_size": 16}))["seconds"] for T in (1024, 4096)]
+    train = [
+        estimate(
+            Cell(
+                "mqar",
+                "transformer",
+                "arora2023",
+                {"T": T, "num_kv_pairs": 4, "V": 64, "embed_dim": 32},
+                train={"steps": 10, "eval_size": 16},
+            )
+        )["seconds"]
+        for T in (1024, 4096)
+    ]
     assert train[1] / train[0] > 8
 
 
@@ -238,8 +282,14 @@ def test_training_records_the_state_after_the_whole_sequence():
     from rnnbench.tasks import make_task
     from rnnbench.train import fit
 
-    cell = Cell("copy", "transformer", "arjovsky2016", {"T": 3, "K": 2}, model_params={"hidden_size": 8},
-                train={"steps": 2, "eval_size": 8})
+    cell = Cell(
+        "copy",
+        "transformer",
+        "arjovsky2016",
+        {"T": 3, "K": 2},
+        model_params={"hidden_size": 8},
+        train={"steps": 2, "eval_size": 8},
+    )
     r = fit(cell, "cpu")
     length = make_task("copy", "arjovsky2016", {"T": 3, "K": 2}).sample(1, torch.Generator().manual_seed(0)).x.shape[1]
     assert r["status"] == "ok" and r["model"]["implementation"] == "fused"

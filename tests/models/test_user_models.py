@@ -19,10 +19,33 @@ def test_user_core_trains_reproducibly_and_records_its_source():
     assert a["model"]["name"] == MINGRU and len(a["model"]["source_sha256"]) == 16
     assert a["model"]["n_params"] == 2 * (2 * 8 + 8) + (8 + 1)  # two Linear(2, 8), readout Linear(8, 1)
 
+
 def test_user_model_through_cli_run_and_report(tmp_path, capsys):
     out = tmp_path / "raw" / "runs.jsonl"
-    assert main(["run", "--task", "copy", "--model", MINGRU, "--set", "task.T=3", "--set", "task.K=2",
-                 "--steps", "5", "--set", "train.eval_size=16", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--task",
+                "copy",
+                "--model",
+                MINGRU,
+                "--set",
+                "task.T=3",
+                "--set",
+                "task.K=2",
+                "--steps",
+                "5",
+                "--set",
+                "train.eval_size=16",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "MinGRU" in capsys.readouterr().out
     report(tmp_path)
     table = (tmp_path / "runs" / "accuracy.md").read_text()
@@ -36,8 +59,10 @@ def test_user_model_has_one_implementation():
 
 def test_a_core_that_breaks_the_contract_is_named(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nclass Bad(torch.nn.Module):\n    def __init__(self, input_size, hidden_size):\n"
-                   "        super().__init__()\n    def forward(self, x):\n        return x.sum()\n")
+    bad.write_text(
+        "import torch\nclass Bad(torch.nn.Module):\n    def __init__(self, input_size, hidden_size):\n"
+        "        super().__init__()\n    def forward(self, x):\n        return x.sum()\n"
+    )
     with pytest.raises(UsageError, match="rnnbench check"):
         fit(Cell("adding", f"{bad}:Bad", **SMALL), "cpu")
 
@@ -50,14 +75,33 @@ def test_installed_plugin_models_are_found_by_entry_point(monkeypatch):
     ep = importlib.metadata.EntryPoint(name="mingru", value="fixtures.user_models:MinGRU", group="rnnbench.models")
     monkeypatch.setattr(user, "entry_points", lambda: {"mingru": ep})
     import rnnbench.models as models
+
     monkeypatch.setattr(models, "entry_points", lambda: {"mingru": ep})
     r = fit(Cell("adding", "mingru", **SMALL), "cpu")
     assert r["status"] == "ok" and r["model"]["name"] == "mingru"
 
 
 def test_user_model_throughput_has_no_flop_count(capsys):
-    assert main(["throughput", "--model", MINGRU, "--batch", "2", "--seq-len", "4", "--hidden", "8",
-                 "--device", "cpu", "--min-run-time", "0.01"]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--model",
+                MINGRU,
+                "--batch",
+                "2",
+                "--seq-len",
+                "4",
+                "--hidden",
+                "8",
+                "--device",
+                "cpu",
+                "--min-run-time",
+                "0.01",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "\nuser " in out and "n/a" in out and "reference" not in out.split("\n", 2)[2]
 
@@ -92,6 +136,7 @@ min_run_time = 0.01
 
 def test_a_user_file_is_executed_once_per_process():
     from rnnbench.models.user import load_object
+
     assert load_object(MINGRU) is load_object(MINGRU)  # one class, not a fresh one per lookup
 
 
@@ -101,13 +146,20 @@ EXPANDING = f"{FIXTURES}:Expanding"
 def test_a_parameter_the_core_does_not_take_is_refused_naming_what_it_takes(capsys):
     code = main(["run", "--task", "adding", "--model", MINGRU, "--set", "model.num_layers=2", "--steps", "1"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == (f"rnnbench: error: model '{MINGRU}' takes no parameter model.num_layers; "
-                                 "it takes: hidden_size")
+    assert code == 2 and err == (f"rnnbench: error: model '{MINGRU}' takes no parameter model.num_layers; it takes: hidden_size")
 
 
 def test_a_parameter_rnnbench_does_not_know_is_passed_through_and_recorded():
-    r = fit(Cell("adding", EXPANDING, model_params={"hidden_size": 4, "expansion_factor": "2"},
-                 task_params={"T": 5}, train={"steps": 2, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell(
+            "adding",
+            EXPANDING,
+            model_params={"hidden_size": 4, "expansion_factor": "2"},
+            task_params={"T": 5},
+            train={"steps": 2, "eval_size": 8},
+        ),
+        "cpu",
+    )
     assert r["model"]["params"] == {"hidden_size": 4, "expansion_factor": 2}
     gru = 3 * (8 * 2 + 8 * 8 + 2 * 8)  # nn.GRU(2, 8): a hidden size of 4 × 2
     assert r["model"]["n_params"] == gru + 8 + 1
@@ -115,8 +167,28 @@ def test_a_parameter_rnnbench_does_not_know_is_passed_through_and_recorded():
 
 
 def test_a_user_core_that_declares_its_flops_gets_gflops_and_roofline(capsys):
-    assert main(["throughput", "--model", EXPANDING, "--batch", "2", "--seq-len", "4", "--hidden", "8",
-                 "--set", "model.expansion_factor=2", "--device", "cpu", "--min-run-time", "0.01"]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--model",
+                EXPANDING,
+                "--batch",
+                "2",
+                "--seq-len",
+                "4",
+                "--hidden",
+                "8",
+                "--set",
+                "model.expansion_factor=2",
+                "--device",
+                "cpu",
+                "--min-run-time",
+                "0.01",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     row = next(l for l in out.splitlines() if l.split()[:2] == ["user", "fwd"])
     assert row.split()[5] != "n/a" and row.split()[6].endswith("%")
@@ -141,7 +213,8 @@ def write_core_with_sibling(folder, scale="1.0"):
         "import torch\nfrom helpers import SCALE\n\nclass Core(torch.nn.Module):\n"
         "    def __init__(self, input_size, hidden_size):\n        super().__init__()\n"
         "        self.rnn = torch.nn.GRU(input_size, hidden_size, batch_first=True)\n"
-        "    def forward(self, x, state=None):\n        y, s = self.rnn(x * SCALE, state)\n        return y, s\n")
+        "    def forward(self, x, state=None):\n        y, s = self.rnn(x * SCALE, state)\n        return y, s\n"
+    )
     return f"{folder / 'sibling_core.py'}:Core"
 
 
@@ -165,12 +238,15 @@ def test_profile_model_paths_resolve_against_the_profile_folder(tmp_path, monkey
 
     folder = tmp_path / "proj"
     write_core_with_sibling(folder / "cores")
-    (folder / "p.toml").write_text('name = "p"\nmodels = ["cores/sibling_core.py:Core"]\n[model]\nhidden_size = 4\n'
-                                   '[train]\nsteps = 1\n[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n')
+    (folder / "p.toml").write_text(
+        'name = "p"\nmodels = ["cores/sibling_core.py:Core"]\n[model]\nhidden_size = 4\n'
+        '[train]\nsteps = 1\n[[accuracy]]\ntask = "adding"\nparams = { T = 5 }\n'
+    )
     monkeypatch.chdir(tmp_path)  # not the profile's folder
     [pc] = load_profile(str(folder / "p.toml")).cells
     assert pc.cell.model == f"{(folder / 'cores' / 'sibling_core.py').resolve()}:Core"
     import sys
+
     sys.modules.pop("helpers", None)
 
 
@@ -183,10 +259,10 @@ def test_a_module_reference_works_from_the_console_script(tmp_path):
     (tmp_path / "mycores" / "__init__.py").write_text("")
     (tmp_path / "mycores" / "gru.py").write_text(
         "import torch\nclass Core(torch.nn.GRU):\n    def __init__(self, input_size, hidden_size):\n"
-        "        super().__init__(input_size, hidden_size, batch_first=True)\n")
+        "        super().__init__(input_size, hidden_size, batch_first=True)\n"
+    )
     script = Path(sys.executable).parent / "rnnbench"
-    p = subprocess.run([str(script), "check", "mycores.gru:Core"], capture_output=True, text=True, cwd=tmp_path,
-                       timeout=120)
+    p = subprocess.run([str(script), "check", "mycores.gru:Core"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 0 and "all probes passed" in p.stdout, p.stdout + p.stderr
 
 

@@ -42,8 +42,7 @@ def test_reference_reproduces_the_worked_example(example):
 def test_every_registered_architecture_has_a_worked_example():
     covered = {e.model for e in EXAMPLES}
     missing = sorted(set(MODELS) - covered)
-    assert not missing, (f"no worked example for {missing}: add one to tests/models/arch_examples.py "
-                         "(docs/worked_examples.md)")
+    assert not missing, f"no worked example for {missing}: add one to tests/models/arch_examples.py (docs/worked_examples.md)"
 
 
 def test_every_example_from_authors_code_has_its_numbers_and_names_a_commit():
@@ -68,6 +67,7 @@ def test_the_worked_examples_are_not_degenerate():
 
 # ---- negative controls: a wrong constant in the equations every implementation shares ------------
 
+
 class Proxy:
     """A module namespace (torch, torch.nn.functional) with one function replaced."""
 
@@ -83,6 +83,7 @@ def plant_g_shift(monkeypatch):
     import torch.nn.functional as F
 
     import rnnbench.models.architectures.minrnn as minrnn
+
     monkeypatch.setattr(minrnn, "g", lambda v: torch.where(v >= 0, v + 0.4, torch.sigmoid(v)))
     monkeypatch.setattr(minrnn, "log_g", lambda v: torch.where(v >= 0, (F.relu(v) + 0.4).log(), -F.softplus(-v)))
 
@@ -92,6 +93,7 @@ def plant_delta_scale(monkeypatch):
     import torch.nn.functional as F
 
     import rnnbench.models.architectures.mamba as mamba
+
     monkeypatch.setattr(mamba, "F", Proxy(F, softplus=lambda v: 1.1 * F.softplus(v)))
 
 
@@ -100,23 +102,27 @@ def plant_tanh_gelu(monkeypatch):
     import torch.nn.functional as F
 
     import rnnbench.models.architectures.lru as lru
+
     monkeypatch.setattr(lru, "F", Proxy(F, gelu=lambda v: F.gelu(v, approximate="tanh")))
 
 
 def plant_modrelu_sign(monkeypatch):
     """expRNN's modReLU with the bias subtracted: sign(z)·relu(|z| − b)."""
     import rnnbench.models.architectures.exprnn as exprnn
+
     monkeypatch.setattr(exprnn, "modrelu", lambda z, b: torch.sign(z) * torch.relu(z.abs() - b))
 
 
 def plant_indrnn_dropped_bias(monkeypatch):
     """IndRNN's recurrence without b (the input projection's bias dropped)."""
     import rnnbench.models.architectures.indrnn as indrnn
+
     monkeypatch.setattr(indrnn.IndRNNLayer, "forward", lambda self, x, h=None: _indrnn_without_bias(self, x, h))
 
 
 def _indrnn_without_bias(layer, x, h):
     from rnnbench.models.stack import step_loop
+
     h = x.new_zeros(x.shape[0], layer.hidden_size) if h is None else h
     return step_loop(lambda h, g: torch.relu(g + layer.weight_hh * h), h, x @ layer.weight_ih.T)
 
@@ -144,6 +150,7 @@ def plant_l2norm_scale(monkeypatch):
 
 def plant_proxy(module_name, function, factor):
     """``function`` of torch.nn.functional as ``module_name`` calls it, times ``factor``."""
+
     def plant(monkeypatch):
         import importlib
 
@@ -151,6 +158,7 @@ def plant_proxy(module_name, function, factor):
 
         module = importlib.import_module(module_name)
         monkeypatch.setattr(module, "F", Proxy(F, **{function: lambda *a, **k: factor * getattr(F, function)(*a, **k)}))
+
     return plant
 
 
@@ -159,12 +167,14 @@ def plant_rwkv7_decay(monkeypatch):
     import math
 
     import rnnbench.models.architectures.rwkv7 as rwkv7
+
     monkeypatch.setattr(rwkv7, "DECAY_SCALE", math.exp(-0.4))
 
 
 def plant_rope_timescale(monkeypatch):
     """RoPE's frequencies 1000^(−2j/d) instead of 10000^(−2j/d) (the Transformer's MAX_TIMESCALE)."""
     import rnnbench.models.architectures.transformer as transformer
+
     monkeypatch.setattr(transformer, "MAX_TIMESCALE", 1000.0)
 
 
@@ -178,8 +188,12 @@ PLANTS = {
     "mamba2-2layers": plant_proxy("rnnbench.models.architectures.mamba2", "softplus", 1.1),  # dt = softplus(·)
     "mlstm-2layers": plant_proxy("rnnbench.models.architectures.mlstm", "silu", 1.1),  # the output gate SiLU(z)
     "rwkv7-2layers": plant_rwkv7_decay,
-    "mingru-2layers": plant_g_shift, "minlstm-2layers": plant_g_shift, "mamba-2layers": plant_delta_scale,
-    "lru-2layers": plant_tanh_gelu, "exprnn-2layers": plant_modrelu_sign, "indrnn-2layers": plant_indrnn_dropped_bias,
+    "mingru-2layers": plant_g_shift,
+    "minlstm-2layers": plant_g_shift,
+    "mamba-2layers": plant_delta_scale,
+    "lru-2layers": plant_tanh_gelu,
+    "exprnn-2layers": plant_modrelu_sign,
+    "indrnn-2layers": plant_indrnn_dropped_bias,
     "lstm-1layer-h0c0": plant_lstm_forget_bias,
 }
 
@@ -193,6 +207,7 @@ def implementations_agree(example: Example) -> None:
         if impl == "reference" or impl in arch.requires:  # the authors' kernels run on a GPU (tests/models/test_models.py)
             continue
         from rnnbench.models import build_core
+
         other = build_core(example.model, impl, input_size=example.input_size, **example.params).double()
         other.load_state_dict(ref.state_dict())
         torch.testing.assert_close(other(x)[0], ref(x)[0], rtol=1e-9, atol=1e-12)

@@ -15,20 +15,24 @@ from rnnbench.ops import OPS
 from rnnbench.ops.base import tensors_of
 
 F64 = torch.float64
-TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12},
-       # float32: the chunk forms sum in a different order (GEMMs over a chunk, a triangular
-       # inverse); measured differences stay below 1e-5 relative at T = 43 here
-       torch.float32: {"rtol": 1e-4, "atol": 1e-5}}
+TOL = {
+    torch.float64: {"rtol": 1e-10, "atol": 1e-12},
+    # float32: the chunk forms sum in a different order (GEMMs over a chunk, a triangular
+    # inverse); measured differences stay below 1e-5 relative at T = 43 here
+    torch.float32: {"rtol": 1e-4, "atol": 1e-5},
+}
 
 
 def leaves(inputs: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``inputs`` whose floating tensors (also inside tuples) are fresh leaves requiring grad."""
+
     def fresh(v: Any) -> Any:
         if isinstance(v, torch.Tensor) and v.is_floating_point():
             return v.detach().clone().requires_grad_()
         if isinstance(v, tuple):
             return tuple(fresh(t) for t in v)
         return v
+
     return {k: fresh(v) for k, v in inputs.items()}
 
 

@@ -13,12 +13,16 @@ C = 8
 LENGTHS = [1, C - 1, C, C + 1, 5 * C + 3]
 
 
-def inputs(T: int, init: bool, dtype: torch.dtype = F64, seed: int = 0, B: int = 2, H: int = 2, K: int = 4,
-           V: int = 3) -> dict:
+def inputs(T: int, init: bool, dtype: torch.dtype = F64, seed: int = 0, B: int = 2, H: int = 2, K: int = 4, V: int = 3) -> dict:
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
-    return {"q": r(B, T, H, K), "k": torch.nn.functional.normalize(r(B, T, H, K), dim=-1), "v": r(B, T, H, V),
-            "beta": torch.rand(B, T, H, generator=g, dtype=dtype), "initial_state": r(B, H, K, V) if init else None}
+    return {
+        "q": r(B, T, H, K),
+        "k": torch.nn.functional.normalize(r(B, T, H, K), dim=-1),
+        "v": r(B, T, H, V),
+        "beta": torch.rand(B, T, H, generator=g, dtype=dtype),
+        "initial_state": r(B, H, K, V) if init else None,
+    }
 
 
 @pytest.mark.parametrize("T", LENGTHS)
@@ -63,17 +67,20 @@ def test_worked_example():
     torch.testing.assert_close(o_default, o / math.sqrt(2))
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"beta": torch.rand(2, 5, 2, 1)}, ["beta", "(2, 5, 2, 1)", "(2, 5, 2)"]),
-    ({"k": torch.randn(2, 5, 2, 3)}, ["k", "(2, 5, 2, 3)", "(2, 5, 2, 4)"]),
-    ({"v": torch.randn(2, 4, 2, 3)}, ["v", "(2, 4, 2, 3)"]),
-    ({"initial_state": torch.zeros(2, 2, 3, 4)}, ["initial_state", "(2, 2, 3, 4)", "(2, 2, 4, 3)"]),
-    ({"q": torch.randn(2, 5, 8)}, ["q", "(2, 5, 8)", "(B, T, H, K)"]),
-    ({"form": "fast"}, ["form", "'fast'", "chunk", "recurrent"]),
-    ({"chunk_size": 0}, ["chunk_size=0"]),
-    ({"scale": float("nan")}, ["scale"]),
-    ({"beta": torch.rand(2, 5, 2, dtype=F64)}, ["dtype"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"beta": torch.rand(2, 5, 2, 1)}, ["beta", "(2, 5, 2, 1)", "(2, 5, 2)"]),
+        ({"k": torch.randn(2, 5, 2, 3)}, ["k", "(2, 5, 2, 3)", "(2, 5, 2, 4)"]),
+        ({"v": torch.randn(2, 4, 2, 3)}, ["v", "(2, 4, 2, 3)"]),
+        ({"initial_state": torch.zeros(2, 2, 3, 4)}, ["initial_state", "(2, 2, 3, 4)", "(2, 2, 4, 3)"]),
+        ({"q": torch.randn(2, 5, 8)}, ["q", "(2, 5, 8)", "(B, T, H, K)"]),
+        ({"form": "fast"}, ["form", "'fast'", "chunk", "recurrent"]),
+        ({"chunk_size": 0}, ["chunk_size=0"]),
+        ({"scale": float("nan")}, ["scale"]),
+        ({"beta": torch.rand(2, 5, 2, dtype=F64)}, ["dtype"]),
+    ],
+)
 def test_bad_arguments_name_what_is_wrong(change, words):
     x = inputs(5, False, torch.float32)
     x.update(change)

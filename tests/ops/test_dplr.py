@@ -13,15 +13,30 @@ C = 8
 LENGTHS = [1, C - 1, C, C + 1, 5 * C + 3]
 
 
-def inputs(T: int, init: bool, dtype: torch.dtype = F64, seed: int = 0, B: int = 2, H: int = 2, K: int = 4,
-           V: int = 3, decay: float = 1.0) -> dict:
+def inputs(
+    T: int,
+    init: bool,
+    dtype: torch.dtype = F64,
+    seed: int = 0,
+    B: int = 2,
+    H: int = 2,
+    K: int = 4,
+    V: int = 3,
+    decay: float = 1.0,
+) -> dict:
     """RWKV-7's form: α = −κ̂, β = κ̂ ⊙ a with κ̂ unit and a in (0, 1)."""
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
     kappa = torch.nn.functional.normalize(r(B, T, H, K), dim=-1)
-    return {"q": r(B, T, H, K), "k": r(B, T, H, K), "v": r(B, T, H, V), "alpha": -kappa,
-            "beta": kappa * torch.rand(B, T, H, K, generator=g, dtype=dtype),
-            "g": -decay * torch.rand(B, T, H, K, generator=g, dtype=dtype), "initial_state": r(B, H, K, V) if init else None}
+    return {
+        "q": r(B, T, H, K),
+        "k": r(B, T, H, K),
+        "v": r(B, T, H, V),
+        "alpha": -kappa,
+        "beta": kappa * torch.rand(B, T, H, K, generator=g, dtype=dtype),
+        "g": -decay * torch.rand(B, T, H, K, generator=g, dtype=dtype),
+        "initial_state": r(B, H, K, V) if init else None,
+    }
 
 
 @pytest.mark.parametrize("T", LENGTHS)
@@ -86,11 +101,14 @@ def test_the_delta_rule_is_a_special_case():
     torch.testing.assert_close(S, S_ref)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"alpha": torch.rand(2, 5, 2)}, ["alpha", "(2, 5, 2)", "(2, 5, 2, 4)"]),
-    ({"beta": torch.rand(2, 5, 2, 3)}, ["beta", "(2, 5, 2, 3)", "(2, 5, 2, 4)"]),
-    ({"g": torch.rand(2, 5, 1, 4)}, ["g", "(2, 5, 1, 4)"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"alpha": torch.rand(2, 5, 2)}, ["alpha", "(2, 5, 2)", "(2, 5, 2, 4)"]),
+        ({"beta": torch.rand(2, 5, 2, 3)}, ["beta", "(2, 5, 2, 3)", "(2, 5, 2, 4)"]),
+        ({"g": torch.rand(2, 5, 1, 4)}, ["g", "(2, 5, 1, 4)"]),
+    ],
+)
 def test_bad_arguments_name_what_is_wrong(change, words):
     x = inputs(5, False, torch.float32)
     x.update(change)

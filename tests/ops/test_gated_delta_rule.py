@@ -13,13 +13,27 @@ C = 8
 LENGTHS = [1, C - 1, C, C + 1, 5 * C + 3]
 
 
-def inputs(T: int, init: bool, dtype: torch.dtype = F64, seed: int = 0, B: int = 2, H: int = 2, K: int = 4,
-           V: int = 3, decay: float = 1.0) -> dict:
+def inputs(
+    T: int,
+    init: bool,
+    dtype: torch.dtype = F64,
+    seed: int = 0,
+    B: int = 2,
+    H: int = 2,
+    K: int = 4,
+    V: int = 3,
+    decay: float = 1.0,
+) -> dict:
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
-    return {"q": r(B, T, H, K), "k": torch.nn.functional.normalize(r(B, T, H, K), dim=-1), "v": r(B, T, H, V),
-            "g": -decay * torch.rand(B, T, H, generator=g, dtype=dtype),
-            "beta": torch.rand(B, T, H, generator=g, dtype=dtype), "initial_state": r(B, H, K, V) if init else None}
+    return {
+        "q": r(B, T, H, K),
+        "k": torch.nn.functional.normalize(r(B, T, H, K), dim=-1),
+        "v": r(B, T, H, V),
+        "g": -decay * torch.rand(B, T, H, generator=g, dtype=dtype),
+        "beta": torch.rand(B, T, H, generator=g, dtype=dtype),
+        "initial_state": r(B, H, K, V) if init else None,
+    }
 
 
 @pytest.mark.parametrize("T", LENGTHS)
@@ -74,21 +88,29 @@ def test_worked_example():
 def test_the_state_decays_before_the_update():
     # S_0 = I, α = 1/2, k=(1,0), v=(2,3), β=1: S' = I/2, S'ᵀk = (0.5, 0), u = (1.5, 3),
     # S_1 = [[2, 3], [0, 0.5]] (decaying after the update would give [[1, 1.5], [0, 0.5]])
-    o, S = gated_delta_rule(torch.tensor([1.0, 1.0], dtype=F64).view(1, 1, 1, 2),
-                            torch.tensor([1.0, 0.0], dtype=F64).view(1, 1, 1, 2),
-                            torch.tensor([2.0, 3.0], dtype=F64).view(1, 1, 1, 2),
-                            torch.full((1, 1, 1), math.log(0.5), dtype=F64), torch.ones(1, 1, 1, dtype=F64),
-                            scale=1.0, initial_state=torch.eye(2, dtype=F64).view(1, 1, 2, 2), form="recurrent")
+    o, S = gated_delta_rule(
+        torch.tensor([1.0, 1.0], dtype=F64).view(1, 1, 1, 2),
+        torch.tensor([1.0, 0.0], dtype=F64).view(1, 1, 1, 2),
+        torch.tensor([2.0, 3.0], dtype=F64).view(1, 1, 1, 2),
+        torch.full((1, 1, 1), math.log(0.5), dtype=F64),
+        torch.ones(1, 1, 1, dtype=F64),
+        scale=1.0,
+        initial_state=torch.eye(2, dtype=F64).view(1, 1, 2, 2),
+        form="recurrent",
+    )
     torch.testing.assert_close(S.view(2, 2), torch.tensor([[2.0, 3.0], [0.0, 0.5]], dtype=F64))
     torch.testing.assert_close(o.view(2), torch.tensor([2.0, 3.5], dtype=F64))
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"g": torch.rand(2, 5, 2, 4)}, ["g", "(2, 5, 2, 4)", "(2, 5, 2)"]),
-    ({"beta": torch.rand(2, 5)}, ["beta", "(2, 5)", "(2, 5, 2)"]),
-    ({"initial_state": torch.zeros(2, 2, 4)}, ["initial_state", "(2, 2, 4)", "(2, 2, 4, 3)"]),
-    ({"g": torch.zeros(2, 5, 2, dtype=torch.complex64)}, ["g", "complex"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"g": torch.rand(2, 5, 2, 4)}, ["g", "(2, 5, 2, 4)", "(2, 5, 2)"]),
+        ({"beta": torch.rand(2, 5)}, ["beta", "(2, 5)", "(2, 5, 2)"]),
+        ({"initial_state": torch.zeros(2, 2, 4)}, ["initial_state", "(2, 2, 4)", "(2, 2, 4, 3)"]),
+        ({"g": torch.zeros(2, 5, 2, dtype=torch.complex64)}, ["g", "complex"]),
+    ],
+)
 def test_bad_arguments_name_what_is_wrong(change, words):
     x = inputs(5, False, torch.float32)
     x.update(change)

@@ -13,12 +13,26 @@ C = 8
 LENGTHS = [1, C - 1, C, C + 1, 5 * C + 3]
 
 
-def inputs(T: int, init: bool, dtype: torch.dtype = F64, seed: int = 0, B: int = 2, H: int = 2, K: int = 4,
-           V: int = 3, decay: float = 1.0) -> dict:
+def inputs(
+    T: int,
+    init: bool,
+    dtype: torch.dtype = F64,
+    seed: int = 0,
+    B: int = 2,
+    H: int = 2,
+    K: int = 4,
+    V: int = 3,
+    decay: float = 1.0,
+) -> dict:
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
-    return {"q": r(B, T, H, K), "k": r(B, T, H, K), "v": r(B, T, H, V),
-            "g": -decay * torch.rand(B, T, H, K, generator=g, dtype=dtype), "initial_state": r(B, H, K, V) if init else None}
+    return {
+        "q": r(B, T, H, K),
+        "k": r(B, T, H, K),
+        "v": r(B, T, H, V),
+        "g": -decay * torch.rand(B, T, H, K, generator=g, dtype=dtype),
+        "initial_state": r(B, H, K, V) if init else None,
+    }
 
 
 @pytest.mark.parametrize("T", LENGTHS)
@@ -70,11 +84,14 @@ def test_worked_example():
     torch.testing.assert_close(S.view(2, 2), torch.tensor([[1.5, -1.0], [3.0, 1.125]], dtype=F64))
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"g": torch.rand(2, 5, 2)}, ["g", "(2, 5, 2)", "(2, 5, 2, 4)"]),
-    ({"initial_state": torch.zeros(1, 2, 4, 3)}, ["initial_state", "(1, 2, 4, 3)", "(2, 2, 4, 3)"]),
-    ({"scale": "1"}, ["scale='1'"]),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"g": torch.rand(2, 5, 2)}, ["g", "(2, 5, 2)", "(2, 5, 2, 4)"]),
+        ({"initial_state": torch.zeros(1, 2, 4, 3)}, ["initial_state", "(1, 2, 4, 3)", "(2, 2, 4, 3)"]),
+        ({"scale": "1"}, ["scale='1'"]),
+    ],
+)
 def test_bad_arguments_name_what_is_wrong(change, words):
     x = inputs(5, False, torch.float32)
     x.update(change)

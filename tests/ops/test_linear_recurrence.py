@@ -15,8 +15,12 @@ C = 4  # the chunk size of these tests
 LENGTHS = [1, C - 1, C, C + 1, 37]
 # the decays' shapes, against b (B=3, T, H=4): time-varying, time-invariant (the LRU's λ),
 # time-invariant per sequence, and shared by the batch
-DECAYS = {"varying": lambda T: (3, T, 4), "invariant": lambda T: (4,), "per-sequence": lambda T: (3, 1, 4),
-          "batch-shared": lambda T: (1, T, 4)}
+DECAYS = {
+    "varying": lambda T: (3, T, 4),
+    "invariant": lambda T: (4,),
+    "per-sequence": lambda T: (3, 1, 4),
+    "batch-shared": lambda T: (1, T, 4),
+}
 
 
 def inputs(T, decay, dtype, with_h0, seed=0):
@@ -108,8 +112,11 @@ def test_a_planted_backward_bug_fails_the_comparison(monkeypatch, plant):
     h_r, _, grads_r = run("recurrent", a, b, h0)
     if plant == "carry":
         real = chunked.carry
-        monkeypatch.setattr(chunked, "carry", lambda e, p, h, inv, reverse=False: real(e, p, h, inv, not reverse)
-                            if reverse else real(e, p, h, inv))
+        monkeypatch.setattr(
+            chunked,
+            "carry",
+            lambda e, p, h, inv, reverse=False: real(e, p, h, inv, not reverse) if reverse else real(e, p, h, inv),
+        )
     else:
         monkeypatch.setattr(chunked, "next_first", lambda a: a[0])
     h, _, grads = run("chunk", a, b, h0, chunk_size=C)
@@ -129,18 +136,28 @@ def test_the_saved_tensors_do_not_grow_with_more_than_the_data():
     assert data * 2 <= saved <= data * 2 * 1.1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"a": torch.ones(2, 5, 3), "b": torch.ones(2, 6, 3)},
-     r"a has shape \(2, 5, 3\), which does not broadcast against \(2, 6, 3\)"),
-    ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "h0": torch.ones(2, 4)}, r"h0 has shape \(2, 4\); expected \(2, 3\)"),
-    ({"a": torch.ones(3), "b": torch.ones(6)}, r"b has shape \(6,\); expected \(B, T, \.\.\.\)"),
-    ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "form": "doubling"},
-     "unknown form 'doubling'; choose one of: chunk, log_scan, recurrent"),
-    ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "chunk_size": 0}, "chunk_size=0 is impossible"),
-    ({"a": torch.ones(3, dtype=torch.complex64), "b": torch.ones(2, 6, 3)}, r"mixed real \(b\) and complex \(a\) inputs"),
-    ({"a": torch.ones(3, dtype=torch.float64), "b": torch.ones(2, 6, 3)}, "different dtypes"),
-    ({"a": torch.ones(3, dtype=torch.long), "b": torch.ones(2, 6, 3, dtype=torch.long)}, "expected a floating or complex dtype"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"a": torch.ones(2, 5, 3), "b": torch.ones(2, 6, 3)},
+            r"a has shape \(2, 5, 3\), which does not broadcast against \(2, 6, 3\)",
+        ),
+        ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "h0": torch.ones(2, 4)}, r"h0 has shape \(2, 4\); expected \(2, 3\)"),
+        ({"a": torch.ones(3), "b": torch.ones(6)}, r"b has shape \(6,\); expected \(B, T, \.\.\.\)"),
+        (
+            {"a": torch.ones(3), "b": torch.ones(2, 6, 3), "form": "doubling"},
+            "unknown form 'doubling'; choose one of: chunk, log_scan, recurrent",
+        ),
+        ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "chunk_size": 0}, "chunk_size=0 is impossible"),
+        ({"a": torch.ones(3, dtype=torch.complex64), "b": torch.ones(2, 6, 3)}, r"mixed real \(b\) and complex \(a\) inputs"),
+        ({"a": torch.ones(3, dtype=torch.float64), "b": torch.ones(2, 6, 3)}, "different dtypes"),
+        (
+            {"a": torch.ones(3, dtype=torch.long), "b": torch.ones(2, 6, 3, dtype=torch.long)},
+            "expected a floating or complex dtype",
+        ),
+    ],
+)
 def test_bad_arguments_are_one_line_naming_the_argument(kwargs, message):
     with pytest.raises(UsageError, match=message) as info:
         linear_recurrence(**kwargs)

@@ -45,6 +45,7 @@ def test_decay_carry(d_shape):
         state = d[i] * state + E[i]
     torch.testing.assert_close(S_in, torch.stack(want))
     torch.testing.assert_close(S, state)
+
     def flat_carry(*a):
         return torch.cat([t.flatten() for t in matrix.decay_carry(*a)])
 
@@ -76,6 +77,7 @@ def test_wy_carry(decay, with_E, sign):
         it = iter(args)
         full = [None if t is None else next(it) for t in (W, Tv, Kh, d, E, S0)]
         return torch.cat([t.flatten() for t in matrix.wy_carry(*full, sign)])
+
     assert torch.autograd.gradcheck(f, tuple(given), fast_mode=True)
 
 

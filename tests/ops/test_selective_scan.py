@@ -83,8 +83,9 @@ def test_a_planted_backward_bug_fails_the_comparison(monkeypatch):
     args = inputs(37, True)
     _, _, grads_r = run("recurrent", args)
     real = chunked.carry
-    monkeypatch.setattr(chunked, "carry", lambda e, p, h, inv, reverse=False: real(e, p, h, inv)
-                        if reverse else real(e, p, h, inv))
+    monkeypatch.setattr(
+        chunked, "carry", lambda e, p, h, inv, reverse=False: real(e, p, h, inv) if reverse else real(e, p, h, inv)
+    )
     _, _, grads = run("chunk", args, chunk_size=C)
     assert not all(torch.allclose(a, b, rtol=1e-6) for a, b in zip(grads, grads_r))
 
@@ -105,12 +106,15 @@ def test_saved_for_backward_does_not_grow_with_the_state_times_the_length():
         assert chunked < full / 3
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda a: a.__setitem__(1, torch.ones(2, 5, 4)), r"delta has shape \(2, 5, 4\); expected \(2, 5, 3\)"),
-    (lambda a: a.__setitem__(2, torch.ones(3)), r"A has shape \(3,\); expected \(3, \?\) \(D, N\)"),
-    (lambda a: a.__setitem__(3, torch.ones(2, 5, 7)), r"B has shape \(2, 5, 7\); expected \(2, 5, 4\)"),
-    (lambda a: a.__setitem__(5, torch.ones(2, 4, 3)), r"h0 has shape \(2, 4, 3\); expected \(2, 3, 4\)"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.__setitem__(1, torch.ones(2, 5, 4)), r"delta has shape \(2, 5, 4\); expected \(2, 5, 3\)"),
+        (lambda a: a.__setitem__(2, torch.ones(3)), r"A has shape \(3,\); expected \(3, \?\) \(D, N\)"),
+        (lambda a: a.__setitem__(3, torch.ones(2, 5, 7)), r"B has shape \(2, 5, 7\); expected \(2, 5, 4\)"),
+        (lambda a: a.__setitem__(5, torch.ones(2, 4, 3)), r"h0 has shape \(2, 4, 3\); expected \(2, 3, 4\)"),
+    ],
+)
 def test_bad_arguments_are_one_line_naming_the_argument(change, message):
     args = [t.float() if t is not None else torch.zeros(2, 3, 4) for t in inputs(5, True)]
     change(args)
@@ -121,6 +125,7 @@ def test_bad_arguments_are_one_line_naming_the_argument(change, message):
 
 
 # ---- negative eigenvalues (Grazzi et al. 2025): decay 2·exp(ΔA) − 1 ∈ (−1, 1] ------------------------
+
 
 def strong(T, with_h0, seed=0):
     """Inputs whose decays 2·exp(ΔA) − 1 reach well below zero (ΔA down to about −6)."""

@@ -56,8 +56,7 @@ def test_different_configurations_are_never_averaged_into_one_cell(tmp_path):
 
 
 def test_means_carry_a_student_t_interval_over_seeds(tmp_path):
-    profile = FOUR_CONFIGS.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("[8, 16]", "8").replace(
-        "[1e-3, 1e-2]", "1e-2")
+    profile = FOUR_CONFIGS.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("[8, 16]", "8").replace("[1e-3, 1e-2]", "1e-2")
     (tmp_path / "ci.toml").write_text(profile)
     sweep(load_profile(str(tmp_path / "ci.toml")), tmp_path, "cpu", show_progress=False)
     report(tmp_path)
@@ -65,8 +64,7 @@ def test_means_carry_a_student_t_interval_over_seeds(tmp_path):
     row = pd.read_csv(tmp_path / "four" / "accuracy.csv").iloc[0]
     mean, sem = sum(values) / 3, stats.sem(values)
     half = stats.t.ppf(0.975, 2) * sem
-    assert row["n"] == 3 and row["ci95_low"] == pytest.approx(mean - half) and row["ci95_high"] == pytest.approx(
-        mean + half)
+    assert row["n"] == 3 and row["ci95_low"] == pytest.approx(mean - half) and row["ci95_high"] == pytest.approx(mean + half)
     # the tables show the interval on the log scale (an MSE is positive): exp(mean ± t·sem of log values)
     logs = [math.log(v) for v in values]
     log_half = stats.t.ppf(0.975, 2) * stats.sem(logs)
@@ -124,14 +122,29 @@ def test_compare_reports_the_difference_its_interval_and_welchs_test(tmp_path, c
 
 def test_an_edited_user_model_reruns_and_the_table_shows_the_newest(tmp_path):
     core = tmp_path / "edited_core.py"
-    source = ("import torch\nclass Core(torch.nn.Module):\n    def __init__(self, input_size, hidden_size):\n"
-              "        super().__init__()\n        self.rnn = torch.nn.GRU(input_size, hidden_size, batch_first=True)\n"
-              "    def forward(self, x, state=None):\n        y, s = self.rnn(x * SCALE, state)\n        return y, s\n")
+    source = (
+        "import torch\nclass Core(torch.nn.Module):\n    def __init__(self, input_size, hidden_size):\n"
+        "        super().__init__()\n        self.rnn = torch.nn.GRU(input_size, hidden_size, batch_first=True)\n"
+        "    def forward(self, x, state=None):\n        y, s = self.rnn(x * SCALE, state)\n        return y, s\n"
+    )
     core.write_text("SCALE = 1.0\n" + source)
-    (tmp_path / "p.toml").write_text(FOUR_CONFIGS.replace('models = ["lstm"]', 'models = ["edited_core.py:Core"]')
-                                     .replace("[8, 16]", "8").replace("[1e-3, 1e-2]", "1e-2"))
-    run = [sys.executable, "-m", "rnnbench", "sweep", str(tmp_path / "p.toml"), "--out", str(tmp_path),
-           "--device", "cpu", "--no-progress"]
+    (tmp_path / "p.toml").write_text(
+        FOUR_CONFIGS.replace('models = ["lstm"]', 'models = ["edited_core.py:Core"]')
+        .replace("[8, 16]", "8")
+        .replace("[1e-3, 1e-2]", "1e-2")
+    )
+    run = [
+        sys.executable,
+        "-m",
+        "rnnbench",
+        "sweep",
+        str(tmp_path / "p.toml"),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     assert "1 ok" in subprocess.run(run, capture_output=True, text=True, check=True).stdout
     assert "1 skipped, 0 ok" in subprocess.run(run, capture_output=True, text=True, check=True).stdout
     core.write_text("SCALE = 0.0\n" + source)  # the edit: the core now sees no input
@@ -139,15 +152,20 @@ def test_an_edited_user_model_reruns_and_the_table_shows_the_newest(tmp_path):
     records = read_records(tmp_path / "raw")
     assert len(records) == 2 and records[0]["model"]["source_sha256"] != records[1]["model"]["source_sha256"]
     report(tmp_path)
-    [row] = [line for line in (tmp_path / "four" / "accuracy.md").read_text().splitlines()
-             if line.startswith("| adding")]
+    [row] = [line for line in (tmp_path / "four" / "accuracy.md").read_text().splitlines() if line.startswith("| adding")]
     assert f"{records[1]['metrics']['mse']:.3g}" in row and "(0/1)" in row
 
 
 def git_state(cwd: Path, pythonpath: Path | None = None) -> dict:
     env = {**os.environ, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
-    out = subprocess.run([sys.executable, "-c", "import json; from rnnbench.results import GIT; print(json.dumps(GIT))"],
-                         cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; from rnnbench.results import GIT; print(json.dumps(GIT))"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -158,14 +176,14 @@ def other_repo(tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / "f.txt").write_text("x")
     subprocess.run(["git", "-C", str(repo), "add", "f.txt"], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"],
-                   check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"], check=True)
     return repo
 
 
 def test_run_from_inside_another_repository_records_none_of_its_commits(other_repo):
-    theirs = subprocess.run(["git", "-C", str(other_repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    theirs = subprocess.run(
+        ["git", "-C", str(other_repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert git_state(other_repo)["git_commit"] != theirs  # the working directory does not count
     # rnnbench copied into that repository, untracked (as an install into a venv inside it would be)
     shutil.copytree(Path(rnnbench.__file__).parent, other_repo / "site" / "rnnbench")
@@ -177,8 +195,9 @@ CITATION = Path(__file__).resolve().parents[2] / "CITATION.cff"
 
 
 def cffconvert(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "cffconvert"), "--validate", "-i", str(path)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "cffconvert"), "--validate", "-i", str(path)], capture_output=True, text=True
+    )
 
 
 def test_citation_file_validates_and_a_broken_one_does_not(tmp_path):

@@ -34,8 +34,10 @@ def tools() -> tuple[str, str]:
     if None in found:
         missing = [n for n, p in zip(("pdflatex", "pdftotext"), found) if p is None]
         if os.environ.get("RNNBENCH_REQUIRE_LATEX") == "1":
-            pytest.fail(f"{', '.join(missing)} not on PATH (apt-get install texlive-latex-base texlive-latex-recommended "
-                        f"texlive-science texlive-latex-extra poppler-utils)")
+            pytest.fail(
+                f"{', '.join(missing)} not on PATH (apt-get install texlive-latex-base texlive-latex-recommended "
+                f"texlive-science texlive-latex-extra poppler-utils)"
+            )
         pytest.skip(f"{', '.join(missing)} not on PATH")
     return found  # type: ignore[return-value]
 
@@ -45,12 +47,16 @@ def compile_table(table: Path, tmp: Path) -> tuple[str, str]:
     pdflatex, pdftotext = tools()
     doc = tmp / "paper.tex"
     doc.write_text(PREAMBLE + f"\\input{{{table.resolve().as_posix()}}}\n\\clearpage\n\\end{{document}}\n")
-    run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", doc.name],
-                         cwd=tmp, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", doc.name],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log = (tmp / "paper.log").read_text(errors="replace")
     assert run.returncode == 0, f"{table}: pdflatex failed:\n{run.stdout[-3000:]}"
-    text = subprocess.run([pdftotext, "-raw", "paper.pdf", "-"], cwd=tmp, capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run([pdftotext, "-raw", "paper.pdf", "-"], cwd=tmp, capture_output=True, text=True, check=True).stdout
     return log, text
 
 
@@ -99,8 +105,13 @@ def test_published_table_compiles_fits_and_shows_its_rows(table, tmp_path):
 def test_the_compile_check_catches_an_overfull_table(tmp_path):
     """Negative control: a table with the resize guard taken out, wider than the page, fails."""
     wide = tmp_path / "wide.tex"
-    wide.write_text("\\begin{table}\\centering\\begin{tabular}{" + "l" * 30 + "}\\toprule\n"
-                    + " & ".join(f"column{i}" for i in range(30)) + " \\\\\n\\bottomrule\\end{tabular}\\end{table}\n")
+    wide.write_text(
+        "\\begin{table}\\centering\\begin{tabular}{"
+        + "l" * 30
+        + "}\\toprule\n"
+        + " & ".join(f"column{i}" for i in range(30))
+        + " \\\\\n\\bottomrule\\end{tabular}\\end{table}\n"
+    )
     wide.with_suffix(".md").write_text("| a |\n|---|\n")
     build = tmp_path / "build"
     build.mkdir()
@@ -131,24 +142,51 @@ def test_a_constructed_table_with_bold_daggers_and_intervals_compiles(tmp_path):
     from rnnbench.results import append_record
 
     rng = random.Random(0)
-    env = {"rnnbench": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False, "torch": "2.13.0",
-           "device_name": "cpu-x", "cpu": "cpu-x", "threads": 2, "python": "3.11"}
-    for task, metric, centres in (("adding", "mse", {"gru": 3e-5, "lstm": 0.02, "rnn": 0.15}),
-                                  ("mqar", "acc", {"gru": 1.0, "lstm": 0.6, "rnn": 0.1})):
+    env = {
+        "rnnbench": "0.1.0",
+        "git_commit": "0123456789abcdef",
+        "git_dirty": False,
+        "torch": "2.13.0",
+        "device_name": "cpu-x",
+        "cpu": "cpu-x",
+        "threads": 2,
+        "python": "3.11",
+    }
+    for task, metric, centres in (
+        ("adding", "mse", {"gru": 3e-5, "lstm": 0.02, "rnn": 0.15}),
+        ("mqar", "acc", {"gru": 1.0, "lstm": 0.6, "rnn": 0.1}),
+    ):
         for model, centre in centres.items():
             for seed in range(4):
-                value = min(1.0, centre * (1 + 0.03 * rng.gauss(0, 1))) if metric == "acc" else centre * (
-                    1 + 0.1 * rng.gauss(0, 1))
+                value = (
+                    min(1.0, centre * (1 + 0.03 * rng.gauss(0, 1))) if metric == "acc" else centre * (1 + 0.1 * rng.gauss(0, 1))
+                )
                 value = 1.0 if centre == 1.0 and seed < 2 else value
-                append_record(tmp_path / "raw" / "made.jsonl", {
-                    "schema_version": 2, "kind": "train", "profile": "made", "section": "accuracy", "status": "ok",
-                    "created_at": f"2026-01-01T00:00:00.{seed:06d}", "run_id": f"{task}{model}{seed}",
-                    "task": {"name": task, "preset": "arjovsky2016", "params": {"T": 10}, "version": 1, "metric": metric},
-                    "model": {"name": model, "implementation": "fused", "default_implementation": "fused",
-                              "display": model, "params": {"hidden_size": 8}, "n_params": 100},
-                    "train": {"seed": seed, "steps": 10, "batch_size": 4},
-                    "metrics": {metric: value, "baseline": 0.2, "solved": False},
-                    "history": [{"step": 10, metric: value}], "env": env})
+                append_record(
+                    tmp_path / "raw" / "made.jsonl",
+                    {
+                        "schema_version": 2,
+                        "kind": "train",
+                        "profile": "made",
+                        "section": "accuracy",
+                        "status": "ok",
+                        "created_at": f"2026-01-01T00:00:00.{seed:06d}",
+                        "run_id": f"{task}{model}{seed}",
+                        "task": {"name": task, "preset": "arjovsky2016", "params": {"T": 10}, "version": 1, "metric": metric},
+                        "model": {
+                            "name": model,
+                            "implementation": "fused",
+                            "default_implementation": "fused",
+                            "display": model,
+                            "params": {"hidden_size": 8},
+                            "n_params": 100,
+                        },
+                        "train": {"seed": seed, "steps": 10, "batch_size": 4},
+                        "metrics": {metric: value, "baseline": 0.2, "solved": False},
+                        "history": [{"step": 10, metric: value}],
+                        "env": env,
+                    },
+                )
     build(tmp_path)
     table = tmp_path / "made" / "accuracy.tex"
     source = table.read_text()

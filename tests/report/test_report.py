@@ -57,6 +57,7 @@ def test_accuracy_table_has_every_cell_with_mean_std_seeds_and_baseline(results)
 def test_report_matches_the_records(results):
     """The table's mean is the mean of the records' final metrics."""
     import json
+
     recs = [json.loads(l) for l in records_path(results, load_profile(str(results / "mini.toml"))).read_text().splitlines()]
     values = [r["metrics"]["mse"] for r in recs if r["model"]["name"] == "rnn" and r["task"]["name"] == "adding"]
     report(results)
@@ -85,8 +86,16 @@ def test_report_without_records_is_a_usage_error(tmp_path, capsys):
 
 def test_task_label_shows_t_and_non_default_parameters():
     assert task_label({"name": "copy", "preset": "bai2018", "params": {"T": 5, "K": 10}}) == "copy/bai2018 (T=5)"
-    assert task_label({"name": "sine", "preset": "multisine", "params": {"T": 9, "H": 2, "n_sines": 3, "noise": 0.1,
-                       "min_period": 8.0, "max_period": 40.0}}) == "sine/multisine (T=9, H=2)"
+    assert (
+        task_label(
+            {
+                "name": "sine",
+                "preset": "multisine",
+                "params": {"T": 9, "H": 2, "n_sines": 3, "noise": 0.1, "min_period": 8.0, "max_period": 40.0},
+            }
+        )
+        == "sine/multisine (T=9, H=2)"
+    )
 
 
 RETENTION = """
@@ -132,9 +141,13 @@ def test_retention_table_and_curves(retention_results):
     assert set(csv["axis_value"]) == {4, 8, 1, 3} and (csv["n"] == 3).all()
     # normalised metric = mean over seeds of metric / baseline, read back from the records
     import json
+
     recs = [json.loads(l) for l in (retention_results / "raw" / "ret.jsonl").read_text().splitlines()]
-    mine = [r["metrics"]["mse"] / r["metrics"]["baseline"] for r in recs
-            if r["task"]["name"] == "adding" and r["task"]["params"]["T"] == 8 and r["model"]["name"] == "gru"]
+    mine = [
+        r["metrics"]["mse"] / r["metrics"]["baseline"]
+        for r in recs
+        if r["task"]["name"] == "adding" and r["task"]["params"]["T"] == 8 and r["model"]["name"] == "gru"
+    ]
     row = csv[(csv["model"] == "gru") & (csv["axis_value"] == 8) & csv["group"].str.startswith("adding")].iloc[0]
     assert row["normalised_mean"] == pytest.approx(sum(mine) / 3)
     assert (d / "figures" / "retention_adding_arjovsky2016.png").stat().st_size > 5000
@@ -142,14 +155,47 @@ def test_retention_table_and_curves(retention_results):
 
 def test_largest_t_solved_needs_a_strict_majority():
     from rnnbench.report import retention_table
-    summary = pd.DataFrame([
-        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 10, "solved": 2, "n": 3, "steps_to_solve": 100,
-         "steps": 1000, "batch_size": 64, "hidden_size": 32},
-        {"group": "g", "axis": "T", "model": "lstm", "axis_value": 20, "solved": 2, "n": 4, "steps_to_solve": 300,
-         "steps": 1000, "batch_size": 64, "hidden_size": 32},
-        {"group": "g", "axis": "T", "model": "rnn", "axis_value": 10, "solved": 1, "n": 3, "steps_to_solve": 900,
-         "steps": 1000, "batch_size": 64, "hidden_size": 32},
-    ])
+
+    summary = pd.DataFrame(
+        [
+            {
+                "group": "g",
+                "axis": "T",
+                "model": "lstm",
+                "axis_value": 10,
+                "solved": 2,
+                "n": 3,
+                "steps_to_solve": 100,
+                "steps": 1000,
+                "batch_size": 64,
+                "hidden_size": 32,
+            },
+            {
+                "group": "g",
+                "axis": "T",
+                "model": "lstm",
+                "axis_value": 20,
+                "solved": 2,
+                "n": 4,
+                "steps_to_solve": 300,
+                "steps": 1000,
+                "batch_size": 64,
+                "hidden_size": 32,
+            },
+            {
+                "group": "g",
+                "axis": "T",
+                "model": "rnn",
+                "axis_value": 10,
+                "solved": 1,
+                "n": 3,
+                "steps_to_solve": 900,
+                "steps": 1000,
+                "batch_size": 64,
+                "hidden_size": 32,
+            },
+        ]
+    )
     row = retention_table(summary).iloc[0]
     assert row["lstm"] == "10 (step 100)"  # 2 of 4 at T=20 is no majority
     assert row["rnn"] == "none"
@@ -165,6 +211,7 @@ def test_gradient_flow_table_and_figure(retention_results):
 
 def test_decay_rate_recovers_a_known_geometric_decay():
     from rnnbench.diagnostics import decay_rate
+
     assert decay_rate([0.5**d for d in range(20)])["decay_per_step"] == pytest.approx(0.5)
     assert decay_rate([1.0] * 5)["decay_per_step"] == pytest.approx(1.0)
     assert decay_rate([1.0, 0.0, 0.0])["decay_per_step"] is None  # one usable point
@@ -172,12 +219,40 @@ def test_decay_rate_recovers_a_known_geometric_decay():
 
 def test_paper_comparison_puts_published_numbers_beside_ours():
     from rnnbench.report import paper_comparison
-    rows = [{"task_name": "copy", "preset": "bai2018", "T": 1000, "model": m, "column": m, "row_variant": "",
-             "status": "ok", "value": v, "baseline": 0.0204, "seed": 0, "n_params": 16000, "steps": 100}
-            for m, v in (("lstm", 0.0200), ("gru", 0.0150), ("rnn", 0.0300))]
-    rows.append({"task_name": "adding", "preset": "bai2018", "T": 600, "model": "gru", "column": "gru",
-                 "row_variant": "", "status": "ok", "value": 1e-4, "baseline": 1 / 6, "seed": 0, "n_params": 70000,
-                 "steps": 100})
+
+    rows = [
+        {
+            "task_name": "copy",
+            "preset": "bai2018",
+            "T": 1000,
+            "model": m,
+            "column": m,
+            "row_variant": "",
+            "status": "ok",
+            "value": v,
+            "baseline": 0.0204,
+            "seed": 0,
+            "n_params": 16000,
+            "steps": 100,
+        }
+        for m, v in (("lstm", 0.0200), ("gru", 0.0150), ("rnn", 0.0300))
+    ]
+    rows.append(
+        {
+            "task_name": "adding",
+            "preset": "bai2018",
+            "T": 600,
+            "model": "gru",
+            "column": "gru",
+            "row_variant": "",
+            "status": "ok",
+            "value": 1e-4,
+            "baseline": 1 / 6,
+            "seed": 0,
+            "n_params": 70000,
+            "steps": 100,
+        }
+    )
     table, citations = paper_comparison(pd.DataFrame(rows))
     assert "Bai" in citations[0] and len(table) == 4
     by = {(r["task"].split("/")[0], r["model"]): r for _, r in table.iterrows()}
@@ -198,8 +273,9 @@ def test_speedup_table_divides_the_reference_time_by_each_implementations(tmp_pa
 
     path = tmp_path / "raw" / "tp.jsonl"
     for impl in ("fused", "reference"):
-        append_record(path, measure(ThroughputCell("gru", impl, Shape(2, 6, 3, 4), 0.01), torch.device("cpu"))
-                      | {"profile": "tp"})
+        append_record(
+            path, measure(ThroughputCell("gru", impl, Shape(2, 6, 3, 4), 0.01), torch.device("cpu")) | {"profile": "tp"}
+        )
     report(tmp_path)
     records = {json.loads(l)["model"]["implementation"]: json.loads(l) for l in path.read_text().splitlines()}
     table = pd.read_csv(tmp_path / "tp" / "speedup.csv")

@@ -13,27 +13,52 @@ from rnnbench.results import append_record
 
 
 def train_record(run_id, model, seed, task="parity_check", preset="deletang2023", params=None, created="2026-01-01"):
-    return {"schema_version": 2, "kind": "train", "run_id": run_id, "cell_key": f"key-{run_id}", "status": "ok",
-            "created_at": created, "profile": "lg", "section": "length",
-            "task": {"name": task, "version": 1, "preset": preset, "params": {"length": 40}, "metric": "acc"},
-            "model": {"name": model, "display": model, "implementation": "fused", "default_implementation": "fused",
-                      "params": {"hidden_size": 16, **(params or {})}, "n_params": 100},
-            "train": {"seed": seed, "lengths": "1:40", "steps": 100, "lr": 0.01, "batch_size": 32},
-            "metrics": {"acc": 1.0}, "env": {"git_commit": "abc", "torch": "2", "device_name": "cpu", "threads": 2}}
+    return {
+        "schema_version": 2,
+        "kind": "train",
+        "run_id": run_id,
+        "cell_key": f"key-{run_id}",
+        "status": "ok",
+        "created_at": created,
+        "profile": "lg",
+        "section": "length",
+        "task": {"name": task, "version": 1, "preset": preset, "params": {"length": 40}, "metric": "acc"},
+        "model": {
+            "name": model,
+            "display": model,
+            "implementation": "fused",
+            "default_implementation": "fused",
+            "params": {"hidden_size": 16, **(params or {})},
+            "n_params": 100,
+        },
+        "train": {"seed": seed, "lengths": "1:40", "steps": 100, "lr": 0.01, "batch_size": 32},
+        "metrics": {"acc": 1.0},
+        "env": {"git_commit": "abc", "torch": "2", "device_name": "cpu", "threads": 2},
+    }
 
 
 def eval_record(of_run, accs, created="2026-01-02", chance=0.5, run_id=None):
-    return {"schema_version": 2, "kind": "length_eval", "run_id": run_id or f"e-{of_run}-{created}",
-            "of_run": of_run, "created_at": created, "status": "ok", "profile": "lg", "section": "length",
-            "eval": {"samples": 64, "lengths": list(accs)},
-            "per_length": [{"length": n, "acc": a, "ce": 0.1, "chance": chance, "baseline": chance} for n, a in accs.items()],
-            "env": {"git_commit": "abc", "torch": "2", "device_name": "cpu", "threads": 2}}
+    return {
+        "schema_version": 2,
+        "kind": "length_eval",
+        "run_id": run_id or f"e-{of_run}-{created}",
+        "of_run": of_run,
+        "created_at": created,
+        "status": "ok",
+        "profile": "lg",
+        "section": "length",
+        "eval": {"samples": 64, "lengths": list(accs)},
+        "per_length": [{"length": n, "acc": a, "ce": 0.1, "chance": chance, "baseline": chance} for n, a in accs.items()],
+        "env": {"git_commit": "abc", "torch": "2", "device_name": "cpu", "threads": 2},
+    }
 
 
 @pytest.fixture
 def records():
     return [
-        train_record("r0", "lstm", 0), train_record("r1", "lstm", 1), train_record("n0", "rnn", 0),
+        train_record("r0", "lstm", 0),
+        train_record("r1", "lstm", 1),
+        train_record("n0", "rnn", 0),
         eval_record("r0", {30: 0.0, 41: 1.0, 100: 1.0}),  # length 30 lies in the training range: not scored
         eval_record("r1", {41: 0.9, 100: 0.7}),
         eval_record("n0", {41: 0.5, 100: 0.52}),
@@ -67,9 +92,12 @@ def test_newest_values_win_and_reruns_replace_their_cell(records):
 
 
 def test_models_with_different_parameters_get_their_own_columns():
-    recs = [train_record("a", "deltanet", 0, params={"allow_neg_eigval": False}),
-            train_record("b", "deltanet", 0, params={"allow_neg_eigval": True}),
-            eval_record("a", {41: 0.5}), eval_record("b", {41: 1.0})]
+    recs = [
+        train_record("a", "deltanet", 0, params={"allow_neg_eigval": False}),
+        train_record("b", "deltanet", 0, params={"allow_neg_eigval": True}),
+        eval_record("a", {41: 0.5}),
+        eval_record("b", {41: 1.0}),
+    ]
     s = length_summary(length_frame(recs))
     assert sorted(s["column"]) == ["deltanet [allow_neg_eigval=False]", "deltanet [allow_neg_eigval=True]"]
 
@@ -109,8 +137,13 @@ def test_report_writes_the_section_table_figures_and_comparison(tmp_path, record
     for r in records:
         append_record(tmp_path / "raw" / "lg.jsonl", r)
     written = {p.relative_to(tmp_path).as_posix() for p in report(tmp_path)}
-    assert {"lg/length.md", "lg/length.csv", "lg/length_paper_comparison.md",
-            "lg/figures/length_parity_check_deletang2023.svg", "index.html"} <= written
+    assert {
+        "lg/length.md",
+        "lg/length.csv",
+        "lg/length_paper_comparison.md",
+        "lg/figures/length_parity_check_deletang2023.svg",
+        "index.html",
+    } <= written
     md = (tmp_path / "lg" / "length.md").read_text()
     assert "best 1.000 ✓" in md and "the best of their seeds and learning rates" in md
     comparison = (tmp_path / "lg" / "length_paper_comparison.md").read_text()

@@ -59,15 +59,22 @@ params = { T = 5 }
 def median_section(tmp_path, monkeypatch):
     (tmp_path / "median_section.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(SECTIONS._items, "median", Section("median", "median", "train", "median_section",
-                                                           trained=True))
+    monkeypatch.setitem(SECTIONS._items, "median", Section("median", "median", "train", "median_section", trained=True))
     yield
     sys.modules.pop("median_section", None)
 
 
 def test_the_builtin_sections_and_their_modules_load():
-    assert list(SECTIONS) == ["accuracy", "retention", "gradient_flow", "paper_comparison", "length",
-                             "length_paper_comparison", "throughput", "speedup"]
+    assert list(SECTIONS) == [
+        "accuracy",
+        "retention",
+        "gradient_flow",
+        "paper_comparison",
+        "length",
+        "length_paper_comparison",
+        "throughput",
+        "speedup",
+    ]
     assert trained_sections() == ("accuracy", "retention", "gradient_flow", "length")
     for _, section in SECTIONS.items():
         module = section.load()

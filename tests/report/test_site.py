@@ -130,11 +130,13 @@ def test_page_in_headless_chromium(which, small_site, tmp_path):
         if which == "published":  # what a first-time reader sees
             page.screenshot(path=str(Path(os.environ.get("RNNBENCH_SCREENSHOT", tmp_path / "page.png"))))
         assert errors == []
-        assert requests and all(u.startswith("file://") for u in requests), [u for u in requests if
-                                                                              not u.startswith("file://")]
-        shown = page.eval_on_selector_all("article", """els => els.map(a => [
+        assert requests and all(u.startswith("file://") for u in requests), [u for u in requests if not u.startswith("file://")]
+        shown = page.eval_on_selector_all(
+            "article",
+            """els => els.map(a => [
             a.querySelector('a[href$=".md"]').getAttribute('href'),
-            a.querySelectorAll('tbody tr').length])""")
+            a.querySelectorAll('tbody tr').length])""",
+        )
         assert dict(shown) == expected
         images = page.eval_on_selector_all("img", "els => els.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])")
         assert images and all(width > 0 for _, width in images), [s for s, w in images if not w]
@@ -158,9 +160,11 @@ def test_page_in_headless_chromium(which, small_site, tmp_path):
         rows_after, cols_after = visible("tbody tr"), visible("th")
         assert rows_after < rows_before and cols_after < cols_before
         models = page.eval_on_selector_all(
-            "table.data", """ts => ts.flatMap(t => { const i = Array.from(t.tHead.rows[0].cells)
+            "table.data",
+            """ts => ts.flatMap(t => { const i = Array.from(t.tHead.rows[0].cells)
                 .findIndex(h => h.dataset.role === 'model'); return i < 0 ? [] :
-                Array.from(t.tBodies[0].rows).filter(r => !r.hidden).map(r => r.cells[i].textContent.trim()); })""")
+                Array.from(t.tBodies[0].rows).filter(r => !r.hidden).map(r => r.cells[i].textContent.trim()); })""",
+        )
         assert models and all(m.split(" ")[0] == "lstm" for m in models)
         page.select_option('select[data-filter="model"]', "")
         assert visible("tbody tr") == rows_before

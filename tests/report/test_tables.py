@@ -27,23 +27,46 @@ from rnnbench.tasks.base import metric_bounds
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "results"
-ENV = {"rnnbench": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False, "torch": "2.13.0", "python": "3.11",
-       "device_name": "cpu-x", "cpu": "cpu-x", "threads": 2}
+ENV = {
+    "rnnbench": "0.1.0",
+    "git_commit": "0123456789abcdef",
+    "git_dirty": False,
+    "torch": "2.13.0",
+    "python": "3.11",
+    "device_name": "cpu-x",
+    "cpu": "cpu-x",
+    "threads": 2,
+}
 
 
 def record(profile, task, T, model, seed, value, metric="mse", baseline=0.17, env=ENV, when="2026-01-01T00:00:00"):
     """A training record with what the report reads (a real run's record has more)."""
-    return {"schema_version": 2, "kind": "train", "profile": profile, "section": "accuracy", "status": "ok",
-            "created_at": f"{when}.{seed:06d}", "run_id": f"{profile}{task}{T}{model}{seed}",
-            "task": {"name": task, "preset": "arjovsky2016", "params": {"T": T}, "version": 1, "metric": metric},
-            "model": {"name": model, "implementation": "fused", "default_implementation": "fused", "display": model,
-                      "params": {"hidden_size": 8}, "n_params": 100},
-            "train": {"seed": seed, "steps": 10, "batch_size": 4},
-            "metrics": {metric: value, "baseline": baseline, "solved": False},
-            "history": [{"step": 0, metric: baseline}, {"step": 10, metric: value}], "env": env}
+    return {
+        "schema_version": 2,
+        "kind": "train",
+        "profile": profile,
+        "section": "accuracy",
+        "status": "ok",
+        "created_at": f"{when}.{seed:06d}",
+        "run_id": f"{profile}{task}{T}{model}{seed}",
+        "task": {"name": task, "preset": "arjovsky2016", "params": {"T": T}, "version": 1, "metric": metric},
+        "model": {
+            "name": model,
+            "implementation": "fused",
+            "default_implementation": "fused",
+            "display": model,
+            "params": {"hidden_size": 8},
+            "n_params": 100,
+        },
+        "train": {"seed": seed, "steps": 10, "batch_size": 4},
+        "metrics": {metric: value, "baseline": baseline, "solved": False},
+        "history": [{"step": 0, metric: baseline}, {"step": 10, metric: value}],
+        "env": env,
+    }
 
 
 # ---------------------------------------------------------------- intervals inside the range
+
 
 def test_two_seeds_give_their_range_where_students_t_leaves_the_metrics_range():
     for values, metric in (([0.95, 0.999], "acc"), ([0.001, 0.2], "ce")):
@@ -83,6 +106,7 @@ def test_the_log_scale_interval_covers_at_its_level_with_three_seeds():
 
 # ---------------------------------------------------------------- many cells, one family
 
+
 def test_holm_and_benjamini_hochberg_adjust_as_defined():
     p = [0.01, 0.04, 0.03, 0.005, math.nan]
     # Holm: sorted p × (m − k + 1), kept non-decreasing: 0.005·4, 0.01·3, 0.03·2, 0.04·1 -> 0.02, 0.03, 0.06, 0.06
@@ -100,8 +124,9 @@ def test_correction_keeps_false_verdicts_among_pure_noise_cells_at_the_stated_ra
     families, cells, seeds = 400, 20, 5
     false = {"none": 0, "holm": 0, "bh": 0}
     for _ in range(families):
-        p = [welch([rng.gauss(0, 1) for _ in range(seeds)], [rng.gauss(0, 1) for _ in range(seeds)]).p_value
-             for _ in range(cells)]
+        p = [
+            welch([rng.gauss(0, 1) for _ in range(seeds)], [rng.gauss(0, 1) for _ in range(seeds)]).p_value for _ in range(cells)
+        ]
         for method in false:
             false[method] += any(q < 0.05 for q in adjust(p, method))
     se = math.sqrt(0.05 * 0.95 / families)
@@ -226,8 +251,7 @@ def check_tables_in_range(root: Path) -> int:
                     checked += 1
     for tex in sorted(root.glob("*/*.tex")):
         source = tex.read_text().replace("\\_", "_")
-        metric = dict(re.findall(r"\\textsuperscript\{([a-z]+)\}[^;]*?, ([a-z_0-9.]+) \((?:lower|higher) is better",
-                                 source))
+        metric = dict(re.findall(r"\\textsuperscript\{([a-z]+)\}[^;]*?, ([a-z_0-9.]+) \((?:lower|higher) is better", source))
         head, body = source.split("\\midrule", 1)
         letters = re.findall(r"\\textsuperscript\{([a-z]+)\}", head)  # tasks as columns
         row_letter = None  # tasks as rows: the letter of the row's label (its interval row has none)
@@ -258,16 +282,22 @@ def test_no_published_table_shows_an_interval_outside_its_metrics_range():
 
 def test_a_two_seed_report_stays_in_range_and_marks_the_best(tmp_path):
     path = tmp_path / "raw" / "two.jsonl"
-    cells = {("copy", "ce", "gru"): [0.001, 0.2], ("copy", "ce", "lstm"): [0.25, 0.4],
-             ("mqar", "acc", "gru"): [0.95, 0.999], ("mqar", "acc", "lstm"): [0.5, 0.6]}
+    cells = {
+        ("copy", "ce", "gru"): [0.001, 0.2],
+        ("copy", "ce", "lstm"): [0.25, 0.4],
+        ("mqar", "acc", "gru"): [0.95, 0.999],
+        ("mqar", "acc", "lstm"): [0.5, 0.6],
+    }
     for (task, metric, model), values in cells.items():
         for seed, v in enumerate(values):
             append_record(path, record("two", task, 10, model, seed, v, metric=metric, baseline=0.4))
     build(tmp_path)
     csv = pd.read_csv(tmp_path / "two" / "accuracy.csv")
     assert (csv["interval_method"] == "range").all()
-    raw_outside = [(lo < metric_bounds(m)[0]) or (hi > metric_bounds(m)[1])
-                   for lo, hi, m in zip(csv["ci95_low"], csv["ci95_high"], csv["metric"])]
+    raw_outside = [
+        (lo < metric_bounds(m)[0]) or (hi > metric_bounds(m)[1])
+        for lo, hi, m in zip(csv["ci95_low"], csv["ci95_high"], csv["metric"])
+    ]
     assert all(raw_outside)  # the raw Student-t bounds (kept in the CSV) leave the range; the tables do not
     assert check_tables_in_range(tmp_path) >= 4 * 3  # every cell, in Markdown, LaTeX and the page
     header, rows = rows_of_markdown(tmp_path / "two" / "accuracy.md")
@@ -291,8 +321,10 @@ def test_a_significant_lead_is_marked_in_every_format(tmp_path):
     build(tmp_path)
     csv = pd.read_csv(tmp_path / "sig" / "accuracy.csv")
     best = csv[csv["best"]].iloc[0]
-    values = {m: [r["metrics"]["mse"] for r in map(json.loads, path.read_text().splitlines())
-                  if r["model"]["name"] == m] for m in ("gru", "lstm")}
+    values = {
+        m: [r["metrics"]["mse"] for r in map(json.loads, path.read_text().splitlines()) if r["model"]["name"] == m]
+        for m in ("gru", "lstm")
+    }
     assert best["column"] == "gru" and best["runner_up"] == "lstm" and best["significant"]
     assert best["p_vs_runner_up"] == pytest.approx(sps.ttest_ind(values["gru"], values["lstm"], equal_var=False).pvalue)
     assert "** †" in (tmp_path / "sig" / "accuracy.md").read_text()
@@ -302,19 +334,24 @@ def test_a_significant_lead_is_marked_in_every_format(tmp_path):
 
 # ---------------------------------------------------------------- the report owns its outputs
 
+
 def test_a_second_report_removes_a_gone_profiles_outputs_and_nothing_else(tmp_path):
     for profile in ("keep", "gone"):
         for model in ("gru", "lstm"):
             for seed in range(2):
-                append_record(tmp_path / "raw" / f"{profile}.jsonl", record(profile, "adding", 10, model, seed,
-                                                                             0.1 + 0.01 * seed))
+                append_record(
+                    tmp_path / "raw" / f"{profile}.jsonl", record(profile, "adding", 10, model, seed, 0.1 + 0.01 * seed)
+                )
     first = build(tmp_path)
     gone = [p for p in first.written if "gone" in p.relative_to(tmp_path).parts]
     assert any(p.suffix == ".svg" for p in gone) and any(p.suffix == ".tex" for p in gone)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["files"]) == {str(p.relative_to(tmp_path)) for p in first.written}
-    user_files = {tmp_path / "README.md": "mine", tmp_path / "gone" / "notes.txt": "mine too",
-                  tmp_path / "keep" / "figures" / "extra.png": "not the report's"}
+    user_files = {
+        tmp_path / "README.md": "mine",
+        tmp_path / "gone" / "notes.txt": "mine too",
+        tmp_path / "keep" / "figures" / "extra.png": "not the report's",
+    }
     for p, text in user_files.items():
         p.write_text(text)
     edited = tmp_path / "gone" / "accuracy.csv"
@@ -339,6 +376,7 @@ def test_a_second_report_removes_a_gone_profiles_outputs_and_nothing_else(tmp_pa
 
 # ---------------------------------------------------------------- provenance of a copied tree
 
+
 def test_tree_id_is_gits_id_of_the_package(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(Path(rnnbench.__file__).parent, repo / "rnnbench", ignore=shutil.ignore_patterns("__pycache__"))
@@ -348,17 +386,21 @@ def test_tree_id_is_gits_id_of_the_package(tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(git + ["add", "-f", "rnnbench", ":!rnnbench/__pycache__"], check=True)
     subprocess.run(git + ["commit", "-qm", "x"], check=True)
-    committed = subprocess.run(git + ["rev-parse", "HEAD:rnnbench"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+    committed = subprocess.run(git + ["rev-parse", "HEAD:rnnbench"], capture_output=True, text=True, check=True).stdout.strip()
     assert tree_id(repo / "rnnbench") == committed
     (repo / "rnnbench" / "tasks" / "copy.py").write_text("# edited\n")
     assert tree_id(repo / "rnnbench") != committed
 
 
 def code_of(copy: Path, **env) -> dict:
-    run = subprocess.run([sys.executable, "-c", "import json; from rnnbench.results import GIT; print(json.dumps(GIT))"],
-                         cwd=copy, env={**os.environ, "PYTHONPATH": str(copy), **env}, capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", "import json; from rnnbench.results import GIT; print(json.dumps(GIT))"],
+        cwd=copy,
+        env={**os.environ, "PYTHONPATH": str(copy), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(run.stdout)
 
 

@@ -22,8 +22,11 @@ from rnnbench.train import Cell, fit, weights_hash
 from rnnbench.weights import weights_path
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(task_params={"length": 8}, model_params={"hidden_size": 8},
-             train={"steps": 12, "eval_every": 6, "eval_size": 16, "lengths": "1:8", "batch_size": 16})
+SMALL = dict(
+    task_params={"length": 8},
+    model_params={"hidden_size": 8},
+    train={"steps": 12, "eval_every": 6, "eval_size": 16, "lengths": "1:8", "batch_size": 16},
+)
 
 PROFILE = """
 name = "lg"
@@ -47,18 +50,35 @@ eval_lengths = "{lengths}"
 
 # ---- length specifications --------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec, lengths", [
-    ("41:45", (41, 42, 43, 44, 45)), ("41:60:10", (41, 51)), ("7", (7,)), ("3,1,2,2", (1, 2, 3)),
-    ("1:3,10", (1, 2, 3, 10)), (12, (12,)), ([5, 3], (3, 5)),
-])
+
+@pytest.mark.parametrize(
+    "spec, lengths",
+    [
+        ("41:45", (41, 42, 43, 44, 45)),
+        ("41:60:10", (41, 51)),
+        ("7", (7,)),
+        ("3,1,2,2", (1, 2, 3)),
+        ("1:3,10", (1, 2, 3, 10)),
+        (12, (12,)),
+        ([5, 3], (3, 5)),
+    ],
+)
 def test_length_specs_are_inclusive_ranges(spec, lengths):
     assert parse_lengths(spec) == lengths
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ("500:41", "empty range"), ("", "names no length"), ("0:3", "includes length 0"), ("a:b", "not a length"),
-    ("1:2:3:4", "4 fields"), ("1:10:0", "step 0"), (True, "not a length specification"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("500:41", "empty range"),
+        ("", "names no length"),
+        ("0:3", "includes length 0"),
+        ("a:b", "not a length"),
+        ("1:2:3:4", "4 fields"),
+        ("1:10:0", "step 0"),
+        (True, "not a length specification"),
+    ],
+)
 def test_bad_length_specs_are_one_line(spec, fragment):
     with pytest.raises(UsageError, match=fragment) as exc:
         parse_lengths(spec, "--lengths")
@@ -72,6 +92,7 @@ def test_describe_lengths():
 
 
 # ---- training on a curriculum -------------------------------------------------------------------
+
 
 def test_curriculum_draws_one_length_per_batch_from_the_range(monkeypatch):
     import rnnbench.tasks.regular.parity_check as pc
@@ -118,8 +139,9 @@ def test_earlier_cells_keep_their_keys_and_records_their_fields():
             assert "lengths" not in record["train"]
             checked += 1
     assert checked >= 150  # the published quick profile has 156 training cells
-    r = fit(Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4},
-                 train={"steps": 2, "eval_size": 8}), "cpu")
+    r = fit(
+        Cell("adding", "rnn", task_params={"T": 5}, model_params={"hidden_size": 4}, train={"steps": 2, "eval_size": 8}), "cpu"
+    )
     assert "lengths" not in r["train"]
 
 
@@ -132,14 +154,14 @@ def test_fixed_length_tasks_refuse_training_lengths():
 
 # ---- weights ------------------------------------------------------------------------------------
 
+
 def test_weights_are_saved_by_run_id_and_checked_against_the_record(tmp_path):
     r = fit(Cell("parity_check", "lstm", **SMALL), "cpu", weights_dir=tmp_path)
     path = weights_path(tmp_path, r["run_id"])
     assert r["weights_file"] == path.name and path.is_file()
     model, task, cell = load_trained(r, tmp_path)
     assert weights_hash(model) == r["weights_sha256"] and task.name == "parity_check"
-    other = fit(Cell("parity_check", "lstm", **{**SMALL, "train": {**SMALL["train"], "seed": 1}}), "cpu",
-                weights_dir=tmp_path)
+    other = fit(Cell("parity_check", "lstm", **{**SMALL, "train": {**SMALL["train"], "seed": 1}}), "cpu", weights_dir=tmp_path)
     shutil.copy(weights_path(tmp_path, other["run_id"]), path)  # another run's weights under this run's name
     with pytest.raises(UsageError, match=f"weights file {path} does not match run {r['run_id']}"):
         load_trained(r, tmp_path)
@@ -157,6 +179,7 @@ def test_runs_without_saving_have_no_weights_file(tmp_path):
 
 
 # ---- evaluation -----------------------------------------------------------------------------------
+
 
 def test_evaluation_records_every_length_and_later_lengths_never_change_earlier_numbers(tmp_path):
     r = fit(Cell("cycle_navigation", "gru", **SMALL), "cpu", weights_dir=tmp_path)
@@ -195,15 +218,36 @@ def test_long_lengths_are_evaluated_in_chunks_with_the_same_result(monkeypatch, 
 
 # ---- rnnbench evaluate ----------------------------------------------------------------------------
 
+
 def test_cli_evaluate_appends_one_record_and_skips_lengths_it_has(tmp_path, capsys):
     raw = tmp_path / "res" / "raw" / "runs.jsonl"
-    assert main(["run", "--task", "parity_check", "--model", "rnn", "--set", "task.length=8", "--set",
-                 "train.lengths=1:8", "--set", "model.hidden_size=8", "--steps", "10", "--out", str(raw),
-                 "--save-weights", str(tmp_path / "res" / "weights")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--task",
+                "parity_check",
+                "--model",
+                "rnn",
+                "--set",
+                "task.length=8",
+                "--set",
+                "train.lengths=1:8",
+                "--set",
+                "model.hidden_size=8",
+                "--steps",
+                "10",
+                "--out",
+                str(raw),
+                "--save-weights",
+                str(tmp_path / "res" / "weights"),
+            ]
+        )
+        == 0
+    )
     run_id = read_records(raw)[0]["run_id"]
     capsys.readouterr()
-    assert main(["evaluate", run_id[:6], "--lengths", "9:30:10", "--samples", "16",
-                 "--results", str(tmp_path / "res")]) == 0
+    assert main(["evaluate", run_id[:6], "--lengths", "9:30:10", "--samples", "16", "--results", str(tmp_path / "res")]) == 0
     out = capsys.readouterr().out
     assert "length     9" in out and "length    29" in out and "score (mean acc over the 3 lengths" in out
     before = raw.read_bytes()
@@ -216,11 +260,14 @@ def test_cli_evaluate_appends_one_record_and_skips_lengths_it_has(tmp_path, caps
     assert [e["eval"]["lengths"] for e in evals] == [[9, 19, 29], [5, 40]]
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--lengths", "500:41"], "empty range"),
-    (["--lengths", "0:5"], "includes length 0"),
-    (["--lengths", "10", "--samples", "1"], "--samples 1 is impossible"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--lengths", "500:41"], "empty range"),
+        (["--lengths", "0:5"], "includes length 0"),
+        (["--lengths", "10", "--samples", "1"], "--samples 1 is impossible"),
+    ],
+)
 def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys, argv, fragment):
     assert main(["evaluate", "abc", *argv, "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -229,9 +276,30 @@ def test_cli_evaluate_bad_input_is_one_line(tmp_path, capsys, argv, fragment):
 
 def test_cli_evaluate_missing_run_or_weights_is_one_line(tmp_path, capsys):
     raw = tmp_path / "raw" / "runs.jsonl"
-    assert main(["run", "--task", "induction_heads", "--model", "rnn", "--set", "task.length=6", "--set",
-                 "train.lengths=3:6", "--set", "model.hidden_size=8", "--steps", "4", "--out", str(raw),
-                 "--save-weights", str(tmp_path / "weights")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--task",
+                "induction_heads",
+                "--model",
+                "rnn",
+                "--set",
+                "task.length=6",
+                "--set",
+                "train.lengths=3:6",
+                "--set",
+                "model.hidden_size=8",
+                "--steps",
+                "4",
+                "--out",
+                str(raw),
+                "--save-weights",
+                str(tmp_path / "weights"),
+            ]
+        )
+        == 0
+    )
     run_id = read_records(raw)[0]["run_id"]
     capsys.readouterr()
     assert main(["evaluate", run_id, "--lengths", "1:9", "--results", str(tmp_path)]) == 2
@@ -245,6 +313,7 @@ def test_cli_evaluate_missing_run_or_weights_is_one_line(tmp_path, capsys):
 
 
 # ---- sweeps -----------------------------------------------------------------------------------------
+
 
 def test_sweep_trains_evaluates_and_adds_lengths_without_retraining(tmp_path, monkeypatch):
     import rnnbench.cells as sw  # where a cell is run
@@ -291,13 +360,16 @@ def test_a_deleted_weights_file_is_named_and_the_other_cells_are_evaluated(tmp_p
     assert len(added) == 3, "the three cells whose weights are there were evaluated"
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    ('eval_lengths = "30:10"', "empty range"),
-    ('eval_lengths = "2:5"', "lie within or below the training lengths"),
-    ("", "needs eval_lengths"),
-    ('eval_lengths = "41:50"\ntrain = { lengths = "" }', "give train.lengths"),
-    ('eval_lengths = "41:50"\neval_samples = 1', "eval_samples=1 is impossible"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ('eval_lengths = "30:10"', "empty range"),
+        ('eval_lengths = "2:5"', "lie within or below the training lengths"),
+        ("", "needs eval_lengths"),
+        ('eval_lengths = "41:50"\ntrain = { lengths = "" }', "give train.lengths"),
+        ('eval_lengths = "41:50"\neval_samples = 1', "eval_samples=1 is impossible"),
+    ],
+)
 def test_bad_length_entries_are_explained(tmp_path, entry, fragment):
     path = tmp_path / "bad.toml"
     path.write_text(f'[train]\nlengths = "1:40"\n[[length]]\ntask = "parity_check"\n{entry}\n')

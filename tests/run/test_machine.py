@@ -72,36 +72,66 @@ def test_the_quadratic_pattern_is_caught():
 
 
 def python(*code_lines: str) -> str:
-    return subprocess.run([sys.executable, "-c", "\n".join(code_lines)], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", "\n".join(code_lines)], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_help_and_bad_options_do_not_import_torch():
-    out = python("import sys", "from rnnbench.cli import build_parser",
-                 "build_parser().format_help()",
-                 "build_parser().parse_args(['sweep', 'quick', '--executor', 'dask', '--shard', '1/2'])",
-                 "print('torch' in sys.modules)")
+    out = python(
+        "import sys",
+        "from rnnbench.cli import build_parser",
+        "build_parser().format_help()",
+        "build_parser().parse_args(['sweep', 'quick', '--executor', 'dask', '--shard', '1/2'])",
+        "print('torch' in sys.modules)",
+    )
     assert out == "False"
 
 
 def test_list_sample_and_the_determinism_switches_do_not_import_dynamo():
     """``torch._dynamo`` costs about 1 s to import. rnnbench's own code never needs it
     (torch.optim's constructor still imports it, inside PyTorch, on a training run)."""
-    out = python("import sys, io, contextlib, torch", "from rnnbench.cli import main",
-                 "from rnnbench.train import determinism",
-                 "with contextlib.redirect_stdout(io.StringIO()):",
-                 "    main(['list']); main(['sample', '--task', 'copy', '--set', 'task.T=3'])",
-                 "with determinism(torch.device('cpu'), True): pass",
-                 "print('DYNAMO', 'torch._dynamo' in sys.modules)")
+    out = python(
+        "import sys, io, contextlib, torch",
+        "from rnnbench.cli import main",
+        "from rnnbench.train import determinism",
+        "with contextlib.redirect_stdout(io.StringIO()):",
+        "    main(['list']); main(['sample', '--task', 'copy', '--set', 'task.T=3'])",
+        "with determinism(torch.device('cpu'), True): pass",
+        "print('DYNAMO', 'torch._dynamo' in sys.modules)",
+    )
     assert out.splitlines()[-1] == "DYNAMO False"
 
 
 def test_threads_are_applied_recorded_and_reapplied_by_rerun(tmp_path):
     out = tmp_path / "r.jsonl"
     base = [sys.executable, "-m", "rnnbench"]
-    subprocess.run([*base, "run", "--task", "adding", "--model", "gru", "--steps", "20", "--set", "task.T=20",
-                    "--set", "model.hidden_size=16", "--set", "train.eval_size=64", "--device", "cpu",
-                    "--threads", "1", "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *base,
+            "run",
+            "--task",
+            "adding",
+            "--model",
+            "gru",
+            "--steps",
+            "20",
+            "--set",
+            "task.T=20",
+            "--set",
+            "model.hidden_size=16",
+            "--set",
+            "train.eval_size=64",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     record = read_records(out)[0]
     assert record["env"]["threads"] == 1
     rerun = subprocess.run([*base, "rerun", str(out), "--threads", "2"], capture_output=True, text=True)
@@ -109,8 +139,7 @@ def test_threads_are_applied_recorded_and_reapplied_by_rerun(tmp_path):
     again = subprocess.run([*base, "rerun", str(out), "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 0 and "match: bit-identical" in again.stdout, again.stdout + again.stderr
     assert read_records(out)[-1]["env"]["threads"] == 1, "rerun applied the recorded thread count"
-    bad = subprocess.run([*base, "run", "--task", "copy", "--model", "rnn", "--threads", "0"],
-                         capture_output=True, text=True)
+    bad = subprocess.run([*base, "run", "--task", "copy", "--model", "rnn", "--threads", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--threads 0 is impossible" in bad.stderr
 
 
@@ -128,13 +157,16 @@ def test_load_meter_sees_another_process_competing():
     import time
 
     from rnnbench.results import LoadMeter, cpu_times
+
     if cpu_times() is None:
         pytest.skip("no /proc/stat")
     meter = LoadMeter()
     time.sleep(0.5)
     quiet = meter.record()
-    spinners = [subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
-                for _ in range(os.cpu_count() or 1)]
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
+        for _ in range(os.cpu_count() or 1)
+    ]
     time.sleep(0.5)
     meter = LoadMeter()
     time.sleep(1.5)
@@ -153,8 +185,30 @@ def test_a_busy_measurement_is_flagged_in_the_record_the_warning_and_the_table(t
     busy = {"others_cpu_share": 0.9, "loadavg_start": 0.5, "loadavg_end": 3.0, "cores": 2, "busy": True}
     monkeypatch.setattr(measure.LoadMeter, "record", lambda self: busy)
     out = tmp_path / "t.jsonl"
-    assert main(["throughput", "--model", "rnn", "--impl", "fused", "--batch", "2", "--seq-len", "5", "--hidden", "8",
-                 "--min-run-time", "0.01", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--model",
+                "rnn",
+                "--impl",
+                "fused",
+                "--batch",
+                "2",
+                "--seq-len",
+                "5",
+                "--hidden",
+                "8",
+                "--min-run-time",
+                "0.01",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "the machine was busy" in capsys.readouterr().err
     record = read_records(out)[0]
     assert record["load"]["busy"] is True
@@ -167,14 +221,18 @@ def test_a_busy_measurement_is_flagged_in_the_record_the_warning_and_the_table(t
 
 def test_a_sweep_logging_to_a_file_prints_one_line_per_cell(tmp_path):
     profile = tmp_path / "tiny.toml"
-    profile.write_text('name = "tiny"\nseeds = [0]\nmodels = ["rnn", "gru"]\n[model]\nhidden_size = 4\n'
-                       '[train]\nsteps = 30\neval_every = 10\neval_size = 8\n[[accuracy]]\ntask = "copy"\n'
-                       'params = { T = 3, K = 2 }\n')
-    proc = subprocess.run([sys.executable, "-m", "rnnbench", "sweep", str(profile), "--out", str(tmp_path),
-                           "--device", "cpu"], capture_output=True, text=True)
+    profile.write_text(
+        'name = "tiny"\nseeds = [0]\nmodels = ["rnn", "gru"]\n[model]\nhidden_size = 4\n'
+        '[train]\nsteps = 30\neval_every = 10\neval_size = 8\n[[accuracy]]\ntask = "copy"\n'
+        "params = { T = 3, K = 2 }\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnbench", "sweep", str(profile), "--out", str(tmp_path), "--device", "cpu"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("tiny 1/2 ") and lines[1].startswith("tiny 2/2 ")
     assert "\r" not in proc.stderr and all(": ok" in line for line in lines)
-    assert {json.loads(l)["model"]["name"] for l in (tmp_path / "raw" / "tiny.jsonl").read_text().splitlines()} == {
-        "rnn", "gru"}
+    assert {json.loads(l)["model"]["name"] for l in (tmp_path / "raw" / "tiny.jsonl").read_text().splitlines()} == {"rnn", "gru"}

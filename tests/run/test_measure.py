@@ -64,12 +64,15 @@ def test_cpu_training_memory_grows_with_sequence_length():
     assert long["results"]["fwdbwd"]["memory_bytes"] > 5 * short["results"]["fwdbwd"]["memory_bytes"] / 2
 
 
-@pytest.mark.parametrize("cell, fragment", [
-    (ThroughputCell("lstn", "fused", TINY), "unknown model"),
-    (ThroughputCell("lstm", "fast", TINY), "has no implementation 'fast'"),
-    (ThroughputCell("lstm", "fused", Shape(batch=0)), "batch=0"),
-    (ThroughputCell("lstm", "fused", TINY, min_run_time=0), "min-run-time=0"),
-])
+@pytest.mark.parametrize(
+    "cell, fragment",
+    [
+        (ThroughputCell("lstn", "fused", TINY), "unknown model"),
+        (ThroughputCell("lstm", "fast", TINY), "has no implementation 'fast'"),
+        (ThroughputCell("lstm", "fused", Shape(batch=0)), "batch=0"),
+        (ThroughputCell("lstm", "fused", TINY, min_run_time=0), "min-run-time=0"),
+    ],
+)
 def test_bad_throughput_cells(cell, fragment):
     with pytest.raises(UsageError, match=fragment):
         cell.validate()
@@ -77,8 +80,28 @@ def test_bad_throughput_cells(cell, fragment):
 
 def test_throughput_command_prints_both_modes(capsys, tmp_path):
     out = tmp_path / "tp.jsonl"
-    assert main(["throughput", "--model", "gru", "--batch", "2", "--seq-len", "4", "--hidden", "8",
-                 "--device", "cpu", "--min-run-time", "0.01", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "throughput",
+                "--model",
+                "gru",
+                "--batch",
+                "2",
+                "--seq-len",
+                "4",
+                "--hidden",
+                "8",
+                "--device",
+                "cpu",
+                "--min-run-time",
+                "0.01",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "tokens/s" in text and "GFLOP/s" in text and "roofline" in text
     assert text.count("fwdbwd") == 2 and text.count("fwd ") >= 2  # fused and reference

@@ -42,8 +42,10 @@ CLAIMS = {
 # In portable mode, each claimed value differs from its pin (MKL's CNR branch AUTO, not COMPATIBLE).
 ALL_CLAIMS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
-needs_avx2 = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
-                                reason="the claims lower the instruction set; this CPU has no AVX2 to lower from")
+needs_avx2 = pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+    reason="the claims lower the instruction set; this CPU has no AVX2 to lower from",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -60,8 +62,19 @@ def swept(tmp, name: str, claims: dict[str, str], *options: str) -> dict[str, di
     out = tmp / name
     out.mkdir()
     (out / "numerics.toml").write_text(PROFILE)
-    done = rnnbench("sweep", str(out / "numerics.toml"), "--out", str(out), "--device", "cpu", "--threads", "1",
-                    "--no-progress", *options, env=clean_env(**claims))
+    done = rnnbench(
+        "sweep",
+        str(out / "numerics.toml"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-progress",
+        *options,
+        env=clean_env(**claims),
+    )
     assert done.returncode == 0, done.stderr
     return {r["model"]["name"]: r for r in read_records(out / "raw" / "numerics.jsonl")}
 
@@ -69,8 +82,11 @@ def swept(tmp, name: str, claims: dict[str, str], *options: str) -> dict[str, di
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("numerics")
-    got = {"best": swept(tmp, "best", {}), "portable_best": swept(tmp, "portable_best", {}, "--numerics", "portable"),
-           "portable_claims": swept(tmp, "portable_claims", ALL_CLAIMS, "--numerics", "portable")}
+    got = {
+        "best": swept(tmp, "best", {}),
+        "portable_best": swept(tmp, "portable_best", {}, "--numerics", "portable"),
+        "portable_claims": swept(tmp, "portable_claims", ALL_CLAIMS, "--numerics", "portable"),
+    }
     for name, claim in CLAIMS.items():
         got[name] = swept(tmp, name, claim)
     got["tmp"] = tmp
@@ -138,8 +154,17 @@ PORTABLE = {"mode": "portable", "pins": dict(numerics.PINS), "mkldnn": False}
 
 
 def env_of(**changes):
-    base = {"device": "cpu", "device_name": "AMD EPYC", "torch": "2.13.0+cpu", "git_commit": "a" * 40,
-            "git_dirty": False, "threads": 2, "cpu_capability": "AVX2", "host": "vm", "numerics": PORTABLE}
+    base = {
+        "device": "cpu",
+        "device_name": "AMD EPYC",
+        "torch": "2.13.0+cpu",
+        "git_commit": "a" * 40,
+        "git_dirty": False,
+        "threads": 2,
+        "cpu_capability": "AVX2",
+        "host": "vm",
+        "numerics": PORTABLE,
+    }
     return base | changes
 
 
@@ -147,8 +172,14 @@ def test_the_same_setup_rule_under_portable_numerics():
     here = env_of()
     assert same_setup(env_of(device_name="Intel Xeon Platinum 8375C", host="node7"), here), "another CPU model counts"
     assert not same_setup(env_of(device_name="Intel Xeon", host="node7"), here, "throughput"), "timings: this host"
-    for key, value in [("torch", "2.14.0+cpu"), ("git_commit", "b" * 40), ("git_dirty", True), ("threads", 1),
-                       ("cpu_capability", "AVX512"), ("device", "cuda")]:
+    for key, value in [
+        ("torch", "2.14.0+cpu"),
+        ("git_commit", "b" * 40),
+        ("git_dirty", True),
+        ("threads", 1),
+        ("cpu_capability", "AVX512"),
+        ("device", "cuda"),
+    ]:
         assert not same_setup(env_of(**{key: value}), here), key
     default = env_of(numerics={"mode": "default"})
     assert not same_setup(default, here) and not same_setup(here, default), "portable and default never match"
@@ -171,8 +202,11 @@ def test_a_portable_sweep_resumes_from_another_cpus_records_and_never_mixes_mode
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 2
     raw = records_path(tmp_path, profile)
     records = [json.loads(line) for line in raw.read_text().splitlines()]
-    with pytest.raises(UsageError, match="already holds default-numerics records of 2 of these cells; a sweep with "
-                                         "--numerics portable does not mix .* --out"):
+    with pytest.raises(
+        UsageError,
+        match="already holds default-numerics records of 2 of these cells; a sweep with "
+        "--numerics portable does not mix .* --out",
+    ):
         monkeypatch.setattr(numerics, "_MODE", "portable")  # as a process configured portable reports itself
         pending(profile, raw, "cpu")
 
@@ -180,8 +214,10 @@ def test_a_portable_sweep_resumes_from_another_cpus_records_and_never_mixes_mode
         raw.write_text("".join(json.dumps(r | {"env": r["env"] | e}) + "\n" for r, e in zip(records, envs)))
 
     # two shards, made on two other CPU models with the same pins: this portable sweep has nothing left to do
-    rewrite({"numerics": PORTABLE, "device_name": "Intel Xeon", "host": "a"},
-            {"numerics": PORTABLE, "device_name": "AMD EPYC 9654", "host": "b"})
+    rewrite(
+        {"numerics": PORTABLE, "device_name": "Intel Xeon", "host": "a"},
+        {"numerics": PORTABLE, "device_name": "AMD EPYC 9654", "host": "b"},
+    )
     assert pending(profile, raw, "cpu")[0] == []
     monkeypatch.setattr(numerics, "_MODE", "default")
     with pytest.raises(UsageError, match="already holds portable-numerics records of 2 .* a sweep with default numerics"):
@@ -209,8 +245,10 @@ def test_bad_modes_and_a_late_start_are_one_line(capsys, monkeypatch, tmp_path):
     assert code == 2 and "invalid choice: 'fast'" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setenv(numerics.ENV_VAR, "fast")
     code, _, err = run_cli(capsys, *RUN, "--out", str(tmp_path / "r.jsonl"))
-    assert code == 2 and err.strip() == ("rnnbench: error: RNNBENCH_NUMERICS='fast' is not a numerics mode; choose one "
-                                         "of: default, portable (see docs/reproducibility.md)")
+    assert code == 2 and err.strip() == (
+        "rnnbench: error: RNNBENCH_NUMERICS='fast' is not a numerics mode; choose one "
+        "of: default, portable (see docs/reproducibility.md)"
+    )
     for name in numerics.PINS:
         monkeypatch.delenv(name, raising=False)
     before = dict(os.environ)
@@ -218,8 +256,9 @@ def test_bad_modes_and_a_late_start_are_one_line(capsys, monkeypatch, tmp_path):
     code, _, err = run_cli(capsys, *RUN, "--out", str(tmp_path / "r.jsonl"))
     assert code == 2 and "torch was imported before the portable numerics pins were set" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r.jsonl").exists()
-    assert {k: v for k, v in os.environ.items() if k != numerics.ENV_VAR} == \
-        {k: v for k, v in before.items() if k != numerics.ENV_VAR}, "nothing was half-applied"
+    assert {k: v for k, v in os.environ.items() if k != numerics.ENV_VAR} == {
+        k: v for k, v in before.items() if k != numerics.ENV_VAR
+    }, "nothing was half-applied"
     assert numerics.mode() == "default"
 
 
@@ -241,9 +280,11 @@ def test_every_command_that_computes_numbers_takes_the_option(capsys):
 
 def test_rerun_reads_the_records_mode_without_torch(tmp_path):
     path = tmp_path / "r.jsonl"
-    lines = [{"kind": "train", "run_id": "a", "env": {"numerics": PORTABLE}},
-             {"kind": "throughput", "run_id": "t", "env": {}},
-             {"kind": "train", "run_id": "b", "env": {}}]
+    lines = [
+        {"kind": "train", "run_id": "a", "env": {"numerics": PORTABLE}},
+        {"kind": "throughput", "run_id": "t", "env": {}},
+        {"kind": "train", "run_id": "b", "env": {}},
+    ]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{not json\n")
     assert numerics.recorded_mode(path, None) == "default"  # the last training record, an old one
     assert numerics.recorded_mode(path, "a") == "portable"

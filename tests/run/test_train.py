@@ -21,8 +21,19 @@ def test_same_seed_bit_identical_metrics_and_weights():
 
 def test_record_has_the_contract_fields():
     r = fit(Cell("copy", "bilstm", **{**SMALL, "task_params": {"T": 3}}), "cpu")
-    for key in ("schema_version", "run_id", "created_at", "status", "task", "model", "train", "metrics",
-                "timing", "env", "history"):
+    for key in (
+        "schema_version",
+        "run_id",
+        "created_at",
+        "status",
+        "task",
+        "model",
+        "train",
+        "metrics",
+        "timing",
+        "env",
+        "history",
+    ):
         assert key in r, key
     assert r["status"] == "ok" and r["train"]["steps_done"] == 30
     assert {"name": "copy", "version": 1, "preset": "arjovsky2016"}.items() <= r["task"].items()
@@ -35,6 +46,7 @@ def test_record_has_the_contract_fields():
 def test_eval_set_does_not_depend_on_run_seed():
     """Two seeds are scored on the same held-out data: an untrained model's score at step 0
     differs only through its weights, so equal weights give equal step-0 scores."""
+
     def cell(seed):
         return Cell("sine", "rnn", train={"steps": 1, "eval_size": 32, "seed": seed})
 
@@ -59,8 +71,13 @@ def test_non_finite_loss_ends_the_run_as_diverged(monkeypatch):
 
 
 def test_early_stop_stops_at_the_first_solved_evaluation():
-    cell = Cell("sine", "lstm", task_params={"T": 20, "H": 1, "noise": 0.0}, model_params={"hidden_size": 32},
-                train={"steps": 3000, "eval_every": 50, "eval_size": 256, "early_stop": True, "lr": 1e-2})
+    cell = Cell(
+        "sine",
+        "lstm",
+        task_params={"T": 20, "H": 1, "noise": 0.0},
+        model_params={"hidden_size": 32},
+        train={"steps": 3000, "eval_every": 50, "eval_size": 256, "early_stop": True, "lr": 1e-2},
+    )
     r = fit(cell, "cpu")
     m = r["metrics"]
     assert m["solved"] and m["steps_to_solve"] == r["train"]["steps_done"] < 3000
@@ -79,8 +96,7 @@ def test_lstm_solves_adding_t50_within_2000_steps():
 
 
 def flags():
-    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark)
+    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
 
 
 def test_cuda_determinism_is_applied_inside_the_cell_and_restored_after(monkeypatch):

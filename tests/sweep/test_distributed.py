@@ -75,13 +75,24 @@ def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path):
     assert len({r["executor"]["pid"] for r in got.values()} | {os.getpid()}) >= 2, "ran outside this process"
     # resuming across executors: a local sweep at 1 thread finds nothing left to do
     assert sweep(profile, tmp_path, "cpu", show_progress=False, threads=1) == {
-        "skipped": 4, "ok": 0, "diverged": 0, "failed": 0, "timeout": 0}
+        "skipped": 4,
+        "ok": 0,
+        "diverged": 0,
+        "failed": 0,
+        "timeout": 0,
+    }
 
 
 def test_submitit_local_and_shards_match_serial(serial, tmp_path):
     profile = tiny(tmp_path / "a")
-    sweep(profile, tmp_path / "a", "cpu", show_progress=False, threads=1,
-          executor=ExecutorSpec("submitit-local", workers=2, folder=tmp_path / "logs"))
+    sweep(
+        profile,
+        tmp_path / "a",
+        "cpu",
+        show_progress=False,
+        threads=1,
+        executor=ExecutorSpec("submitit-local", workers=2, folder=tmp_path / "logs"),
+    )
     got = results(tmp_path / "a", profile)
     assert_same(got, serial)
     assert {r["executor"]["kind"] for r in got.values()} == {"submitit-local"}
@@ -121,8 +132,14 @@ def test_killing_a_dask_worker_mid_cell_loses_and_duplicates_nothing(tmp_path):
     thread = threading.Thread(target=killer)
     thread.start()
     try:
-        counts = sweep(profile, tmp_path, "cpu", show_progress=False, threads=1,
-                       executor=ExecutorSpec("dask", scheduler=cluster.scheduler_address))
+        counts = sweep(
+            profile,
+            tmp_path,
+            "cpu",
+            show_progress=False,
+            threads=1,
+            executor=ExecutorSpec("dask", scheduler=cluster.scheduler_address),
+        )
     finally:
         thread.join()
         client.close()
@@ -141,8 +158,9 @@ def test_a_cell_past_its_timeout_is_stopped_inside_a_dask_worker(tmp_path):
     extra = '[[accuracy]]\ntask = "copy"\nparams = { T = 20, K = 2 }\nmodels = ["gru"]\nseeds = [7]\ntrain = { steps = 100000 }\n'
     profile = tiny(tmp_path, extra=extra)
     start = time.perf_counter()
-    counts = sweep(profile, tmp_path, "cpu", cell_timeout=8, show_progress=False, threads=1,
-                   executor=ExecutorSpec("dask", workers=2))
+    counts = sweep(
+        profile, tmp_path, "cpu", cell_timeout=8, show_progress=False, threads=1, executor=ExecutorSpec("dask", workers=2)
+    )
     assert counts["timeout"] == 1 and counts["ok"] == 4
     assert time.perf_counter() - start < 60
     timed_out = next(r for r in read_records(records_path(tmp_path, profile)) if r["status"] == "timeout")
@@ -152,12 +170,32 @@ def test_a_cell_past_its_timeout_is_stopped_inside_a_dask_worker(tmp_path):
 def test_ctrl_c_keeps_finished_records_and_says_how_to_resume(tmp_path):
     profile_path = tmp_path / "tiny.toml"
     profile_path.write_text(TINY.format(steps=600))
-    cmd = [sys.executable, "-m", "rnnbench", "sweep", str(profile_path), "--out", str(tmp_path), "--device", "cpu",
-           "--executor", "dask", "--workers", "1", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnbench",
+        "sweep",
+        str(profile_path),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--executor",
+        "dask",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]
     # SIGINT back to its default in the child: a shell runs background jobs (CI under nohup ... &)
     # with SIGINT ignored, and Python then never raises KeyboardInterrupt
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     raw = tmp_path / "raw" / "tiny.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (raw.exists() and raw.read_text().count("\n") >= 1):

@@ -28,7 +28,10 @@ def test_corrupt_and_truncated_lines_are_skipped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning) as caught:
         records = read_records(path)
     assert [str(w.message).split(": ", 1)[0].rsplit("/", 1)[1] for w in caught] == [
-        "runs.jsonl:2", "runs.jsonl:3", "runs.jsonl:4"]
+        "runs.jsonl:2",
+        "runs.jsonl:3",
+        "runs.jsonl:4",
+    ]
     assert [r["run_id"] for r in records] == ["r0"]
     append_record(path, rec(1))  # starts on a fresh line, the earlier line stays as it was
     lines = path.read_text().splitlines()

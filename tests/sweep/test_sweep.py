@@ -38,6 +38,7 @@ def tiny(tmp_path):
         path = tmp_path / "tiny.toml"
         path.write_text(text.format(steps=steps))
         return path
+
     return make
 
 
@@ -72,20 +73,24 @@ def test_profile_cells_are_the_grid(tiny):
     profile = load_profile(str(tiny()))
     assert profile.name == "tiny" and len(profile.cells) == 2 * 2 * 2
     assert {(pc.cell.model, pc.cell.task_params["T"], pc.cell.train["seed"]) for pc in profile.cells} == {
-        (m, T, s) for m in ("rnn", "gru") for T in (5, 6) for s in (0, 1)}
+        (m, T, s) for m in ("rnn", "gru") for T in (5, 6) for s in (0, 1)
+    }
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("name = 'x'\n[[accuracy]]\ntask = 'nosuch'\n", "unknown task 'nosuch'"),
-    ("[[accuracy]]\ntask = 'copy'\nparams = { T = 0 }\n", "task.T=0"),
-    ("[[accuracy]]\ntask = 'copy'\nmodels = ['lstn']\n", "unknown model 'lstn'"),
-    ("[[accuracy]]\ntask = 'copy'\nseeds = 3\n", "seeds must be a list"),
-    ("[[accuracy]]\nmodel_typo = 1\ntask = 'copy'\n", "unknown key 'model_typo'"),
-    ("[[accuracy]]\nparams = { T = 3 }\n", "names no task"),
-    ("[[accuracy]]\ntask = [\"copy\", \"adding\"]\n", "must be one task's name; write one entry per task"),
-    ("this is = = not toml", "not valid TOML"),
-    ("[train]\nsteps = -5\n[[accuracy]]\ntask = 'copy'\n", "train.steps=-5"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("name = 'x'\n[[accuracy]]\ntask = 'nosuch'\n", "unknown task 'nosuch'"),
+        ("[[accuracy]]\ntask = 'copy'\nparams = { T = 0 }\n", "task.T=0"),
+        ("[[accuracy]]\ntask = 'copy'\nmodels = ['lstn']\n", "unknown model 'lstn'"),
+        ("[[accuracy]]\ntask = 'copy'\nseeds = 3\n", "seeds must be a list"),
+        ("[[accuracy]]\nmodel_typo = 1\ntask = 'copy'\n", "unknown key 'model_typo'"),
+        ("[[accuracy]]\nparams = { T = 3 }\n", "names no task"),
+        ('[[accuracy]]\ntask = ["copy", "adding"]\n', "must be one task's name; write one entry per task"),
+        ("this is = = not toml", "not valid TOML"),
+        ("[train]\nsteps = -5\n[[accuracy]]\ntask = 'copy'\n", "train.steps=-5"),
+    ],
+)
 def test_bad_profiles_are_explained(tmp_path, text, fragment):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -180,6 +185,7 @@ def test_partial_line_left_by_a_kill_is_skipped(tiny, tmp_path):
 
 def test_a_second_sweep_of_the_same_profile_is_refused_while_one_runs(tiny, tmp_path):
     from rnnbench.sweep import exclusive
+
     profile = load_profile(str(tiny()))
     lock = records_path(tmp_path, profile).with_suffix(".lock")
     with exclusive(lock, "held"):
@@ -205,6 +211,7 @@ def test_the_same_setup_rule_for_resuming(tiny, tmp_path):
     import json
 
     from rnnbench.results import same_setup
+
     profile = load_profile(str(tiny()))
     assert sweep(profile, tmp_path, "cpu", show_progress=False)["ok"] == 8
     raw = records_path(tmp_path, profile)
@@ -238,6 +245,7 @@ def test_the_same_setup_rule_for_resuming(tiny, tmp_path):
 
 def test_records_of_another_commit_do_not_count_as_done(tiny, tmp_path):
     import json
+
     profile = load_profile(str(tiny()))
     sweep(profile, tmp_path, "cpu", show_progress=False)
     raw = records_path(tmp_path, profile)
@@ -255,8 +263,13 @@ def test_ctrl_c_in_a_local_sweep_keeps_finished_records_and_says_how_to_resume(t
     cmd = [sys.executable, "-m", "rnnbench", "sweep", str(path), "--out", str(out), "--device", "cpu", "--no-progress"]
     raw = out / "raw" / "tiny.jsonl"
     # SIGINT back to its default in the child (a shell runs background jobs with SIGINT ignored)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (raw.exists() and raw.read_bytes().count(b"\n") >= 1):
         time.sleep(0.02)

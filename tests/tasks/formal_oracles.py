@@ -8,10 +8,23 @@ from __future__ import annotations
 import itertools
 import math
 
-BLANKS = {"parity_check": 2, "even_pairs": 2, "cycle_navigation": 3, "modular_arithmetic": 9, "reverse_string": 2,
-          "stack_manipulation": 5, "modular_arithmetic_brackets": 11, "solve_equation": 11, "duplicate_string": 2,
-          "missing_duplicate_string": 4, "odds_first": 2, "binary_addition": 3, "binary_multiplication": 3,
-          "compute_sqrt": 2, "bucket_sort": 5}
+BLANKS = {
+    "parity_check": 2,
+    "even_pairs": 2,
+    "cycle_navigation": 3,
+    "modular_arithmetic": 9,
+    "reverse_string": 2,
+    "stack_manipulation": 5,
+    "modular_arithmetic_brackets": 11,
+    "solve_equation": 11,
+    "duplicate_string": 2,
+    "missing_duplicate_string": 4,
+    "odds_first": 2,
+    "binary_addition": 3,
+    "binary_multiplication": 3,
+    "compute_sqrt": 2,
+    "bucket_sort": 5,
+}
 
 
 def split(name: str, x: list[int]) -> tuple[list[int], int]:
@@ -80,8 +93,8 @@ def outputs(name: str, x: list[int]) -> tuple[list[int], list[bool]]:
         if L == 1:
             return [1], [True]
         k = L // 2
-        body = s[:2 * k]
-        assert s[2 * k:] == [3] * (L % 2) and body.count(2) == 1
+        body = s[: 2 * k]
+        assert s[2 * k :] == [3] * (L % 2) and body.count(2) == 1
         i = body.index(2)
         return [body[i + k] if i < k else body[i - k]], [True]
     if name == "odds_first":
@@ -94,7 +107,7 @@ def outputs(name: str, x: list[int]) -> tuple[list[int], list[bool]]:
         else:
             assert s.count(2) == 1
             i = s.index(2)
-            n, m = s[:i], s[i + 1:]
+            n, m = s[:i], s[i + 1 :]
             assert n and m and any(n) and any(m), "both numbers are non-zero"
             res = bits_of(little(n) + little(m) if name == "binary_addition" else little(n) * little(m))
         out = res + [2]
@@ -145,6 +158,7 @@ def running_product(name: str, x: list[int]) -> list[int]:
         def compose(a: int, b: int) -> int:
             g = index[tuple(a4[a // 5][a4[b // 5][i]] for i in range(4))]
             return 5 * g + (a % 5 + b % 5) % 5
+
     out, p = [], 0
     for v in x:
         p = compose(p, v)

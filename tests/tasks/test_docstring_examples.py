@@ -48,7 +48,7 @@ def literals(text: str) -> dict[str, object]:
         key = m.group(1)
         while key in out:
             key += "#2"
-        out[key] = ast.literal_eval(text[m.end() - 1:i + 1])
+        out[key] = ast.literal_eval(text[m.end() - 1 : i + 1])
     return out
 
 
@@ -70,14 +70,18 @@ def generated(name: str, preset: str | None, params: dict, n: int = 2000, seed: 
 
 # ---- copy ------------------------------------------------------------------------------------------
 
+
 def copy_examples() -> list[tuple[str, list[int], list[int], dict]]:
     first = paragraph(copy, "Worked example")
     params = {k: v for k, v in ints(first).items() if k in ("T", "K")}
     base = literals(first)
     bai = literals(paragraph(copy, "``bai2018``"))
     exp = literals(paragraph(copy, "``exprnn2019``"))
-    return [("arjovsky2016", base["x"], base["y"], params), ("bai2018", bai["x"], base["y"], params),
-            ("exprnn2019", exp["x"], exp["y"], params)]
+    return [
+        ("arjovsky2016", base["x"], base["y"], params),
+        ("bai2018", bai["x"], base["y"], params),
+        ("exprnn2019", exp["x"], exp["y"], params),
+    ]
 
 
 @pytest.mark.parametrize("preset, x_doc, y_doc, params", copy_examples(), ids=lambda v: v if isinstance(v, str) else "")
@@ -95,6 +99,7 @@ def test_copy_docstring_example_is_what_the_generator_makes(preset, x_doc, y_doc
 
 
 # ---- adding ----------------------------------------------------------------------------------------
+
 
 def test_adding_docstring_example_is_what_the_generator_makes():
     text = paragraph(adding, "Worked example")
@@ -117,6 +122,7 @@ def test_adding_docstring_example_is_what_the_generator_makes():
 
 # ---- MQAR ------------------------------------------------------------------------------------------
 
+
 def test_mqar_docstring_example_is_what_the_generator_makes():
     text = paragraph(mqar, "Worked example")
     p = ints(text)
@@ -125,7 +131,7 @@ def test_mqar_docstring_example_is_what_the_generator_makes():
     doc = literals(text)
     x_doc, y_doc, mask_doc = doc["x"], doc["y"], doc["mask"]
     # the example as the docstring states its draws
-    assert x_doc[0:2 * P:2] == list(keys) and x_doc[1:2 * P:2] == list(values)
+    assert x_doc[0 : 2 * P : 2] == list(keys) and x_doc[1 : 2 * P : 2] == list(values)
     queries = [2 * P + 2 * g for g in gaps]
     assert [i for i, m in enumerate(mask_doc) if m] == sorted(queries)
     assert [x_doc[q] for q in queries] == list(keys) and [y_doc[q] for q in queries] == list(values)
@@ -133,10 +139,10 @@ def test_mqar_docstring_example_is_what_the_generator_makes():
     b = generated("mqar", None, {"V": V, "T": T, "num_kv_pairs": P}, n=3000)
     matched = 0
     for x, y, mask in zip(b.x.tolist(), b.y.tolist(), b.mask.int().tolist()):
-        if mask != mask_doc or [x[q] for q in queries] != x[0:2 * P:2]:
+        if mask != mask_doc or [x[q] for q in queries] != x[0 : 2 * P : 2]:
             continue  # other gaps, or the keys queried in the other order
         matched += 1
-        swap = dict(zip(keys, x[0:2 * P:2])) | dict(zip(values, x[1:2 * P:2]))
+        swap = dict(zip(keys, x[0 : 2 * P : 2])) | dict(zip(values, x[1 : 2 * P : 2]))
         expect_x = [x[i] if i in fill else swap[v] for i, v in enumerate(x_doc)]
         expect_y = [swap.get(v, v) if i in queries else v for i, v in enumerate(y_doc)]
         assert x == expect_x and y == expect_y
@@ -145,6 +151,7 @@ def test_mqar_docstring_example_is_what_the_generator_makes():
 
 # ---- selective copy --------------------------------------------------------------------------------
 
+
 def test_selective_copy_docstring_example_is_what_the_generator_makes():
     text = paragraph(selective_copy, "Worked example")
     p = ints(text)
@@ -152,12 +159,12 @@ def test_selective_copy_docstring_example_is_what_the_generator_makes():
     positions, tokens = tuple_after(text, "positions"), tuple_after(text, "tokens")
     doc = literals(text)
     x_doc, y_doc, mask_doc = doc["x"], doc["y"], doc["mask"]
-    assert [x_doc[i] for i in positions] == list(tokens) and x_doc[T + K:] == [A - 1] * K
+    assert [x_doc[i] for i in positions] == list(tokens) and x_doc[T + K :] == [A - 1] * K
     b = generated("selective_copy", None, {"T": T, "K": K, "A": A})
     matched = 0
     for x, y, mask in zip(b.x.tolist(), b.y.tolist(), b.mask.int().tolist()):
         assert mask == mask_doc
-        drawn = tuple(i for i, v in enumerate(x[:T + K]) if v != 0)
+        drawn = tuple(i for i, v in enumerate(x[: T + K]) if v != 0)
         if drawn != positions:
             continue
         matched += 1
@@ -169,6 +176,7 @@ def test_selective_copy_docstring_example_is_what_the_generator_makes():
 
 
 # ---- sine ------------------------------------------------------------------------------------------
+
 
 def test_sine_docstring_example_is_the_generators_formula():
     text = paragraph(sine, "Worked example")
@@ -192,6 +200,7 @@ def test_sine_docstring_example_is_the_generators_formula():
 
 # ---- Mackey-Glass ----------------------------------------------------------------------------------
 
+
 def test_mackey_glass_docstring_windows_are_what_the_generator_cuts():
     text = paragraph(mackey_glass, "Worked example")
     x_expr = re.search(r"``x = (s\[[^`]+\])``", text).group(1)
@@ -207,6 +216,7 @@ def test_mackey_glass_docstring_windows_are_what_the_generator_cuts():
 
 
 # ---- pixel digits ------------------------------------------------------------------------------------
+
 
 def test_digits_docstring_example_is_what_the_generator_feeds():
     intro = pixels.__doc__

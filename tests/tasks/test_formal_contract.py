@@ -75,11 +75,24 @@ def test_unscored_outputs_do_not_change_the_metrics(name):
     assert task.metrics(other, b)["acc"] == task.metrics(logits, b)["acc"]
 
 
-@pytest.mark.parametrize("name, chance", [
-    ("parity_check", 0.5), ("even_pairs", 0.5), ("cycle_navigation", 0.2), ("modular_arithmetic", 0.2),
-    ("reverse_string", 0.5), ("stack_manipulation", 1 / 3), ("duplicate_string", 0.5), ("bucket_sort", 0.2),
-    ("s5", 1 / 120), ("a5", 1 / 60), ("z60", 1 / 60), ("a4xz5", 1 / 60), ("induction_heads", 1 / 18),
-])
+@pytest.mark.parametrize(
+    "name, chance",
+    [
+        ("parity_check", 0.5),
+        ("even_pairs", 0.5),
+        ("cycle_navigation", 0.2),
+        ("modular_arithmetic", 0.2),
+        ("reverse_string", 0.5),
+        ("stack_manipulation", 1 / 3),
+        ("duplicate_string", 0.5),
+        ("bucket_sort", 0.2),
+        ("s5", 1 / 120),
+        ("a5", 1 / 60),
+        ("z60", 1 / 60),
+        ("a4xz5", 1 / 60),
+        ("induction_heads", 1 / 18),
+    ],
+)
 def test_chance_levels(name, chance):
     task = make_task(name)
     assert task.chance == pytest.approx(chance) and task.describe()["chance"] == pytest.approx(chance)
@@ -124,9 +137,14 @@ def test_position_majority_is_cross_fitted():
     assert math.isnan(position_majority(y[:1], mask[:1], 2)[0])
 
 
-@pytest.mark.parametrize("name, length, fragment", [
-    ("parity_check", 0, "minimum 1"), ("induction_heads", 2, "minimum 3"), ("s5", -3, "minimum 1"),
-])
+@pytest.mark.parametrize(
+    "name, length, fragment",
+    [
+        ("parity_check", 0, "minimum 1"),
+        ("induction_heads", 2, "minimum 3"),
+        ("s5", -3, "minimum 1"),
+    ],
+)
 def test_lengths_below_a_tasks_minimum_are_refused(name, length, fragment):
     with pytest.raises(UsageError, match=fragment):
         make_task(name).at_length(length)

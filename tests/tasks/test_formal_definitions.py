@@ -19,16 +19,33 @@ SLOW = {"modular_arithmetic_brackets", "solve_equation"}  # grammar-built in Pyt
 
 def test_the_formal_tasks_are_all_registered():
     assert set(FORMAL) == {
-        "parity_check", "even_pairs", "cycle_navigation", "modular_arithmetic", "reverse_string",
-        "stack_manipulation", "modular_arithmetic_brackets", "solve_equation", "duplicate_string",
-        "missing_duplicate_string", "odds_first", "binary_addition", "binary_multiplication", "compute_sqrt",
-        "bucket_sort", "s5", "a5", "z60", "a4xz5", "induction_heads"}
+        "parity_check",
+        "even_pairs",
+        "cycle_navigation",
+        "modular_arithmetic",
+        "reverse_string",
+        "stack_manipulation",
+        "modular_arithmetic_brackets",
+        "solve_equation",
+        "duplicate_string",
+        "missing_duplicate_string",
+        "odds_first",
+        "binary_addition",
+        "binary_multiplication",
+        "compute_sqrt",
+        "bucket_sort",
+        "s5",
+        "a5",
+        "z60",
+        "a4xz5",
+        "induction_heads",
+    }
 
 
 def worked_example(name):
     """The x, y and mask rows of the first worked example in the task module's docstring."""
     doc = importlib.import_module(TASKS.get(name).__module__).__doc__
-    block = doc[doc.index("Worked example"):]
+    block = doc[doc.index("Worked example") :]
     rows = {}
     for key in ("x", "y", "mask"):
         m = re.search(rf"^\s*{key}\s*=\s*(\[[^\]]*\])", block, re.M)
@@ -67,8 +84,7 @@ def test_batches_follow_the_definition(name):
     for length in lengths:
         batch = task.sample_length(length, 64 if name not in SLOW else 24, g)
         loss_mask = batch.loss_mask if batch.loss_mask is not None else batch.mask
-        for x, y, m, lm in zip(batch.x.tolist(), batch.y.tolist(), batch.mask.long().tolist(),
-                               loss_mask.long().tolist()):
+        for x, y, m, lm in zip(batch.x.tolist(), batch.y.tolist(), batch.mask.long().tolist(), loss_mask.long().tolist()):
             want_y, want_mask = expected(name, x)
             assert y == want_y and m == want_mask, (name, length, x)
             assert all(a <= b for a, b in zip(m, lm)), "every scored position is in the loss"
@@ -76,12 +92,23 @@ def test_batches_follow_the_definition(name):
                 assert lm == [int(v == task.blank) for v in x], "the loss reads every blank, only blanks"
 
 
-@pytest.mark.parametrize("name, length, n_inputs, n_outputs", [
-    ("parity_check", 9, 9, 1), ("modular_arithmetic", 8, 7, 1), ("modular_arithmetic", 2, 1, 1),
-    ("reverse_string", 5, 5, 5), ("stack_manipulation", 5, 5, 6), ("duplicate_string", 5, 5, 10),
-    ("binary_addition", 5, 5, 6), ("binary_multiplication", 5, 5, 5), ("compute_sqrt", 7, 7, 4),
-    ("bucket_sort", 4, 4, 4), ("s5", 6, 6, 0), ("induction_heads", 9, 9, 1),
-])
+@pytest.mark.parametrize(
+    "name, length, n_inputs, n_outputs",
+    [
+        ("parity_check", 9, 9, 1),
+        ("modular_arithmetic", 8, 7, 1),
+        ("modular_arithmetic", 2, 1, 1),
+        ("reverse_string", 5, 5, 5),
+        ("stack_manipulation", 5, 5, 6),
+        ("duplicate_string", 5, 5, 10),
+        ("binary_addition", 5, 5, 6),
+        ("binary_multiplication", 5, 5, 5),
+        ("compute_sqrt", 7, 7, 4),
+        ("bucket_sort", 4, 4, 4),
+        ("s5", 6, 6, 0),
+        ("induction_heads", 9, 9, 1),
+    ],
+)
 def test_input_and_output_lengths(name, length, n_inputs, n_outputs):
     task = make_task(name)
     batch = task.sample_length(length, 4, torch.Generator().manual_seed(0))

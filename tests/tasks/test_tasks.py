@@ -9,12 +9,13 @@ from rnnbench.tasks.copy import BLANK, DELIMITER
 
 # ---- copy -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "preset, x_tail",
     [
-        ("arjovsky2016", [0, 0, 9, 0, 0]),   # T-1 blanks, delimiter, K blanks
-        ("bai2018", [0, 0, 9, 9, 9]),        # the last K+1 inputs are delimiters
-        ("exprnn2019", [0, 0, 0, 9, 0]),     # T blanks, delimiter, K-1 blanks
+        ("arjovsky2016", [0, 0, 9, 0, 0]),  # T-1 blanks, delimiter, K blanks
+        ("bai2018", [0, 0, 9, 9, 9]),  # the last K+1 inputs are delimiters
+        ("exprnn2019", [0, 0, 0, 9, 0]),  # T blanks, delimiter, K-1 blanks
     ],
 )
 def test_copy_worked_example(preset, x_tail, gen):
@@ -72,6 +73,7 @@ def test_copy_solved_rule(gen):
 
 # ---- adding -----------------------------------------------------------------
 
+
 def test_adding_arjovsky_markers_and_target(gen):
     T = 50
     b = make_task("adding", None, {"T": T}).sample(2000, gen)
@@ -118,8 +120,7 @@ def test_adding_hochreiter_definition(gen):
 
 
 def test_adding_constant_predictor_baselines(gen):
-    for preset, constant, expected in [("arjovsky2016", 1.0, 1 / 6), ("bai2018", 1.0, 1 / 6),
-                                        ("hochreiter1997", 0.5, 19 / 480)]:
+    for preset, constant, expected in [("arjovsky2016", 1.0, 1 / 6), ("bai2018", 1.0, 1 / 6), ("hochreiter1997", 0.5, 19 / 480)]:
         task = make_task("adding", preset, {"T": 40})
         b = task.sample(20000, gen)
         out = torch.full((*b.x.shape[:2], 1), constant)
@@ -138,6 +139,7 @@ def test_adding_reads_each_sequence_at_its_own_last_step(gen):
 
 
 # ---- sine -------------------------------------------------------------------
+
 
 def test_sine_pytorch_examples_formula(gen):
     task = make_task("sine", "pytorch_examples", {"T": 30})

@@ -27,25 +27,26 @@ def perfect(batch, classes):
 
 # ---- selective copy ----------------------------------------------------------
 
+
 def test_selective_copy_definition(gen):
     T, K, A = 30, 5, 8
     task = make_task("selective_copy", None, {"T": T, "K": K, "A": A})
     b = task.sample(500, gen)
     assert b.x.shape == b.y.shape == b.mask.shape == (500, T + 2 * K)
-    assert (b.x[:, T + K:] == A - 1).all(), "the last K inputs are markers"
+    assert (b.x[:, T + K :] == A - 1).all(), "the last K inputs are markers"
     head = b.x[:, : T + K]
     assert ((head == 0) | ((head >= 1) & (head <= A - 2))).all()
     for x, y in zip(head.tolist(), b.y.tolist()):
         tokens = [v for v in x if v != 0]
         assert len(tokens) == K, "exactly K data tokens among the first T+K positions"
-        assert y[T + K:] == tokens, "targets: the tokens in the order they appeared"
+        assert y[T + K :] == tokens, "targets: the tokens in the order they appeared"
         assert y[: T + K] == [0] * (T + K)
-    assert b.mask[:, T + K:].all() and not b.mask[:, : T + K].any()
+    assert b.mask[:, T + K :].all() and not b.mask[:, : T + K].any()
     # positions are uniform among the first T+K: each is occupied with probability K/(T+K)
     occupancy = (head != 0).float().mean(0)
     assert (occupancy - K / (T + K)).abs().max() < 0.08
     # tokens uniform in 1..A-2
-    counts = torch.bincount(b.y[:, T + K:].flatten(), minlength=A)[1: A - 1].float()
+    counts = torch.bincount(b.y[:, T + K :].flatten(), minlength=A)[1 : A - 1].float()
     assert (counts / counts.sum() - 1 / (A - 2)).abs().max() < 0.03
 
 
@@ -85,13 +86,14 @@ def test_selective_copy_preset_is_the_mamba_papers():
 
 # ---- MQAR ----------------------------------------------------------------------
 
+
 def test_mqar_definition(gen):
     T, P, V = 64, 6, 64
     task = make_task("mqar", None, {"T": T, "num_kv_pairs": P, "V": V})
     b = task.sample(300, gen)
     assert b.x.shape == b.y.shape == b.mask.shape == (300, T)
     for x, y, mask in zip(b.x.tolist(), b.y.tolist(), b.mask.tolist()):
-        keys, values = x[0:2 * P:2], x[1:2 * P:2]
+        keys, values = x[0 : 2 * P : 2], x[1 : 2 * P : 2]
         assert len(set(keys)) == P and all(1 <= k < V // 2 for k in keys)
         assert len(set(values)) == P and all(V // 2 <= v < V for v in values)
         queries = [i for i, m in enumerate(mask) if m]
@@ -129,10 +131,16 @@ def test_mqar_memoryless_baseline_holds_empirically(gen):
     assert task.metrics(perfect(b, V), b)["acc"] == 1.0
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"T": 63}, "even length"), ({"V": 7}, "even vocabulary"), ({"T": 16, "num_kv_pairs": 5}, "T >= 4"),
-    ({"V": 8, "num_kv_pairs": 4, "T": 64}, "distinct keys"), ({"power_a": 0}, "power_a"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"T": 63}, "even length"),
+        ({"V": 7}, "even vocabulary"),
+        ({"T": 16, "num_kv_pairs": 5}, "T >= 4"),
+        ({"V": 8, "num_kv_pairs": 4, "T": 64}, "distinct keys"),
+        ({"power_a": 0}, "power_a"),
+    ],
+)
 def test_mqar_impossible_parameters(params, fragment):
     with pytest.raises(UsageError, match=fragment):
         make_task("mqar", None, params)
@@ -140,18 +148,34 @@ def test_mqar_impossible_parameters(params, fragment):
 
 def test_embedding_encoder_is_built_and_recorded():
     task = make_task("mqar", None, {"T": 16, "num_kv_pairs": 2, "V": 32, "embed_dim": 8})
-    model = build_model("gru", None, task.spec, __import__("rnnbench.models", fromlist=["x"]).resolve_model("gru")
-                        .params({"hidden_size": 8}), torch.Generator().manual_seed(0))
+    model = build_model(
+        "gru",
+        None,
+        task.spec,
+        __import__("rnnbench.models", fromlist=["x"]).resolve_model("gru").params({"hidden_size": 8}),
+        torch.Generator().manual_seed(0),
+    )
     assert model.embedding.weight.shape == (32, 8) and model.core.input_size == 8
-    record = fit(Cell("mqar", "gru", task_params={"T": 16, "num_kv_pairs": 2, "V": 32, "embed_dim": 8},
-                      model_params={"hidden_size": 8}, train={"steps": 2, "eval_size": 8}), "cpu")
+    record = fit(
+        Cell(
+            "mqar",
+            "gru",
+            task_params={"T": 16, "num_kv_pairs": 2, "V": 32, "embed_dim": 8},
+            model_params={"hidden_size": 8},
+            train={"steps": 2, "eval_size": 8},
+        ),
+        "cpu",
+    )
     assert record["model"]["encoder"] == {"kind": "embedding", "vocab": 32, "dim": 8}
-    copy = fit(Cell("copy", "gru", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 8},
-                    train={"steps": 1, "eval_size": 4}), "cpu")
+    copy = fit(
+        Cell("copy", "gru", task_params={"T": 3, "K": 2}, model_params={"hidden_size": 8}, train={"steps": 1, "eval_size": 4}),
+        "cpu",
+    )
     assert copy["model"]["encoder"] == {"kind": "one_hot", "dim": 10}
 
 
 # ---- Mackey-Glass ----------------------------------------------------------------
+
 
 def test_mackey_glass_series_solves_the_delay_equation():
     s = mackey_glass_series(600).numpy()
@@ -175,7 +199,7 @@ def test_mackey_glass_windows_and_disjoint_stretches(gen):
         b = task.sample(50, gen, split=split)
         assert b.x.shape == (50, 10, 1) and b.y.shape == (50, 1)
         for x, y in zip(b.x[..., 0], b.y[:, 0]):
-            starts = [i for i in range(len(stretch) - 12) if torch.equal(stretch[i:i + 10], x)]
+            starts = [i for i in range(len(stretch) - 12) if torch.equal(stretch[i : i + 10], x)]
             assert len(starts) == 1, "each window lies inside its own stretch"
             assert y == stretch[starts[0] + 10 - 1 + 3], "target: the reading H steps after the last"
     assert var == pytest.approx(float(test.var()))
@@ -195,6 +219,7 @@ def test_mackey_glass_baselines(gen):
 
 
 # ---- digits and MNIST -------------------------------------------------------------
+
 
 def test_digits_split_is_fixed_stratified_and_scaled(gen):
     task = make_task("sdigits")
@@ -225,8 +250,9 @@ def test_pdigits_is_sdigits_under_the_exprnn_permutation():
 
 
 def test_a_gru_learns_sdigits_well_above_the_majority_baseline():
-    record = fit(Cell("sdigits", "gru", model_params={"hidden_size": 32},
-                      train={"steps": 300, "lr": 1e-2, "eval_every": 300}), "cpu")
+    record = fit(
+        Cell("sdigits", "gru", model_params={"hidden_size": 32}, train={"steps": 300, "lr": 1e-2, "eval_every": 300}), "cpu"
+    )
     m = record["metrics"]
     assert m["baseline"] < 0.11 and m["acc"] > 0.5
     assert record["evaluated_on"] == "the whole test split (360 images)"
@@ -247,22 +273,30 @@ def test_mnist_reads_idx_files_gzipped_or_not(mnist_dir, gen):
 
 def test_mnist_cell_key_names_the_data_not_its_path(mnist_dir, tmp_path_factory):
     import shutil
+
     other = tmp_path_factory.mktemp("elsewhere") / "mnist"
     shutil.copytree(mnist_dir, other)
     key = lambda d: Cell("smnist", "rnn", task_params={"path": str(d)}).key()  # noqa: E731
     assert key(mnist_dir) == key(other)
     (other / "t10k-labels-idx1-ubyte").write_bytes((2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + bytes(5))
     from rnnbench.tasks.pixels import mnist_sha256, mnist_splits
+
     mnist_splits.cache_clear(), mnist_sha256.cache_clear()
     assert key(mnist_dir) != key(other)
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    ("missing", "not found"), ("magic", "expected magic number 2051"), ("truncated", "truncated"),
-    ("count", "disagree"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        ("missing", "not found"),
+        ("magic", "expected magic number 2051"),
+        ("truncated", "truncated"),
+        ("count", "disagree"),
+    ],
+)
 def test_malformed_mnist_files_are_named(mnist_dir, damage, fragment):
     from rnnbench.tasks.pixels import mnist_splits
+
     mnist_splits.cache_clear()
     images = mnist_dir / "t10k-images-idx3-ubyte"
     if damage == "missing":
@@ -279,8 +313,24 @@ def test_malformed_mnist_files_are_named(mnist_dir, damage, fragment):
 
 
 def test_cli_smnist_without_its_files_is_one_line_and_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--task", "smnist", "--model", "rnn",
-                           "--set", "task.path=/nonexistent", "--steps", "1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnnbench",
+            "run",
+            "--task",
+            "smnist",
+            "--model",
+            "rnn",
+            "--set",
+            "task.path=/nonexistent",
+            "--steps",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "/nonexistent/train-images-idx3-ubyte" in lines[0]
@@ -288,14 +338,21 @@ def test_cli_smnist_without_its_files_is_one_line_and_exit_2():
 
 # ---- the contract ----------------------------------------------------------------------
 
+
 def test_chunked_evaluation_equals_one_pass(monkeypatch):
     import rnnbench.train as train
-    for name, params in (("mqar", {"T": 16, "num_kv_pairs": 3, "V": 32}), ("sdigits", {}),
-                         ("selective_copy", {"T": 10, "K": 3, "A": 6})):
+
+    for name, params in (
+        ("mqar", {"T": 16, "num_kv_pairs": 3, "V": 32}),
+        ("sdigits", {}),
+        ("selective_copy", {"T": 10, "K": 3, "A": 6}),
+    ):
         task = make_task(name, None, params)
         from rnnbench.models import resolve_model
-        model = build_model("gru", None, task.spec, resolve_model("gru").params({"hidden_size": 8}),
-                            torch.Generator().manual_seed(0))
+
+        model = build_model(
+            "gru", None, task.spec, resolve_model("gru").params({"hidden_size": 8}), torch.Generator().manual_seed(0)
+        )
         batch = task.evaluation(300, torch.Generator().manual_seed(1))
         with torch.no_grad():
             whole = evaluate_in_chunks(model, task, batch)

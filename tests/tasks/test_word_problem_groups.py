@@ -47,6 +47,7 @@ def test_alternating_group_is_the_even_permutations_in_their_s5_order():
 
 def test_a5_is_perfect_and_the_others_are_not():
     """A5 equals its commutator subgroup (non-solvable); A4×Z5 and Z60 do not."""
+
     def commutator_subgroup(G):
         t = G.table
         inv = t.argmin(1) * 0 + (t == 0).nonzero()[:, 1]  # inverse of each element
@@ -57,6 +58,7 @@ def test_a5_is_perfect_and_the_others_are_not():
             if new == closure:
                 return closure
             closure = new
+
     assert len(commutator_subgroup(GROUPS["A5"])) == 60
     assert len(commutator_subgroup(GROUPS["A4xZ5"])) == 4  # A4's derived subgroup is the Klein four-group
     assert len(commutator_subgroup(GROUPS["Z60"])) == 1

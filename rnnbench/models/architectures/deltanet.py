@@ -43,11 +43,14 @@ class Params(ArchParams):
 
     def validate(self) -> None:
         super().validate()
-        require(self.num_heads >= 1 and self.hidden_size % self.num_heads == 0,
-                f"model.num_heads={self.num_heads} must divide model.hidden_size={self.hidden_size}")
+        require(
+            self.num_heads >= 1 and self.hidden_size % self.num_heads == 0,
+            f"model.num_heads={self.num_heads} must divide model.hidden_size={self.hidden_size}",
+        )
         require(self.conv_size >= 1, f"model.conv_size={self.conv_size} is impossible; use 1 or more")
-        require(isinstance(self.allow_neg_eigval, bool),
-                f"model.allow_neg_eigval={self.allow_neg_eigval!r} must be true or false")
+        require(
+            isinstance(self.allow_neg_eigval, bool), f"model.allow_neg_eigval={self.allow_neg_eigval!r} must be true or false"
+        )
 
 
 class DeltaNetMixer(la.QKVMixer):
@@ -78,8 +81,17 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     the head RMSNorm 4D, W_o 2D², the residual D."""
     D, H = p.hidden_size, p.num_heads
     K = V = D // H
-    per_layer = (4 * D + 2 * D * (3 * D + H) + 3 * (2 * p.conv_size * D + 4 * D) + 6 * D + 4 * H
-                 + H * (6 * K * V + 3 * V) + 4 * D + 2 * D * D + D)
+    per_layer = (
+        4 * D
+        + 2 * D * (3 * D + H)
+        + 3 * (2 * p.conv_size * D + 4 * D)
+        + 6 * D
+        + 4 * H
+        + H * (6 * K * V + 3 * V)
+        + 4 * D
+        + 2 * D * D
+        + D
+    )
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
@@ -95,8 +107,9 @@ ARCH = la.register_family(
     citation="Schlag, Irie & Schmidhuber (2021), arXiv:2102.11174; Yang et al. (2024), arXiv:2406.06484",
     Params=Params,
     # fla's chunk_delta_rule, the kernel fla's DeltaNet layer trains with
-    implementations=la.implementations(la.stacked(DeltaNetMixer), delta_rule,
-                                       la.fla_kernel("fla.ops.delta_rule", "chunk_delta_rule")),
+    implementations=la.implementations(
+        la.stacked(DeltaNetMixer), delta_rule, la.fla_kernel("fla.ops.delta_rule", "chunk_delta_rule")
+    ),
     init=init,
     flops=flops,
     state_size=state_size,

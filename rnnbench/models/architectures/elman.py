@@ -32,15 +32,26 @@ def elman_cell(
 
 
 def fused(input_size: int, p: Params, bidirectional: bool) -> nn.Module:
-    return nn.RNN(input_size, p.hidden_size, p.num_layers, nonlinearity=p.nonlinearity,
-                  batch_first=True, bidirectional=bidirectional)
+    return nn.RNN(
+        input_size, p.hidden_size, p.num_layers, nonlinearity=p.nonlinearity, batch_first=True, bidirectional=bidirectional
+    )
 
 
 def reference(input_size: int, p: Params, bidirectional: bool) -> nn.Module:
     act = torch.tanh if p.nonlinearity == "tanh" else torch.relu
-    return ReferenceRecurrent(partial(elman_cell, act=act), GATES, input_size, p.hidden_size, p.num_layers,
-                              bidirectional)
+    return ReferenceRecurrent(partial(elman_cell, act=act), GATES, input_size, p.hidden_size, p.num_layers, bidirectional)
 
 
-register_family("rnn", "Elman RNN", "Elman (1990), Cognitive Science 14(2)", Params, GATES, 1, fused, reference,
-                "h_t = act(W_ih x_t + W_hh h_{t-1} + b)", 1.2e-4, 10)
+register_family(
+    "rnn",
+    "Elman RNN",
+    "Elman (1990), Cognitive Science 14(2)",
+    Params,
+    GATES,
+    1,
+    fused,
+    reference,
+    "h_t = act(W_ih x_t + W_hh h_{t-1} + b)",
+    1.2e-4,
+    10,
+)

@@ -38,8 +38,10 @@ class Params(ArchParams):
 
     def validate(self) -> None:
         super().validate()
-        require(self.orthogonal_lr_ratio > 0 and math.isfinite(self.orthogonal_lr_ratio),
-                f"model.orthogonal_lr_ratio={self.orthogonal_lr_ratio} is impossible; use a positive number")
+        require(
+            self.orthogonal_lr_ratio > 0 and math.isfinite(self.orthogonal_lr_ratio),
+            f"model.orthogonal_lr_ratio={self.orthogonal_lr_ratio} is impossible; use a positive number",
+        )
 
 
 def skew(a: torch.Tensor) -> torch.Tensor:
@@ -111,24 +113,28 @@ def param_groups(core: nn.Module, p: Params, lr: float) -> list[dict[str, Any]]:
 def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     """Per layer: 2·B·T·(I+H)·H for the products, 3·B·T·H for modReLU, and expm(A) once per call."""
     H = p.hidden_size
-    per_layer = [batch * length * (2 * ((input_size if i == 0 else H) + H) * H + 3 * H) + EXPM_MATMULS * 2 * H**3
-                 for i in range(p.num_layers)]
+    per_layer = [
+        batch * length * (2 * ((input_size if i == 0 else H) + H) * H + 3 * H) + EXPM_MATMULS * 2 * H**3
+        for i in range(p.num_layers)
+    ]
     return sum(per_layer)
 
 
-ARCH = register(Architecture(
-    name="exprnn",
-    title="expRNN (orthogonal via the exponential map)",
-    citation="Lezcano-Casado & Martínez-Rubio (2019), ICML",
-    Params=Params,
-    implementations={"reference": reference},
-    init=init,
-    flops=flops,
-    state_size=lambda p, length: p.num_layers * p.hidden_size,
-    output_size=lambda p: p.hidden_size,
-    param_groups=param_groups,
-    matmul_shape=lambda p, b, t, i: (b * t, i + p.hidden_size, p.hidden_size),
-    step_seconds=1.5e-4,
-    equations="h_t = modReLU(W x_t + expm(A - Aᵀ) h_{t-1})",
-    rank=32,
-))
+ARCH = register(
+    Architecture(
+        name="exprnn",
+        title="expRNN (orthogonal via the exponential map)",
+        citation="Lezcano-Casado & Martínez-Rubio (2019), ICML",
+        Params=Params,
+        implementations={"reference": reference},
+        init=init,
+        flops=flops,
+        state_size=lambda p, length: p.num_layers * p.hidden_size,
+        output_size=lambda p: p.hidden_size,
+        param_groups=param_groups,
+        matmul_shape=lambda p, b, t, i: (b * t, i + p.hidden_size, p.hidden_size),
+        step_seconds=1.5e-4,
+        equations="h_t = modReLU(W x_t + expm(A - Aᵀ) h_{t-1})",
+        rank=32,
+    )
+)

@@ -47,10 +47,13 @@ class Params(ArchParams):
         super().validate()
         for name in ("num_heads", "head_dim", "conv_size"):
             require(getattr(self, name) >= 1, f"model.{name}={getattr(self, name)} is impossible; use 1 or more")
-        require(self.expand_v > 0 and float(self.head_dim * self.expand_v).is_integer(),
-                f"model.expand_v={self.expand_v} must make head_dim·expand_v (head_dim={self.head_dim}) a whole number")
-        require(isinstance(self.allow_neg_eigval, bool),
-                f"model.allow_neg_eigval={self.allow_neg_eigval!r} must be true or false")
+        require(
+            self.expand_v > 0 and float(self.head_dim * self.expand_v).is_integer(),
+            f"model.expand_v={self.expand_v} must make head_dim·expand_v (head_dim={self.head_dim}) a whole number",
+        )
+        require(
+            isinstance(self.allow_neg_eigval, bool), f"model.allow_neg_eigval={self.allow_neg_eigval!r} must be true or false"
+        )
 
     @property
     def head_v_dim(self) -> int:
@@ -99,8 +102,18 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     the residual D."""
     D, H, K, V = p.hidden_size, p.num_heads, p.head_dim, p.head_v_dim
     conv = (2 * p.conv_size + 4) * (2 * H * K + H * V)
-    per_layer = (4 * D + 2 * D * (2 * H * K + 2 * H * V + 2 * H) + conv + 6 * H * K + 4 * H + 6 * H
-                 + H * (7 * K * V + 3 * V) + 8 * H * V + 2 * H * V * D + D)
+    per_layer = (
+        4 * D
+        + 2 * D * (2 * H * K + 2 * H * V + 2 * H)
+        + conv
+        + 6 * H * K
+        + 4 * H
+        + 6 * H
+        + H * (7 * K * V + 3 * V)
+        + 8 * H * V
+        + 2 * H * V * D
+        + D
+    )
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
@@ -117,14 +130,15 @@ ARCH = la.register_family(
     Params=Params,
     # fla's chunk_gated_delta_rule with g in log space and β after the sigmoid (the gate and the
     # sigmoid computed by the layer, not fused into the kernel), state K×V
-    implementations=la.implementations(la.stacked(GatedDeltaNetMixer), gated_delta_rule,
-                                       la.fla_kernel("fla.ops.gated_delta_rule", "chunk_gated_delta_rule")),
+    implementations=la.implementations(
+        la.stacked(GatedDeltaNetMixer), gated_delta_rule, la.fla_kernel("fla.ops.gated_delta_rule", "chunk_gated_delta_rule")
+    ),
     init=init,
     flops=flops,
     state_size=state_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.num_heads * (p.head_dim + 2 * p.head_v_dim)),
     step_seconds=1e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="S_t = (I − β_t k_t k_tᵀ) exp(g_t) S_{t−1} + β_t k_t v_tᵀ, g = −exp(A_log)·softplus(W_a x + b), "
-              "o = RMSNorm(S_tᵀq/√K)·SiLU(W_g x)",
+    "o = RMSNorm(S_tᵀq/√K)·SiLU(W_g x)",
     rank=45,
 )

@@ -50,9 +50,11 @@ class Params(ArchParams):
         super().validate()
         require(self.num_heads >= 1, f"model.num_heads={self.num_heads} is impossible; use 1 or more")
         for name, width in (("expand_k", self.key_dim), ("expand_v", self.value_dim)):
-            require(width >= self.num_heads and width % self.num_heads == 0,
-                    f"model.{name}={getattr(self, name)} gives {width} channels at hidden_size={self.hidden_size}, "
-                    f"which model.num_heads={self.num_heads} does not divide")
+            require(
+                width >= self.num_heads and width % self.num_heads == 0,
+                f"model.{name}={getattr(self, name)} gives {width} channels at hidden_size={self.hidden_size}, "
+                f"which model.num_heads={self.num_heads} does not divide",
+            )
         require(self.gate_rank >= 1, f"model.gate_rank={self.gate_rank} is impossible; use 1 or more")
         require(self.gate_normalizer > 0, f"model.gate_normalizer={self.gate_normalizer} must be positive")
 
@@ -86,8 +88,9 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     8Vd, W_o 2·Vd·D, the residual D (Kd = H·K, Vd = H·V)."""
     D, H, Kd, Vd, r = p.hidden_size, p.num_heads, p.key_dim, p.value_dim, p.gate_rank
     K, V = Kd // H, Vd // H
-    per_layer = (4 * D + 2 * D * (2 * Kd + 2 * Vd) + 2 * r * (D + Kd) + Kd + 5 * Kd
-                 + H * (K + 5 * K * V + V) + 8 * Vd + 2 * Vd * D + D)
+    per_layer = (
+        4 * D + 2 * D * (2 * Kd + 2 * Vd) + 2 * r * (D + Kd) + Kd + 5 * Kd + H * (K + 5 * K * V + V) + 8 * Vd + 2 * Vd * D + D
+    )
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 

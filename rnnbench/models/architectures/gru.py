@@ -36,5 +36,16 @@ def reference(input_size: int, p: ArchParams, bidirectional: bool) -> nn.Module:
     return ReferenceRecurrent(gru_cell, GATES, input_size, p.hidden_size, p.num_layers, bidirectional)
 
 
-register_family("gru", "GRU", "Cho et al. (2014), EMNLP", ArchParams, GATES, 1, fused, reference,
-                "h_t = (1-z)⊙n + z⊙h_{t-1}, n = tanh(W_in x + r⊙(W_hn h + b_hn))", 3.3e-4, 12)
+register_family(
+    "gru",
+    "GRU",
+    "Cho et al. (2014), EMNLP",
+    ArchParams,
+    GATES,
+    1,
+    fused,
+    reference,
+    "h_t = (1-z)⊙n + z⊙h_{t-1}, n = tanh(W_in x + r⊙(W_hn h + b_hn))",
+    3.3e-4,
+    12,
+)

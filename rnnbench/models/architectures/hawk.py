@@ -65,13 +65,17 @@ class Params(ArchParams):
         super().validate()
         require(self.lru_width >= 0, f"model.lru_width={self.lru_width} is impossible; use 0 (the hidden size) or more")
         W = self.width
-        require(self.num_heads >= 1 and W % self.num_heads == 0,
-                f"model.num_heads={self.num_heads} does not divide the RG-LRU width {W}; use one of: "
-                + ", ".join(str(n) for n in range(1, W + 1) if W % n == 0))
+        require(
+            self.num_heads >= 1 and W % self.num_heads == 0,
+            f"model.num_heads={self.num_heads} does not divide the RG-LRU width {W}; use one of: "
+            + ", ".join(str(n) for n in range(1, W + 1) if W % n == 0),
+        )
         require(self.mlp_ratio >= 1, f"model.mlp_ratio={self.mlp_ratio} is impossible; use 1 or more")
         require(self.conv_width >= 1, f"model.conv_width={self.conv_width} is impossible; use 1 or more")
-        require(0 < self.r_min < self.r_max < 1, f"model.r_min={self.r_min}, model.r_max={self.r_max} are impossible; "
-                "use 0 < r_min < r_max < 1")
+        require(
+            0 < self.r_min < self.r_max < 1,
+            f"model.r_min={self.r_min}, model.r_max={self.r_max} are impossible; use 0 < r_min < r_max < 1",
+        )
 
     @property
     def width(self) -> int:
@@ -147,15 +151,14 @@ class RGLRU(nn.Module):
         return self.scan(a, x * gate_x * multiplier, h0)
 
 
-def causal_conv(window: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def causal_conv(window: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """y_t = Σ_k w[k] ⊙ x_{t−K+1+k} + b (the authors' Conv1D) on x ``(B, T, W)`` after ``window``
     ``(B, W, K − 1)``, the inputs before it (zeros before a sequence's start); returns y and the
     new window."""
     K, W = w.shape
     xc = torch.cat([window, x.transpose(1, 2)], 2)  # (B, W, K − 1 + T)
     y = F.conv1d(xc, w.T.unsqueeze(1), b, groups=W).transpose(1, 2)  # (B, T, W)
-    return y, xc[:, :, xc.shape[2] - (K - 1):]
+    return y, xc[:, :, xc.shape[2] - (K - 1) :]
 
 
 class HawkLayer(nn.Module):
@@ -177,8 +180,9 @@ class HawkLayer(nn.Module):
         self.ffw_up = nn.Linear(D, 2 * p.mlp_ratio * D)
         self.ffw_down = nn.Linear(p.mlp_ratio * D, D)
 
-    def forward(self, u: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self, u: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         B, T, _ = u.shape
         K, W = self.kernel, self.conv_w.shape[1]
         v = self.temporal_norm(u)
@@ -195,8 +199,11 @@ class HawkLayer(nn.Module):
 
 def build(scan: Scan) -> Callable[[int, Params], nn.Module]:
     def factory(input_size: int, p: Params) -> nn.Module:
-        return Stack([HawkLayer(p, scan) for _ in range(p.num_layers)], encoder=nn.Linear(input_size, p.hidden_size),
-                     final=RMSNormGriffin(p.hidden_size))
+        return Stack(
+            [HawkLayer(p, scan) for _ in range(p.num_layers)],
+            encoder=nn.Linear(input_size, p.hidden_size),
+            final=RMSNormGriffin(p.hidden_size),
+        )
 
     return factory
 
@@ -219,8 +226,13 @@ def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
         normal(core.encoder.weight, 1 / D)
         core.encoder.bias.zero_()
         for layer in core.layers:
-            for lin, variance in ((layer.linear_x, 1 / D), (layer.linear_y, 1 / D), (layer.linear_out, final_scale / W),
-                                  (layer.ffw_up, 1 / D), (layer.ffw_down, final_scale / (p.mlp_ratio * D))):
+            for lin, variance in (
+                (layer.linear_x, 1 / D),
+                (layer.linear_y, 1 / D),
+                (layer.linear_out, final_scale / W),
+                (layer.ffw_up, 1 / D),
+                (layer.ffw_down, final_scale / (p.mlp_ratio * D)),
+            ):
                 normal(lin.weight, variance)
                 lin.bias.zero_()
             normal(layer.conv_w, 0.01 / p.conv_width)
@@ -241,26 +253,51 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     branch product W, W_out 2·W·D + D, the residuals 2D, the MLP 4·D·rD + 2rD, GELU 8rD, its gate
     rD and W_down 2·rD·D + D."""
     D, W, r, K = p.hidden_size, p.width, p.mlp_ratio, p.conv_width
-    per_layer = (8 * D + 4 * D * W + 2 * W + 8 * W + 2 * K * W + W + 4 * W * (W // p.num_heads) + 2 * W + 8 * W
-                 + 3 * W + 2 * W + 2 * W + 2 * W + 2 * W + W + 2 * W * D + D + 2 * D
-                 + 4 * D * r * D + 2 * r * D + 8 * r * D + r * D + 2 * r * D * D + D)
+    per_layer = (
+        8 * D
+        + 4 * D * W
+        + 2 * W
+        + 8 * W
+        + 2 * K * W
+        + W
+        + 4 * W * (W // p.num_heads)
+        + 2 * W
+        + 8 * W
+        + 3 * W
+        + 2 * W
+        + 2 * W
+        + 2 * W
+        + 2 * W
+        + W
+        + 2 * W * D
+        + D
+        + 2 * D
+        + 4 * D * r * D
+        + 2 * r * D
+        + 8 * r * D
+        + r * D
+        + 2 * r * D * D
+        + D
+    )
     return batch * length * (2 * input_size * D + D + 4 * D + p.num_layers * per_layer)
 
 
-ARCH = register(Architecture(
-    name="hawk",
-    title="Hawk (Griffin's RG-LRU block)",
-    citation="De, Smith, Fernando, Botev, Cristian-Muraru, Gu, Haroun, Berrada, Chen, Srinivasan, Desjardins, "
-             "Doucet, Budden, Teh, Pascanu, de Freitas & Gulcehre (2024), arXiv:2402.19427",
-    Params=Params,
-    implementations={"reference": build(scan_reference), "chunk": build(scan_chunk)},
-    init=init,
-    flops=flops,
-    state_size=lambda p, length: p.num_layers * p.width * p.conv_width,  # the conv window (K − 1) and h
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.mlp_ratio * p.hidden_size),
-    step_seconds=8e-5,
-    equations="h_t = a_t⊙h_{t−1} + √(1 − a_t²)⊙(i_t⊙x_t), log a_t = −8·r_t·softplus(Λ), r, i = σ(block-diag W x)",
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    rank=51,
-))
+ARCH = register(
+    Architecture(
+        name="hawk",
+        title="Hawk (Griffin's RG-LRU block)",
+        citation="De, Smith, Fernando, Botev, Cristian-Muraru, Gu, Haroun, Berrada, Chen, Srinivasan, Desjardins, "
+        "Doucet, Budden, Teh, Pascanu, de Freitas & Gulcehre (2024), arXiv:2402.19427",
+        Params=Params,
+        implementations={"reference": build(scan_reference), "chunk": build(scan_chunk)},
+        init=init,
+        flops=flops,
+        state_size=lambda p, length: p.num_layers * p.width * p.conv_width,  # the conv window (K − 1) and h
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.mlp_ratio * p.hidden_size),
+        step_seconds=8e-5,
+        equations="h_t = a_t⊙h_{t−1} + √(1 − a_t²)⊙(i_t⊙x_t), log a_t = −8·r_t·softplus(Λ), r, i = σ(block-diag W x)",
+        defaults={"cpu": "chunk", "cuda": "chunk"},
+        rank=51,
+    )
+)

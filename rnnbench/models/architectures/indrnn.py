@@ -90,19 +90,21 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     return sum(batch * length * (2 * (input_size if i == 0 else H) * H + 3 * H) for i in range(p.num_layers))
 
 
-ARCH = register(Architecture(
-    name="indrnn",
-    title="IndRNN (independently recurrent)",
-    citation="Li, Li, Cook, Zhu & Gao (2018), CVPR",
-    Params=Params,
-    implementations={"reference": reference},
-    init=init,
-    flops=flops,
-    state_size=lambda p, length: p.num_layers * p.hidden_size,
-    output_size=lambda p: p.hidden_size,
-    after_step=clip_recurrent,
-    matmul_shape=lambda p, b, t, i: (b * t, i, p.hidden_size),
-    step_seconds=6e-5,
-    equations="h_t = relu(W x_t + u⊙h_{t-1} + b); u clipped to ±MAG^(1/T) after each step",
-    rank=31,
-))
+ARCH = register(
+    Architecture(
+        name="indrnn",
+        title="IndRNN (independently recurrent)",
+        citation="Li, Li, Cook, Zhu & Gao (2018), CVPR",
+        Params=Params,
+        implementations={"reference": reference},
+        init=init,
+        flops=flops,
+        state_size=lambda p, length: p.num_layers * p.hidden_size,
+        output_size=lambda p: p.hidden_size,
+        after_step=clip_recurrent,
+        matmul_shape=lambda p, b, t, i: (b * t, i, p.hidden_size),
+        step_seconds=6e-5,
+        equations="h_t = relu(W x_t + u⊙h_{t-1} + b); u clipped to ±MAG^(1/T) after each step",
+        rank=31,
+    )
+)

@@ -54,20 +54,20 @@ def reference(input_size: int, p: Params) -> nn.Module:
     return ReferenceRecurrent(partial(elman_cell, act=torch.relu), 1, input_size, p.hidden_size, p.num_layers)
 
 
-ARCH = register(Architecture(
-    name="irnn",
-    title="IRNN (ReLU RNN, identity init)",
-    citation="Le, Jaitly & Hinton (2015), arXiv:1504.00941",
-    Params=Params,
-    implementations={"fused": fused, "reference": reference},
-    init=init,
-    flops=gated_flops(1, False),
-    state_size=lambda p, length: p.num_layers * p.hidden_size,
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, i + p.hidden_size, p.hidden_size),
-    step_seconds=1.2e-4,
-    equations="h_t = relu(W_ih x_t + W_hh h_{t-1} + b), W_hh = I, b = 0 at init",
-    rank=30,
-))
-
-
+ARCH = register(
+    Architecture(
+        name="irnn",
+        title="IRNN (ReLU RNN, identity init)",
+        citation="Le, Jaitly & Hinton (2015), arXiv:1504.00941",
+        Params=Params,
+        implementations={"fused": fused, "reference": reference},
+        init=init,
+        flops=gated_flops(1, False),
+        state_size=lambda p, length: p.num_layers * p.hidden_size,
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, i + p.hidden_size, p.hidden_size),
+        step_seconds=1.2e-4,
+        equations="h_t = relu(W_ih x_t + W_hh h_{t-1} + b), W_hh = I, b = 0 at init",
+        rank=30,
+    )
+)

@@ -55,11 +55,14 @@ def mamba_requirement() -> str | None:
 def on_cuda(x: torch.Tensor, kernel: str) -> None:
     """The authors' kernels take CUDA tensors only: one line instead of a Triton traceback."""
     if x.device.type != "cuda":
-        raise UsageError(f"{kernel} runs on CUDA tensors; this input is on {x.device}: run with --device cuda, "
-                         "or use the chunk implementation")
+        raise UsageError(
+            f"{kernel} runs on CUDA tensors; this input is on {x.device}: run with --device cuda, or use the chunk implementation"
+        )
     if x.dtype == torch.float64:
-        raise UsageError(f"{kernel} computes in float32, float16 or bfloat16, not float64; "
-                         "compare in float64 through the chunk and reference implementations")
+        raise UsageError(
+            f"{kernel} computes in float32, float16 or bfloat16, not float64; "
+            "compare in float64 through the chunk and reference implementations"
+        )
 
 
 def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -100,7 +103,7 @@ class ShortConv(nn.Conv1d):
             window = x.new_zeros(x.shape[0], x.shape[2], K - 1)
         xc = torch.cat([window, x.transpose(1, 2)], 2)  # (B, C, K − 1 + T): shorter pieces than K work too
         y = F.conv1d(xc, self.weight, self.bias, groups=self.groups).transpose(1, 2)  # (B, T, C)
-        return (F.silu(y) if self.silu else y), xc[:, :, xc.shape[2] - (K - 1):]
+        return (F.silu(y) if self.silu else y), xc[:, :, xc.shape[2] - (K - 1) :]
 
 
 class PreNorm(nn.Module):
@@ -136,8 +139,7 @@ def fla_init(mixer: nn.Module, generator: torch.Generator, std: float = 0.02) ->
                 m.weight.fill_(1.0)
 
 
-def dt_bias(n: int, generator: torch.Generator, dt_min: float = 1e-3, dt_max: float = 0.1,
-            floor: float = 1e-4) -> torch.Tensor:
+def dt_bias(n: int, generator: torch.Generator, dt_min: float = 1e-3, dt_max: float = 0.1, floor: float = 1e-4) -> torch.Tensor:
     """softplus⁻¹ of dt log-uniform in [dt_min, dt_max] (clamped at ``floor``): Mamba's and
     Gated DeltaNet's dt bias."""
     dt = draw((n,), generator, "uniform", math.log(dt_min), math.log(dt_max)).exp().clamp(min=floor)
@@ -154,6 +156,7 @@ def conv_init(conv: nn.Conv1d, generator: torch.Generator) -> None:
 
 
 # ---- the q/k/v mixer of fla's layers ----------------------------------------------------------------
+
 
 def write_strength(proj: nn.Linear, x: torch.Tensor, allow_neg_eigval: bool) -> torch.Tensor:
     """The delta rule's β = σ(W_β x), one per head, doubled with ``allow_neg_eigval`` (fla's × 2:
@@ -218,23 +221,28 @@ class QKVMixer(nn.Module):
 
 # ---- the stack, its initialisation, the implementations and the registration ------------------------
 
+
 def stack(input_size: int, p: Any, mixer: Callable[[], nn.Module], norm: Callable[[int], nn.Module] = RMSNorm) -> Stack:
     """An encoder Linear(I, D), ``p.num_layers`` pre-norm residual layers u + mixer(norm(u)) and a
     final norm: the arrangement of fla's and mamba's models (no MLP between the layers: rnnbench's
     blocks compare the mixers)."""
     D = p.hidden_size
-    return Stack([PreNorm(D, mixer(), norm=norm(D)) for _ in range(p.num_layers)],
-                 encoder=nn.Linear(input_size, D), final=norm(D))
+    return Stack(
+        [PreNorm(D, mixer(), norm=norm(D)) for _ in range(p.num_layers)], encoder=nn.Linear(input_size, D), final=norm(D)
+    )
 
 
-def stacked(mixer: Callable[[Any, Rule], nn.Module], norm: Callable[[int], nn.Module] = RMSNorm
-            ) -> Callable[[Rule], Factory]:
+def stacked(mixer: Callable[[Any, Rule], nn.Module], norm: Callable[[int], nn.Module] = RMSNorm) -> Callable[[Rule], Factory]:
     """``build(rule)``: the factory of the :func:`stack` of ``mixer(params, rule)`` layers."""
     return lambda rule: lambda input_size, p: stack(input_size, p, lambda: mixer(p, rule), norm)
 
 
-def init_stack(core: nn.Module, generator: torch.Generator, mixer_init: Callable[[nn.Module, torch.Generator], None],
-               norm_weight: float = 1.0) -> None:
+def init_stack(
+    core: nn.Module,
+    generator: torch.Generator,
+    mixer_init: Callable[[nn.Module, torch.Generator], None],
+    norm_weight: float = 1.0,
+) -> None:
     """A :func:`stack`'s initialisation: the encoder as PyTorch's Linear, then layer by layer the
     mixer by ``mixer_init`` and the pre-norm's weight ``norm_weight``, last the final norm's."""
     linear_init(core.encoder, generator)
@@ -251,8 +259,9 @@ def op_rule(op: Callable[..., tuple[torch.Tensor, Any]], form: str, **fixed: Any
     return lambda *args: op(*args[:-1], initial_state=args[-1], form=form, **fixed)
 
 
-def fla_kernel(module: str, name: str, scale: float | None = None,
-               arrange: Callable[..., tuple[torch.Tensor, ...]] | None = None) -> Rule:
+def fla_kernel(
+    module: str, name: str, scale: float | None = None, arrange: Callable[..., tuple[torch.Tensor, ...]] | None = None
+) -> Rule:
     """fla's kernel ``module.name`` as a rule: ``name(*inputs, scale=scale, initial_state=S0,
     output_final_state=True)`` on CUDA tensors, imported when it first runs, the scale 1/√K (K the
     last axis of the first input) unless given, the inputs put in the kernel's order by
@@ -263,16 +272,20 @@ def fla_kernel(module: str, name: str, scale: float | None = None,
         first = inputs[0]
         on_cuda(first, f"fla's {name}")
         kernel = getattr(importlib.import_module(module), name)
-        o, S = kernel(*(arrange(*inputs) if arrange is not None else inputs),
-                      scale=first.shape[-1] ** -0.5 if scale is None else scale, initial_state=S0,
-                      output_final_state=True)
+        o, S = kernel(
+            *(arrange(*inputs) if arrange is not None else inputs),
+            scale=first.shape[-1] ** -0.5 if scale is None else scale,
+            initial_state=S0,
+            output_final_state=True,
+        )
         return o, S.to(first.dtype)
 
     return rule
 
 
-def implementations(build: Callable[[Rule], Factory], op: Callable[..., tuple[torch.Tensor, Any]],
-                    kernel: Rule | None = None, **fixed: Any) -> dict[str, Factory]:
+def implementations(
+    build: Callable[[Rule], Factory], op: Callable[..., tuple[torch.Tensor, Any]], kernel: Rule | None = None, **fixed: Any
+) -> dict[str, Factory]:
     """``reference`` (the op's recurrent form, one step at a time), ``chunk`` (its chunk form) and,
     given the authors' ``kernel``, ``fla``: one ``build(rule)`` each, so all hold the same
     parameters under the same names. ``fixed``: the op's keyword arguments the architecture fixes."""
@@ -287,6 +300,12 @@ def register_family(implementations: Mapping[str, Factory], **fields: Any) -> Ar
     authors' kernel runs when it is named), an ``fla`` implementation needing fla's kernels and a
     ``cuda`` one mamba_ssm's, ``hidden_size`` features out of the core."""
     kernels = {"fla": fla_requirement, "cuda": mamba_requirement}
-    return register(Architecture(implementations=implementations, defaults={"cpu": "chunk", "cuda": "chunk"},
-                                 requires={impl: need for impl, need in kernels.items() if impl in implementations},
-                                 output_size=lambda p: p.hidden_size, **fields))
+    return register(
+        Architecture(
+            implementations=implementations,
+            defaults={"cpu": "chunk", "cuda": "chunk"},
+            requires={impl: need for impl, need in kernels.items() if impl in implementations},
+            output_size=lambda p: p.hidden_size,
+            **fields,
+        )
+    )

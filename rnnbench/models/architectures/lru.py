@@ -48,8 +48,10 @@ class Params(ArchParams):
     def validate(self) -> None:
         super().validate()
         require(self.d_state >= 1, f"model.d_state={self.d_state} is impossible; use 1 or more")
-        require(0 <= self.r_min < self.r_max <= 1, f"model.r_min={self.r_min}, model.r_max={self.r_max} are "
-                "impossible; use 0 <= r_min < r_max <= 1")
+        require(
+            0 <= self.r_min < self.r_max <= 1,
+            f"model.r_min={self.r_min}, model.r_max={self.r_max} are impossible; use 0 <= r_min < r_max <= 1",
+        )
         require(self.max_phase > 0, f"model.max_phase={self.max_phase} is impossible; use a positive number")
 
 
@@ -89,8 +91,10 @@ class LRULayer(nn.Module):
 
 def build(recurrence: Recurrence) -> Callable[[int, Params], nn.Module]:
     def factory(input_size: int, p: Params) -> nn.Module:
-        return Stack([LRULayer(p.hidden_size, p.d_state, recurrence) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, p.hidden_size))
+        return Stack(
+            [LRULayer(p.hidden_size, p.d_state, recurrence) for _ in range(p.num_layers)],
+            encoder=nn.Linear(input_size, p.hidden_size),
+        )
 
     return factory
 
@@ -106,8 +110,13 @@ def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
             layer.theta_log.copy_(torch.log(p.max_phase * u2.clamp_min(1e-12)))
             modulus = torch.exp(-nu_log.exp())
             layer.gamma_log.copy_(torch.log(torch.sqrt(1 - modulus**2)))
-            for name, scale in (("B_re", 1 / math.sqrt(2 * H)), ("B_im", 1 / math.sqrt(2 * H)),
-                                ("C_re", 1 / math.sqrt(N)), ("C_im", 1 / math.sqrt(N)), ("D", 1.0)):
+            for name, scale in (
+                ("B_re", 1 / math.sqrt(2 * H)),
+                ("B_im", 1 / math.sqrt(2 * H)),
+                ("C_re", 1 / math.sqrt(N)),
+                ("C_im", 1 / math.sqrt(N)),
+                ("D", 1.0),
+            ):
                 t = getattr(layer, name)
                 t.copy_(draw(t.shape, generator, "normal", 0.0, scale))
             linear_init(layer.out1, generator)
@@ -122,19 +131,21 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     return batch * length * (2 * input_size * H + p.num_layers * per_layer)
 
 
-ARCH = register(Architecture(
-    name="lru",
-    title="LRU (linear recurrent unit)",
-    citation="Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), ICML",
-    Params=Params,
-    implementations={"reference": build(recurrence("recurrent")), "chunk": build(recurrence("chunk"))},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    init=init,
-    flops=flops,
-    state_size=lambda p, length: p.num_layers * 2 * p.d_state,  # N complex numbers per layer
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.d_state),
-    step_seconds=1e-4,
-    equations="x_t = λ⊙x_{t−1} + γ⊙(B u_t), y_t = Re(C x_t) + D⊙u_t, λ = exp(−exp(ν) + i·exp(θ))",
-    rank=42,
-))
+ARCH = register(
+    Architecture(
+        name="lru",
+        title="LRU (linear recurrent unit)",
+        citation="Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), ICML",
+        Params=Params,
+        implementations={"reference": build(recurrence("recurrent")), "chunk": build(recurrence("chunk"))},
+        defaults={"cpu": "chunk", "cuda": "chunk"},
+        init=init,
+        flops=flops,
+        state_size=lambda p, length: p.num_layers * 2 * p.d_state,  # N complex numbers per layer
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.d_state),
+        step_seconds=1e-4,
+        equations="x_t = λ⊙x_{t−1} + γ⊙(B u_t), y_t = Re(C x_t) + D⊙u_t, λ = exp(−exp(ν) + i·exp(θ))",
+        rank=42,
+    )
+)

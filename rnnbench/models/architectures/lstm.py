@@ -34,9 +34,19 @@ def fused(input_size: int, p: ArchParams, bidirectional: bool) -> nn.Module:
 
 
 def reference(input_size: int, p: ArchParams, bidirectional: bool) -> nn.Module:
-    return ReferenceRecurrent(lstm_cell, GATES, input_size, p.hidden_size, p.num_layers, bidirectional,
-                              has_cell_state=True)
+    return ReferenceRecurrent(lstm_cell, GATES, input_size, p.hidden_size, p.num_layers, bidirectional, has_cell_state=True)
 
 
-register_family("lstm", "LSTM", "Hochreiter & Schmidhuber (1997), Neural Computation 9(8)", ArchParams, GATES, 2,
-                fused, reference, "c_t = f⊙c_{t-1} + i⊙g, h_t = o⊙tanh(c_t)", 1.2e-4, 11)
+register_family(
+    "lstm",
+    "LSTM",
+    "Hochreiter & Schmidhuber (1997), Neural Computation 9(8)",
+    ArchParams,
+    GATES,
+    2,
+    fused,
+    reference,
+    "c_t = f⊙c_{t-1} + i⊙g, h_t = o⊙tanh(c_t)",
+    1.2e-4,
+    11,
+)

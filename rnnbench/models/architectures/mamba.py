@@ -58,8 +58,10 @@ class Params(ArchParams):
         super().validate()
         for name in ("d_state", "expand", "d_conv"):
             require(getattr(self, name) >= 1, f"model.{name}={getattr(self, name)} is impossible; use 1 or more")
-        require(0 < self.dt_min < self.dt_max, f"model.dt_min={self.dt_min}, model.dt_max={self.dt_max} are "
-                "impossible; use 0 < dt_min < dt_max")
+        require(
+            0 < self.dt_min < self.dt_max,
+            f"model.dt_min={self.dt_min}, model.dt_max={self.dt_max} are impossible; use 0 < dt_min < dt_max",
+        )
         require(isinstance(self.neg_eigval, bool), f"model.neg_eigval={self.neg_eigval!r} must be true or false")
 
     @property
@@ -72,16 +74,24 @@ def scan(form: str) -> Scan:
     return lambda x, delta, A, Bm, Cm, h0, neg=False: selective_scan(x, delta, A, Bm, Cm, h0, form=form, neg_eigval=neg)
 
 
-def cuda_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-              h0: torch.Tensor | None, neg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def cuda_scan(
+    x: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    h0: torch.Tensor | None,
+    neg: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mamba_ssm's ``selective_scan_fn`` (channels first, D, z and the Δ bias left to the layer).
     It starts from h = 0; the scan is linear in h_0, so a carried state adds
     y_t += C_t · (exp(A Σ_{s≤t} Δ_s) ⊙ h_0) and h_T += exp(A Σ Δ) ⊙ h_0."""
     la.on_cuda(x, "mamba_ssm's selective_scan_fn")
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
-    y, h = selective_scan_fn(x.transpose(1, 2), delta.transpose(1, 2), A, Bm.transpose(1, 2), Cm.transpose(1, 2),
-                             return_last_state=True)
+    y, h = selective_scan_fn(
+        x.transpose(1, 2), delta.transpose(1, 2), A, Bm.transpose(1, 2), Cm.transpose(1, 2), return_last_state=True
+    )
     y, h = y.transpose(1, 2), h.to(x.dtype)  # (B, T, ED), (B, ED, N)
     if h0 is not None:
         decay = torch.exp(delta.cumsum(1).unsqueeze(-1) * A)  # (B, T, ED, N), only when a state is carried
@@ -106,8 +116,9 @@ class MambaLayer(nn.Module):
         self.D = nn.Parameter(torch.ones(ED))
         self.out_proj = nn.Linear(ED, D, bias=False)
 
-    def forward(self, u: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self, u: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         ED, N, R, K = self.sizes
         window, h0 = state if state is not None else (u.new_zeros(u.shape[0], ED, K - 1), None)
         x, z = self.in_proj(self.norm(u)).chunk(2, dim=-1)  # (B, T, ED) each
@@ -117,16 +128,21 @@ class MambaLayer(nn.Module):
         delta = F.softplus(self.dt_proj(dt_r))  # (B, T, ED)
         y, h = self.scan(x, delta, -torch.exp(self.A_log), Bm, Cm, h0, self.neg)
         y = y + x * self.D
-        return u + self.out_proj(y * F.silu(z)), (xc[:, :, xc.shape[2] - (K - 1):], h)
+        return u + self.out_proj(y * F.silu(z)), (xc[:, :, xc.shape[2] - (K - 1) :], h)
 
 
 def build(scan: Scan, kernel: bool = False) -> Callable[[int, Params], nn.Module]:
     def factory(input_size: int, p: Params) -> nn.Module:
         if kernel and p.neg_eigval:
-            raise UsageError("mamba_ssm's selective_scan_fn has no negative eigenvalues; use --impl chunk "
-                             "(or reference) with model.neg_eigval=true")
-        return Stack([MambaLayer(p, scan) for _ in range(p.num_layers)],
-                     encoder=nn.Linear(input_size, p.hidden_size), final=RMSNorm(p.hidden_size))
+            raise UsageError(
+                "mamba_ssm's selective_scan_fn has no negative eigenvalues; use --impl chunk "
+                "(or reference) with model.neg_eigval=true"
+            )
+        return Stack(
+            [MambaLayer(p, scan) for _ in range(p.num_layers)],
+            encoder=nn.Linear(input_size, p.hidden_size),
+            final=RMSNorm(p.hidden_size),
+        )
 
     return factory
 
@@ -156,8 +172,20 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     (exp(ΔA) 2·ED·N, ΔBx 2·ED·N, update 2·ED·N, C·h 2·ED·N), D skip 2ED, gate 5ED,
     out_proj 2·ED·D, residual D."""
     D, ED, N, R = p.hidden_size, p.expand * p.hidden_size, p.d_state, p.dt_rank
-    per_layer = (4 * D + 4 * D * ED + 2 * p.d_conv * ED + 4 * ED + 2 * ED * (R + 2 * N) + 2 * R * ED + 2 * ED
-                 + 8 * ED * N + 2 * ED + 5 * ED + 2 * ED * D + D)
+    per_layer = (
+        4 * D
+        + 4 * D * ED
+        + 2 * p.d_conv * ED
+        + 4 * ED
+        + 2 * ED * (R + 2 * N)
+        + 2 * R * ED
+        + 2 * ED
+        + 8 * ED * N
+        + 2 * ED
+        + 5 * ED
+        + 2 * ED * D
+        + D
+    )
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
@@ -166,8 +194,7 @@ ARCH = la.register_family(
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
-    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")),
-                     "cuda": build(cuda_scan, kernel=True)},
+    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")), "cuda": build(cuda_scan, kernel=True)},
     init=init,
     flops=flops,
     state_size=lambda p, length: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),

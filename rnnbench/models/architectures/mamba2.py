@@ -71,22 +71,34 @@ class Params(ArchParams):
         super().validate()
         for name in ("d_state", "headdim", "expand", "ngroups", "d_conv", "chunk_size"):
             require(getattr(self, name) >= 1, f"model.{name}={getattr(self, name)} is impossible; use 1 or more")
-        require(self.d_inner % self.headdim == 0,
-                f"model.headdim={self.headdim} must divide expand·hidden_size = {self.d_inner}")
-        require(self.nheads % self.ngroups == 0,
-                f"model.ngroups={self.ngroups} must divide the {self.nheads} heads (expand·hidden_size/headdim)")
-        require(0 < self.dt_min < self.dt_max, f"model.dt_min={self.dt_min}, model.dt_max={self.dt_max} are "
-                "impossible; use 0 < dt_min < dt_max")
+        require(self.d_inner % self.headdim == 0, f"model.headdim={self.headdim} must divide expand·hidden_size = {self.d_inner}")
+        require(
+            self.nheads % self.ngroups == 0,
+            f"model.ngroups={self.ngroups} must divide the {self.nheads} heads (expand·hidden_size/headdim)",
+        )
+        require(
+            0 < self.dt_min < self.dt_max,
+            f"model.dt_min={self.dt_min}, model.dt_max={self.dt_max} are impossible; use 0 < dt_min < dt_max",
+        )
         require(isinstance(self.neg_eigval, bool), f"model.neg_eigval={self.neg_eigval!r} must be true or false")
 
 
 def scan(form: str) -> Scan:
-    return lambda x, dt, A, Bm, Cm, h0, chunk, neg: ssd(x, dt, A, Bm, Cm, initial_state=h0, form=form,
-                                                        chunk_size=chunk if form == "chunk" else None, neg_eigval=neg)
+    return lambda x, dt, A, Bm, Cm, h0, chunk, neg: ssd(
+        x, dt, A, Bm, Cm, initial_state=h0, form=form, chunk_size=chunk if form == "chunk" else None, neg_eigval=neg
+    )
 
 
-def cuda_scan(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-              h0: torch.Tensor | None, chunk: int, neg: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def cuda_scan(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    h0: torch.Tensor | None,
+    chunk: int,
+    neg: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mamba_ssm's ``mamba_chunk_scan_combined`` with D, z and dt_bias left to the layer (dt
     already through softplus), as :func:`rnnbench.ops.ssd` takes them."""
     la.on_cuda(x, "mamba_ssm's mamba_chunk_scan_combined")
@@ -136,8 +148,9 @@ class Mamba2Mixer(nn.Module):
         x, Bm, Cm = xBC.split([E, G * N, G * N], dim=-1)
         x = x.reshape(Bt, T, H, p.headdim)  # (B, T, H, P)
         dt = F.softplus(dt + self.dt_bias)  # (B, T, H)
-        y, h = self.scan(x, dt, -self.A_log.exp(), Bm.reshape(Bt, T, G, N), Cm.reshape(Bt, T, G, N), h0,
-                         p.chunk_size, p.neg_eigval)
+        y, h = self.scan(
+            x, dt, -self.A_log.exp(), Bm.reshape(Bt, T, G, N), Cm.reshape(Bt, T, G, N), h0, p.chunk_size, p.neg_eigval
+        )
         y = y + x * self.D[:, None]  # D skip per head
         return self.out_proj(self.norm(y.reshape(Bt, T, E), z)), (window, h)
 
@@ -145,8 +158,10 @@ class Mamba2Mixer(nn.Module):
 def build(scan: Scan, kernel: bool = False) -> Callable[[int, Params], nn.Module]:
     def factory(input_size: int, p: Params) -> nn.Module:
         if kernel and p.neg_eigval:
-            raise UsageError("mamba_ssm's mamba_chunk_scan_combined has no negative eigenvalues; "
-                             "use --impl chunk (or reference) with model.neg_eigval=true")
+            raise UsageError(
+                "mamba_ssm's mamba_chunk_scan_combined has no negative eigenvalues; "
+                "use --impl chunk (or reference) with model.neg_eigval=true"
+            )
         return la.stack(input_size, p, lambda: Mamba2Mixer(p, scan))
 
     return factory
@@ -176,8 +191,20 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     gate 5E, the grouped RMSNorm 4E, out_proj 2ED, the residual D."""
     D, E, G, N, H = p.hidden_size, p.d_inner, p.ngroups, p.d_state, p.nheads
     C = E + 2 * G * N
-    per_layer = (4 * D + 2 * D * (2 * E + 2 * G * N + H) + 2 * p.d_conv * C + 4 * C + 5 * H + E
-                 + 5 * E * N + 2 * E + 5 * E + 4 * E + 2 * E * D + D)
+    per_layer = (
+        4 * D
+        + 2 * D * (2 * E + 2 * G * N + H)
+        + 2 * p.d_conv * C
+        + 4 * C
+        + 5 * H
+        + E
+        + 5 * E * N
+        + 2 * E
+        + 5 * E
+        + 4 * E
+        + 2 * E * D
+        + D
+    )
     return batch * length * (2 * input_size * D + 4 * D + p.num_layers * per_layer)
 
 
@@ -191,14 +218,13 @@ ARCH = la.register_family(
     title="Mamba-2 (SSD)",
     citation="Dao & Gu (2024), arXiv:2405.21060",
     Params=Params,
-    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")),
-                     "cuda": build(cuda_scan, kernel=True)},
+    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")), "cuda": build(cuda_scan, kernel=True)},
     init=init,
     flops=flops,
     state_size=state_size,
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.d_inner + 2 * p.ngroups * p.d_state + p.nheads),
     step_seconds=1.2e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="h_t = exp(dt_t A) h_{t−1} + dt_t x_t B_tᵀ per head (scalar A), y_t = h_t C_t + D x_t, "
-              "out = W_o RMSNorm(y ⊙ SiLU(z))",
+    "out = W_o RMSNorm(y ⊙ SiLU(z))",
     rank=47,
 )

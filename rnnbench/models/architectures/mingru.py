@@ -50,22 +50,27 @@ class Params(ArchParams):
     pass
 
 
-ARCH = register(Architecture(
-    name="mingru",
-    title="minGRU",
-    citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
-    Params=Params,
-    implementations={"reference": minrnn.factory(2, mix("recurrent")), "chunk": minrnn.factory(2, mix("chunk")),
-                     "log_scan": minrnn.factory(2, mix_log_scan)},
-    # chunk: the fastest here at every T (results/modern/speedup.md); on CUDA the
-    # same algorithm, so numbers on both compare (log_scan launches fewer kernels: worth timing)
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    init=minrnn.init,
-    flops=minrnn.flops(2, 6),  # σ, g, 1 − z, two products, a sum
-    state_size=lambda p, length: p.num_layers * p.hidden_size,
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, i, 2 * p.hidden_size),
-    step_seconds=8e-5,
-    equations="h_t = (1 − z_t)⊙h_{t−1} + z_t⊙g(W_h x_t), z_t = σ(W_z x_t)",
-    rank=40,
-))
+ARCH = register(
+    Architecture(
+        name="mingru",
+        title="minGRU",
+        citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
+        Params=Params,
+        implementations={
+            "reference": minrnn.factory(2, mix("recurrent")),
+            "chunk": minrnn.factory(2, mix("chunk")),
+            "log_scan": minrnn.factory(2, mix_log_scan),
+        },
+        # chunk: the fastest here at every T (results/modern/speedup.md); on CUDA the
+        # same algorithm, so numbers on both compare (log_scan launches fewer kernels: worth timing)
+        defaults={"cpu": "chunk", "cuda": "chunk"},
+        init=minrnn.init,
+        flops=minrnn.flops(2, 6),  # σ, g, 1 − z, two products, a sum
+        state_size=lambda p, length: p.num_layers * p.hidden_size,
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, i, 2 * p.hidden_size),
+        step_seconds=8e-5,
+        equations="h_t = (1 − z_t)⊙h_{t−1} + z_t⊙g(W_h x_t), z_t = σ(W_z x_t)",
+        rank=40,
+    )
+)

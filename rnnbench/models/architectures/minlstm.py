@@ -48,20 +48,25 @@ class Params(ArchParams):
     pass
 
 
-ARCH = register(Architecture(
-    name="minlstm",
-    title="minLSTM",
-    citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
-    Params=Params,
-    implementations={"reference": minrnn.factory(3, mix("recurrent")), "chunk": minrnn.factory(3, mix("chunk")),
-                     "log_scan": minrnn.factory(3, mix_log_scan)},
-    defaults={"cpu": "chunk", "cuda": "chunk"},
-    init=minrnn.init,
-    flops=minrnn.flops(3, 10),  # 2 σ, g, f + i, 2 divisions, two products, a sum
-    state_size=lambda p, length: p.num_layers * p.hidden_size,
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, i, 3 * p.hidden_size),
-    step_seconds=8e-5,
-    equations="h_t = f'_t⊙h_{t−1} + i'_t⊙g(W_h x_t), f' = f/(f+i), i' = i/(f+i)",
-    rank=41,
-))
+ARCH = register(
+    Architecture(
+        name="minlstm",
+        title="minLSTM",
+        citation="Feng, Tung, Ahmed, Bengio & Hajimirsadeghi (2024), arXiv:2410.01201",
+        Params=Params,
+        implementations={
+            "reference": minrnn.factory(3, mix("recurrent")),
+            "chunk": minrnn.factory(3, mix("chunk")),
+            "log_scan": minrnn.factory(3, mix_log_scan),
+        },
+        defaults={"cpu": "chunk", "cuda": "chunk"},
+        init=minrnn.init,
+        flops=minrnn.flops(3, 10),  # 2 σ, g, f + i, 2 divisions, two products, a sum
+        state_size=lambda p, length: p.num_layers * p.hidden_size,
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, i, 3 * p.hidden_size),
+        step_seconds=8e-5,
+        equations="h_t = f'_t⊙h_{t−1} + i'_t⊙g(W_h x_t), f' = f/(f+i), i' = i/(f+i)",
+        rank=41,
+    )
+)

@@ -29,8 +29,7 @@ class MinLayer(nn.Module):
     after the first add their input back (a residual connection; the paper's language
     models also add normalisation and an MLP, which are not part of the recurrence)."""
 
-    def __init__(self, input_size: int, hidden_size: int, gates: int, mix: Callable[..., torch.Tensor],
-                 residual: bool) -> None:
+    def __init__(self, input_size: int, hidden_size: int, gates: int, mix: Callable[..., torch.Tensor], residual: bool) -> None:
         super().__init__()
         self.hidden_size, self.mix, self.residual = hidden_size, mix, residual
         self.proj = nn.Linear(input_size, gates * hidden_size)
@@ -45,8 +44,12 @@ def factory(gates: int, mix: Callable[..., torch.Tensor]) -> Callable[[int, Any]
     """An implementation: ``num_layers`` layers of ``gates`` projections mixed by ``mix``."""
 
     def build(input_size: int, p: Any) -> nn.Module:
-        return Stack([MinLayer(input_size if i == 0 else p.hidden_size, p.hidden_size, gates, mix, residual=i > 0)
-                      for i in range(p.num_layers)])
+        return Stack(
+            [
+                MinLayer(input_size if i == 0 else p.hidden_size, p.hidden_size, gates, mix, residual=i > 0)
+                for i in range(p.num_layers)
+            ]
+        )
 
     return build
 
@@ -61,8 +64,9 @@ def flops(gates: int, elementwise: int) -> Callable[[Any, int, int, int], int]:
 
     def count(p: Any, batch: int, length: int, input_size: int) -> int:
         H = p.hidden_size
-        per_token = sum(2 * (input_size if i == 0 else H) * gates * H + elementwise * H + (H if i > 0 else 0)
-                        for i in range(p.num_layers))
+        per_token = sum(
+            2 * (input_size if i == 0 else H) * gates * H + elementwise * H + (H if i > 0 else 0) for i in range(p.num_layers)
+        )
         return batch * length * per_token
 
     return count

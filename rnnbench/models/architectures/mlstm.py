@@ -59,9 +59,11 @@ class Params(ArchParams):
         require(self.proj_factor > 0, f"model.proj_factor={self.proj_factor} must be positive")
         for name in ("num_heads", "conv_size", "qkv_blocksize"):
             require(getattr(self, name) >= 1, f"model.{name}={getattr(self, name)} is impossible; use 1 or more")
-        require(self.inner % self.num_heads == 0 and self.inner % self.qkv_blocksize == 0,
-                f"the inner width proj_factor·hidden_size = {self.inner} must be a multiple of model.num_heads="
-                f"{self.num_heads} and of model.qkv_blocksize={self.qkv_blocksize}")
+        require(
+            self.inner % self.num_heads == 0 and self.inner % self.qkv_blocksize == 0,
+            f"the inner width proj_factor·hidden_size = {self.inner} must be a multiple of model.num_heads="
+            f"{self.num_heads} and of model.qkv_blocksize={self.qkv_blocksize}",
+        )
 
 
 class XLayerNorm(nn.Module):
@@ -152,8 +154,20 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     LayerNorm 5E, skip 2E, SiLU gate 5E, proj_down 2ED, the residual D."""
     D, E, H = p.hidden_size, p.inner, p.num_heads
     K = V = E // H
-    per_layer = (5 * D + 4 * D * E + 2 * p.conv_size * E + 4 * E + 6 * p.qkv_blocksize * E + 12 * E * H
-                 + H * (12 + 5 * K * V + 5 * K + V) + 5 * E + 2 * E + 5 * E + 2 * E * D + D)
+    per_layer = (
+        5 * D
+        + 4 * D * E
+        + 2 * p.conv_size * E
+        + 4 * E
+        + 6 * p.qkv_blocksize * E
+        + 12 * E * H
+        + H * (12 + 5 * K * V + 5 * K + V)
+        + 5 * E
+        + 2 * E
+        + 5 * E
+        + 2 * E * D
+        + D
+    )
     return batch * length * (2 * input_size * D + 5 * D + p.num_layers * per_layer)
 
 
@@ -176,6 +190,6 @@ ARCH = la.register_family(
     matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, 2 * p.inner),
     step_seconds=1.6e-4,  # scaled from MQAR runs beside Mamba (2.5e-4) on this machine
     equations="C_t = f_t C_{t−1} + i_t k_t v_tᵀ, n_t = f_t n_{t−1} + i_t k_t, h = C_tᵀq/max(|n_tᵀq|, e^{−m}), "
-              "exponential gates stabilised by m",
+    "exponential gates stabilised by m",
     rank=48,
 )

@@ -59,18 +59,22 @@ class Params(ArchParams):
 
     def validate(self) -> None:
         super().validate()
-        require(self.head_size >= 2 and self.hidden_size % self.head_size == 0,
-                f"model.head_size={self.head_size} must be at least 2 and divide model.hidden_size={self.hidden_size}")
+        require(
+            self.head_size >= 2 and self.hidden_size % self.head_size == 0,
+            f"model.head_size={self.head_size} must be at least 2 and divide model.hidden_size={self.hidden_size}",
+        )
         require(self.hidden_size >= 2, f"model.hidden_size={self.hidden_size} is too small for RWKV-7; use 2 or more")
         for name in ("decay_rank", "a_rank", "v_rank", "gate_rank"):
-            require(getattr(self, name) >= 0, f"model.{name}={getattr(self, name)} is impossible; use 0 (the "
-                    "authors' suggestion) or more")
+            require(
+                getattr(self, name) >= 0,
+                f"model.{name}={getattr(self, name)} is impossible; use 0 (the authors' suggestion) or more",
+            )
         require(self.ffn_ratio >= 1, f"model.ffn_ratio={self.ffn_ratio} is impossible; use 1 or more")
 
     def rank(self, name: str) -> int:
         given = getattr(self, f"{name}_rank")
         factor = {"decay": 2.5, "a": 2.5, "v": 1.7, "gate": 5.0}[name]
-        return given or max(32, int(round(factor * self.hidden_size ** 0.5 / 32) * 32))
+        return given or max(32, int(round(factor * self.hidden_size**0.5 / 32) * 32))
 
 
 def shifted(x: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
@@ -102,8 +106,9 @@ class TimeMix(nn.Module):
     def _lora(D: int, rank: int) -> tuple[nn.Parameter, nn.Parameter]:
         return nn.Parameter(torch.zeros(D, rank)), nn.Parameter(torch.zeros(rank, D))
 
-    def forward(self, x: torch.Tensor, v_first: torch.Tensor | None, state: tuple[Any, ...] | None
-                ) -> tuple[torch.Tensor, torch.Tensor, tuple[Any, ...]]:
+    def forward(
+        self, x: torch.Tensor, v_first: torch.Tensor | None, state: tuple[Any, ...] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[Any, ...]]:
         B, T, D = x.shape
         H = self.heads
         last, S = state if state is not None else (None, None)
@@ -152,8 +157,9 @@ class RWKV7Block(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(D), nn.LayerNorm(D)
         self.att, self.ffn = TimeMix(p, layer, rule), ChannelMix(p)
 
-    def forward(self, x: torch.Tensor, v_first: torch.Tensor | None, state: tuple[Any, ...] | None
-                ) -> tuple[torch.Tensor, torch.Tensor, tuple[Any, ...]]:
+    def forward(
+        self, x: torch.Tensor, v_first: torch.Tensor | None, state: tuple[Any, ...] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[Any, ...]]:
         att_last, S, ffn_last = state if state is not None else (None, None, None)
         if self.ln0 is not None:
             x = self.ln0(x)
@@ -213,7 +219,7 @@ def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
             r1 = 1.0 - i / L  # ratio_1_to_almost0
             for name, power in (("x_r", 0.2), ("x_w", 0.9), ("x_k", 0.7), ("x_v", 0.7), ("x_a", 0.9), ("x_g", 0.2)):
                 getattr(att, name).copy_(1.0 - ddd ** (power * r1))
-            www = -6 + 6 * (n / (D - 1)) ** (1 + r0 ** 0.3)
+            www = -6 + 6 * (n / (D - 1)) ** (1 + r0**0.3)
             att.w0.copy_(www + 0.5 + zigzag * 2.5)
             att.a0.copy_(-0.19 + zigzag * 0.3 + linear * 0.4)
             loras = [("w", att.w1, att.w2), ("a", att.a1, att.a2), ("g", att.g1, att.g2)]
@@ -232,7 +238,7 @@ def init(core: nn.Module, p: Params, generator: torch.Generator) -> None:
             att.output.weight.zero_()
             att.ln_x.weight.fill_(((1 + i) / L) ** 0.7)
             att.ln_x.bias.zero_()
-            ffn.x_k.copy_(1.0 - ddd ** (r1 ** 4))
+            ffn.x_k.copy_(1.0 - ddd ** (r1**4))
             orthogonal_(ffn.key.weight, 1.0, generator)
             ffn.value.weight.zero_()
             for norm in (block.ln0, block.ln1, block.ln2):
@@ -252,7 +258,7 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     D, N = p.hidden_size, p.head_size
     H = D // N
     ranks = p.rank("decay") + p.rank("a") + p.rank("gate")
-    time = (14 * D + 18 * D + 8 * D * D + 4 * D * ranks + 15 * D + 8 * D + H * 9 * N * N + 7 * D + 5 * D + D)
+    time = 14 * D + 18 * D + 8 * D * D + 4 * D * ranks + 15 * D + 8 * D + H * 9 * N * N + 7 * D + 5 * D + D
     channel = 3 * D + 4 * p.ffn_ratio * D * D + 2 * p.ffn_ratio * D + 2 * D
     value_residual = (p.num_layers - 1) * (4 * D * p.rank("v") + 8 * D)
     return batch * length * (2 * input_size * D + 14 * D + p.num_layers * (time + channel) + value_residual)
@@ -271,9 +277,12 @@ ARCH = la.register_family(
     Params=Params,
     # the rule (r, k, v, α, β, log w, S0): dplr with scale 1; fla's chunk_rwkv7(r, w, k, v, a, b, scale=1)
     # takes w = log w, a = α = −κ, b = β = κ ⊙ α_rate in its own order
-    implementations=la.implementations(build, dplr, la.fla_kernel("fla.ops.rwkv7", "chunk_rwkv7", scale=1.0,
-                                                                  arrange=lambda r, k, v, a, b, w: (r, w, k, v, a, b)),
-                                       scale=1.0),
+    implementations=la.implementations(
+        build,
+        dplr,
+        la.fla_kernel("fla.ops.rwkv7", "chunk_rwkv7", scale=1.0, arrange=lambda r, k, v, a, b, w: (r, w, k, v, a, b)),
+        scale=1.0,
+    ),
     init=init,
     flops=flops,
     state_size=state_size,

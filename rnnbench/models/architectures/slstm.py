@@ -59,11 +59,16 @@ class Params(ArchParams):
 
     def validate(self) -> None:
         super().validate()
-        require(self.num_heads >= 1 and self.hidden_size % self.num_heads == 0,
-                f"model.num_heads={self.num_heads} does not divide model.hidden_size={self.hidden_size}; use one of: "
-                + ", ".join(str(n) for n in range(1, self.hidden_size + 1) if self.hidden_size % n == 0))
-        require(self.head_dim >= 2, f"model.num_heads={self.num_heads} leaves {self.head_dim} unit per head; the "
-                "authors' forget-bias init spreads over a head's units and needs 2 or more: use fewer heads")
+        require(
+            self.num_heads >= 1 and self.hidden_size % self.num_heads == 0,
+            f"model.num_heads={self.num_heads} does not divide model.hidden_size={self.hidden_size}; use one of: "
+            + ", ".join(str(n) for n in range(1, self.hidden_size + 1) if self.hidden_size % n == 0),
+        )
+        require(
+            self.head_dim >= 2,
+            f"model.num_heads={self.num_heads} leaves {self.head_dim} unit per head; the "
+            "authors' forget-bias init spreads over a head's units and needs 2 or more: use fewer heads",
+        )
         require(self.conv_kernel >= 0, f"model.conv_kernel={self.conv_kernel} is impossible; use 0 (none) or more")
         require(self.ffn_factor >= 0, f"model.ffn_factor={self.ffn_factor} is impossible; use 0 (none) or more")
 
@@ -134,10 +139,15 @@ class SLSTMBlock(nn.Module):
             past = state[4] if state is not None else u.new_zeros(B, D, self.kernel - 1)
             xc = torch.cat([past, x.transpose(1, 2)], 2)  # (B, D, K − 1 + T)
             gated = F.silu(self.conv(xc)).transpose(1, 2)  # (B, T, D)
-            window = (xc[:, :, xc.shape[2] - (self.kernel - 1):],)
+            window = (xc[:, :, xc.shape[2] - (self.kernel - 1) :],)
         heads = lambda v: v.view(B, T, self.heads, self.d)  # noqa: E731
-        wx = torch.cat([torch.einsum("bthk,ghjk->btghj", heads(gated), self.gate_weight[:2]),
-                        torch.einsum("bthk,ghjk->btghj", heads(x), self.gate_weight[2:])], 2)  # (B, T, 4, H, d)
+        wx = torch.cat(
+            [
+                torch.einsum("bthk,ghjk->btghj", heads(gated), self.gate_weight[:2]),
+                torch.einsum("bthk,ghjk->btghj", heads(x), self.gate_weight[2:]),
+            ],
+            2,
+        )  # (B, T, 4, H, d)
         h, cells = slstm_scan(wx.reshape(B, T, GATES, D) + self.bias, self.recurrent_kernel, cells)
         h = h.view(B, T, self.heads, self.d)
         mean, var = h.mean(-1, keepdim=True), h.var(-1, unbiased=False, keepdim=True)
@@ -150,8 +160,11 @@ class SLSTMBlock(nn.Module):
 
 
 def factory(input_size: int, p: Params) -> nn.Module:
-    return Stack([SLSTMBlock(p) for _ in range(p.num_layers)], encoder=nn.Linear(input_size, p.hidden_size),
-                 final=nn.LayerNorm(p.hidden_size, bias=False))
+    return Stack(
+        [SLSTMBlock(p) for _ in range(p.num_layers)],
+        encoder=nn.Linear(input_size, p.hidden_size),
+        final=nn.LayerNorm(p.hidden_size, bias=False),
+    )
 
 
 def forget_bias(p: Params, block: int) -> torch.Tensor:
@@ -204,19 +217,21 @@ def state_size(p: Params, length: int) -> int:
     return p.num_layers * (4 * p.hidden_size + window)
 
 
-ARCH = register(Architecture(
-    name="slstm",
-    title="sLSTM (xLSTM)",
-    citation="Beck, Pöppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter (2024), NeurIPS",
-    Params=Params,
-    implementations={"reference": factory},
-    init=init,
-    flops=flops,
-    state_size=state_size,
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, GATES * p.hidden_size),
-    step_seconds=5e-4,  # about 25 small ops a step forward and twice that backward, at ~7 µs each
-    equations="m_t = max(ĩ, m_{t−1} + logσ(f̃)), c_t = f c_{t−1} + i tanh(z̃), n_t = f n_{t−1} + i, "
-              "h_t = σ(õ) c_t/n_t, i = exp(ĩ − m_t), f = exp(m_{t−1} + logσ(f̃) − m_t)",
-    rank=50,
-))
+ARCH = register(
+    Architecture(
+        name="slstm",
+        title="sLSTM (xLSTM)",
+        citation="Beck, Pöppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter (2024), NeurIPS",
+        Params=Params,
+        implementations={"reference": factory},
+        init=init,
+        flops=flops,
+        state_size=state_size,
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, GATES * p.hidden_size),
+        step_seconds=5e-4,  # about 25 small ops a step forward and twice that backward, at ~7 µs each
+        equations="m_t = max(ĩ, m_{t−1} + logσ(f̃)), c_t = f c_{t−1} + i tanh(z̃), n_t = f n_{t−1} + i, "
+        "h_t = σ(õ) c_t/n_t, i = exp(ĩ − m_t), f = exp(m_{t−1} + logσ(f̃) − m_t)",
+        rank=50,
+    )
+)

@@ -71,13 +71,17 @@ class Params(ArchParams):
         super().validate()
         require(self.num_heads >= 1, f"model.num_heads={self.num_heads} is impossible; use 1 or more")
         divisors = [str(n) for n in range(1, self.hidden_size + 1) if self.hidden_size % n == 0]
-        require(self.hidden_size % self.num_heads == 0,
-                f"model.num_heads={self.num_heads} does not divide model.hidden_size={self.hidden_size}; "
-                f"use one of: {', '.join(divisors)}")
-        require(self.pos_encoding != "rope" or self.head_dim % 2 == 0,
-                f"model.pos_encoding='rope' rotates pairs of a head's {self.head_dim} dimensions, an odd number "
-                f"(hidden_size {self.hidden_size} / num_heads {self.num_heads}); use a num_heads that leaves an "
-                "even head size, or another pos_encoding: alibi, learned, none, sinusoidal")
+        require(
+            self.hidden_size % self.num_heads == 0,
+            f"model.num_heads={self.num_heads} does not divide model.hidden_size={self.hidden_size}; "
+            f"use one of: {', '.join(divisors)}",
+        )
+        require(
+            self.pos_encoding != "rope" or self.head_dim % 2 == 0,
+            f"model.pos_encoding='rope' rotates pairs of a head's {self.head_dim} dimensions, an odd number "
+            f"(hidden_size {self.hidden_size} / num_heads {self.num_heads}); use a num_heads that leaves an "
+            "even head size, or another pos_encoding: alibi, learned, none, sinusoidal",
+        )
         require(self.mlp_ratio >= 1, f"model.mlp_ratio={self.mlp_ratio} is impossible; use 1 or more")
         require(0 <= self.dropout < 1, f"model.dropout={self.dropout} is impossible; use a number in [0, 1)")
         require(self.max_len >= 1, f"model.max_len={self.max_len} is impossible; use 1 or more")
@@ -108,6 +112,7 @@ def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 def alibi_slopes(num_heads: int) -> list[float]:
     """Press et al.'s slopes: 2^(−8i/n) for i = 1..n when n is a power of 2; otherwise those of
     the power of 2 below n, then every other one of twice that power (their official code)."""
+
     def power_of_2(n: int) -> list[float]:
         start = 2 ** (-(2 ** -(math.log2(n) - 3)))
         return [start ** (i + 1) for i in range(n)]
@@ -115,7 +120,7 @@ def alibi_slopes(num_heads: int) -> list[float]:
     if math.log2(num_heads).is_integer():
         return power_of_2(num_heads)
     closest = 2 ** math.floor(math.log2(num_heads))
-    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:num_heads - closest]
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: num_heads - closest]
 
 
 class Attention(nn.Module):
@@ -214,10 +219,12 @@ class Transformer(nn.Module):
         h = self.encoder(x)  # (B, T, D)
         if p.pos_encoding == "learned":
             if offset + T > p.max_len:
-                raise UsageError(f"the sequence reaches step {offset + T} but model.max_len={p.max_len} "
-                                 f"(pos_encoding='learned' has a row per position); set model.max_len={offset + T} "
-                                 "or more, or use a pos_encoding without a limit: alibi, none, rope, sinusoidal")
-            h = h + self.positions[offset:offset + T]
+                raise UsageError(
+                    f"the sequence reaches step {offset + T} but model.max_len={p.max_len} "
+                    f"(pos_encoding='learned' has a row per position); set model.max_len={offset + T} "
+                    "or more, or use a pos_encoding without a limit: alibi, none, rope, sinusoidal"
+                )
+            h = h + self.positions[offset : offset + T]
         elif p.pos_encoding == "sinusoidal":
             positions = torch.arange(offset, offset + T, device=x.device, dtype=h.dtype)
             h = h * math.sqrt(p.hidden_size) + sinusoid(positions, p.hidden_size)
@@ -268,24 +275,37 @@ def flops(p: Params, batch: int, length: int, input_size: int) -> int:
     D, r = p.hidden_size, p.mlp_ratio
     positions = {"learned": D, "sinusoidal": 2 * D}.get(p.pos_encoding, 0)
     per_token = 2 * input_size * D + D + positions + 5 * D
-    per_layer_token = (10 * D + 6 * D * D + 3 * D + (6 * D if p.pos_encoding == "rope" else 0) + 2 * D * D + D
-                       + 4 * r * D * D + r * D + D + 8 * r * D + 2 * D)
+    per_layer_token = (
+        10 * D
+        + 6 * D * D
+        + 3 * D
+        + (6 * D if p.pos_encoding == "rope" else 0)
+        + 2 * D * D
+        + D
+        + 4 * r * D * D
+        + r * D
+        + D
+        + 8 * r * D
+        + 2 * D
+    )
     visits = length * (length + 1) // 2
     return batch * (length * (per_token + p.num_layers * per_layer_token) + p.num_layers * attention_flops(p, visits))
 
 
-ARCH = register(Architecture(
-    name="transformer",
-    title="Transformer (causal decoder)",
-    citation="Vaswani et al. (2017), NeurIPS; pre-norm GPT-2 blocks, Radford et al. (2019)",
-    Params=Params,
-    implementations={"fused": build(fused=True), "reference": build(fused=False)},
-    init=init,
-    flops=flops,
-    state_size=lambda p, length: 2 * p.num_layers * p.hidden_size * length,  # keys and values of every step
-    output_size=lambda p: p.hidden_size,
-    matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, p.mlp_ratio * p.hidden_size),
-    step_seconds=2e-5,
-    equations="h += softmax(q kᵀ/√d + causal mask) v, h += W₂ GELU(W₁ LN(h)); state: the KV cache",
-    rank=60,
-))
+ARCH = register(
+    Architecture(
+        name="transformer",
+        title="Transformer (causal decoder)",
+        citation="Vaswani et al. (2017), NeurIPS; pre-norm GPT-2 blocks, Radford et al. (2019)",
+        Params=Params,
+        implementations={"fused": build(fused=True), "reference": build(fused=False)},
+        init=init,
+        flops=flops,
+        state_size=lambda p, length: 2 * p.num_layers * p.hidden_size * length,  # keys and values of every step
+        output_size=lambda p: p.hidden_size,
+        matmul_shape=lambda p, b, t, i: (b * t, p.hidden_size, p.mlp_ratio * p.hidden_size),
+        step_seconds=2e-5,
+        equations="h += softmax(q kᵀ/√d + causal mask) v, h += W₂ GELU(W₁ LN(h)); state: the KV cache",
+        rank=60,
+    )
+)

@@ -39,5 +39,8 @@ class BinaryMultiplicationTask(FormalTask):
             results = [int_to_bits(n * m) for n, m in zip(ns, ms)]
         targets = [r + [TERMINATOR] + [0] * (length - 1 - len(r)) for r in results]
         scored = [[True] * (len(r) + 1) + [False] * (length - 1 - len(r)) for r in results]
-        return (torch.tensor(expressions, dtype=torch.long), torch.tensor(targets, dtype=torch.long),
-                torch.tensor(scored, dtype=torch.bool))
+        return (
+            torch.tensor(expressions, dtype=torch.long),
+            torch.tensor(targets, dtype=torch.long),
+            torch.tensor(scored, dtype=torch.bool),
+        )

@@ -31,6 +31,7 @@ class ComputeSqrtTask(FormalTask):
 
     def generate(self, batch_size: int, generator: torch.Generator, length: int):
         bits = nonzero_bits(batch_size, length, generator)  # (B, ℓ) big-endian, n >= 1
-        roots = [int_to_bits(math.isqrt(int("".join(map(str, row)), 2)), self.output_length(length), False)
-                 for row in bits.tolist()]
+        roots = [
+            int_to_bits(math.isqrt(int("".join(map(str, row)), 2)), self.output_length(length), False) for row in bits.tolist()
+        ]
         return bits, torch.tensor(roots, dtype=torch.long), None

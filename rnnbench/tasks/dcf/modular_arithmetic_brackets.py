@@ -57,11 +57,13 @@ class ModularArithmeticBracketsTask(FormalTask):
     name = "modular_arithmetic_brackets"
     family = "dcf"
     vocab, n_classes = 11, MODULUS
-    symbols = {**{d: str(d) for d in range(MODULUS)}, PLUS: "+", MINUS: "-", TIMES: "*", OPEN: "(", CLOSE: ")",
-               UNKNOWN: "x"}
+    symbols = {**{d: str(d) for d in range(MODULUS)}, PLUS: "+", MINUS: "-", TIMES: "*", OPEN: "(", CLOSE: ")", UNKNOWN: "x"}
 
     def generate(self, batch_size: int, generator: torch.Generator, length: int):
         draws = Draws(generator)
         rows = [expression(length, draws, 3, IDS) for _ in range(batch_size)]
-        return (torch.tensor([r[0] for r in rows], dtype=torch.long),
-                torch.tensor([[r[1]] for r in rows], dtype=torch.long), None)
+        return (
+            torch.tensor([r[0] for r in rows], dtype=torch.long),
+            torch.tensor([[r[1]] for r in rows], dtype=torch.long),
+            None,
+        )

@@ -31,13 +31,11 @@ class SolveEquationTask(FormalTask):
     name = "solve_equation"
     family = "dcf"
     vocab, n_classes = 11, MODULUS
-    symbols = {**{d: str(d) for d in range(MODULUS)}, PLUS: "+", MINUS: "-", OPEN: "(", CLOSE: ")", UNKNOWN: "x",
-               EQUALS: "="}
+    symbols = {**{d: str(d) for d in range(MODULUS)}, PLUS: "+", MINUS: "-", OPEN: "(", CLOSE: ")", UNKNOWN: "x", EQUALS: "="}
 
     def generate(self, batch_size: int, generator: torch.Generator, length: int):
         if length < 3:
-            return (torch.zeros(batch_size, length, dtype=torch.long), torch.zeros(batch_size, 1, dtype=torch.long),
-                    None)
+            return (torch.zeros(batch_size, length, dtype=torch.long), torch.zeros(batch_size, 1, dtype=torch.long), None)
         draws = Draws(generator)
         inputs, targets = [], []
         for _ in range(batch_size):

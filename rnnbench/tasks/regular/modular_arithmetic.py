@@ -52,9 +52,10 @@ class ModularArithmeticTask(FormalTask):
     name = "modular_arithmetic"
     family = "regular"
     vocab, n_classes = 9, MODULUS
-    presets = {DELETANG: DELETANG_TEXT + "; an even length becomes odd (ℓ − 1)",
-               GRAZZI: "the same strings in the next-token format ('=' is the blank); scaled accuracy "
-                       "(Grazzi et al. 2025)"}
+    presets = {
+        DELETANG: DELETANG_TEXT + "; an even length becomes odd (ℓ − 1)",
+        GRAZZI: "the same strings in the next-token format ('=' is the blank); scaled accuracy (Grazzi et al. 2025)",
+    }
     symbols = {**{d: str(d) for d in range(MODULUS)}, PLUS: "+", MINUS: "-", TIMES: "*", PAD: "_"}
 
     def input_length(self, length: int) -> int:

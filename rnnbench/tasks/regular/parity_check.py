@@ -29,9 +29,10 @@ class ParityCheckTask(FormalTask):
     name = "parity_check"
     family = "regular"
     vocab, n_classes = 2, 2
-    presets = {DELETANG: DELETANG_TEXT + "; the answer at one blank after the bits",
-               GRAZZI: "next-token format, the answer read at the last bit, no blank; scaled accuracy "
-                       "(Grazzi et al. 2025)"}
+    presets = {
+        DELETANG: DELETANG_TEXT + "; the answer at one blank after the bits",
+        GRAZZI: "next-token format, the answer read at the last bit, no blank; scaled accuracy (Grazzi et al. 2025)",
+    }
     symbols = {0: "0", 1: "1"}
 
     @property

@@ -30,8 +30,9 @@ class WordProblemTask(FormalTask):
     The running product of uniform elements is uniform, so chance = the majority = 1/|G|."""
 
     Params = WordProblemParams
-    presets = {MERRILL: "uniform elements, the running product at every step (Merrill, Petty & Sabharwal 2024; "
-                        "jopetty/word-problem)"}
+    presets = {
+        MERRILL: "uniform elements, the running product at every step (Merrill, Petty & Sabharwal 2024; jopetty/word-problem)"
+    }
     default_preset = MERRILL
     family = "word problem"
     tagging = True

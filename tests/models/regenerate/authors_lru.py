@@ -47,8 +47,7 @@ W = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in ex.weights.items()}
 x = jnp.asarray(ex.x, dtype=jnp.float64)  # (B, T, I)
 
 lru_cls = partial(M.LRU, d_hidden=N, d_model=H)
-model = M.StackedEncoderModel(lru=lru_cls, d_model=H, n_layers=L, dropout=0.0, training=False,
-                              norm="layer", prenorm=True)
+model = M.StackedEncoderModel(lru=lru_cls, d_model=H, n_layers=L, dropout=0.0, training=False, norm="layer", prenorm=True)
 params = model.init(jax.random.PRNGKey(0), x[0])["params"]
 
 
@@ -67,8 +66,7 @@ def to_flax(W):
 
 
 tree = to_flax(W)
-assert jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(params), (
-    jax.tree_util.tree_structure(params))
+assert jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(params)
 for a, b in zip(jax.tree_util.tree_leaves(tree), jax.tree_util.tree_leaves(params)):
     assert a.shape == b.shape
 
@@ -83,7 +81,7 @@ def outputs_and_states(W, x):
     u = jax.vmap(lambda s: nn.Dense(H).apply({"params": tree["encoder"]}, s))(x)
     for i in range(L):
         lt = tree[f"layers_{i}"]
-        ln = (M.nn.LayerNorm() if EXACT else nn.LayerNorm())
+        ln = M.nn.LayerNorm() if EXACT else nn.LayerNorm()
         v = ln.apply({"params": lt["normalization"]}, u)
         assert N == H, "the identity C reads N states through H outputs"
         eye, zero = jnp.eye(H, N), jnp.zeros((H, N))

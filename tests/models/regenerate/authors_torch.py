@@ -73,8 +73,11 @@ def indrnn(ex):
             rnn.indrnn_cell.weight_hh.copy_(T(ex.weights[f"layers.{layer}.weight_hh"]))
         out = rnn(lin(inp).transpose(0, 1)).transpose(0, 1)  # theirs is (T, B, H)
         finals.append(out[:, -1])
-        params += [(f"layers.{layer}.weight_ih", lin.weight, ident), (f"layers.{layer}.bias", lin.bias, ident),
-                   (f"layers.{layer}.weight_hh", rnn.indrnn_cell.weight_hh, ident)]
+        params += [
+            (f"layers.{layer}.weight_ih", lin.weight, ident),
+            (f"layers.{layer}.bias", lin.bias, ident),
+            (f"layers.{layer}.weight_hh", rnn.indrnn_cell.weight_hh, ident),
+        ]
         inp = out
     finish(ex, inp, finals, params, x)
 
@@ -111,9 +114,11 @@ def exprnn(ex):
             outs.append(out)
         out = torch.stack(outs, 1)
         finals.append(out[:, -1])
-        params += [(f"layers.{layer}.weight_ih", rnn.input_kernel.weight, ident),
-                   (f"layers.{layer}.log_recurrent", rnn.recurrent_kernel.A, neg),
-                   (f"layers.{layer}.bias", rnn.nonlinearity.b, ident)]
+        params += [
+            (f"layers.{layer}.weight_ih", rnn.input_kernel.weight, ident),
+            (f"layers.{layer}.log_recurrent", rnn.recurrent_kernel.A, neg),
+            (f"layers.{layer}.bias", rnn.nonlinearity.b, ident),
+        ]
         inp = out
     B = rnn.recurrent_kernel.B.detach()
     assert torch.allclose(B @ B.T, torch.eye(H), atol=1e-12), "their B is orthogonal"
@@ -143,8 +148,8 @@ def minrnn(ex, kind):
         assert m.to_hidden_and_gate.out_features == len(order) * H
         P, b = ex.weights[f"layers.{layer}.proj.weight"], ex.weights[f"layers.{layer}.proj.bias"]
         with torch.no_grad():
-            m.to_hidden_and_gate.weight.copy_(torch.cat([T(P[j * H:(j + 1) * H]) for j in order]))
-            m.to_hidden_and_gate.bias.copy_(torch.cat([T(b[j * H:(j + 1) * H]) for j in order]))
+            m.to_hidden_and_gate.weight.copy_(torch.cat([T(P[j * H : (j + 1) * H]) for j in order]))
+            m.to_hidden_and_gate.bias.copy_(torch.cat([T(b[j * H : (j + 1) * H]) for j in order]))
         seen = []
         m.to_out.register_forward_hook(lambda mod, args, out: seen.append(args[0]))  # h before their to_out
         m(inp)
@@ -153,7 +158,7 @@ def minrnn(ex, kind):
         state, steps = None, []
         with torch.no_grad():
             for t in range(inp.shape[1]):
-                _, state = m(inp[:, t:t + 1], prev_state=state)
+                _, state = m(inp[:, t : t + 1], prev_state=state)
                 steps.append(seen[-1][:, 0])
         assert torch.allclose(torch.stack(steps, 1), h, rtol=1e-12, atol=1e-14)
 
@@ -162,8 +167,10 @@ def minrnn(ex, kind):
             inverse = [order.index(j) for j in range(len(order))]
             return torch.cat([parts[i] for i in inverse])
 
-        params += [(f"layers.{layer}.proj.weight", m.to_hidden_and_gate.weight, back),
-                   (f"layers.{layer}.proj.bias", m.to_hidden_and_gate.bias, back)]
+        params += [
+            (f"layers.{layer}.proj.weight", m.to_hidden_and_gate.weight, back),
+            (f"layers.{layer}.proj.bias", m.to_hidden_and_gate.bias, back),
+        ]
         finals.append(h[:, -1])
         inp = inp + h if layer > 0 else h  # rnnbench's stacking: layers after the first add their input
     finish(ex, inp, finals, params, x)
@@ -175,8 +182,12 @@ minrnn(E.MINLSTM, "lstm")
 
 # ---- Mamba -------------------------------------------------------------------------------------
 ROOT = str(CHECKOUTS / "mamba" / "mamba_ssm")
-for pkg, path in [("mamba_ssm", ROOT), ("mamba_ssm.ops", ROOT + "/ops"), ("mamba_ssm.modules", ROOT + "/modules"),
-                  ("mamba_ssm.utils", ROOT + "/utils")]:
+for pkg, path in [
+    ("mamba_ssm", ROOT),
+    ("mamba_ssm.ops", ROOT + "/ops"),
+    ("mamba_ssm.modules", ROOT + "/modules"),
+    ("mamba_ssm.utils", ROOT + "/utils"),
+]:
     mod = types.ModuleType(pkg)
     mod.__path__ = [path]
     sys.modules[pkg] = mod
@@ -219,9 +230,17 @@ def mamba(ex, keep_fp32_casts=False):
         pre = f"layers.{layer}."
         m = ms.Mamba(D, d_state=N, d_conv=K, expand=E_, use_fast_path=False).double()
         norm_w = T(W[pre + "norm.weight"]).requires_grad_()
-        mapping = {"in_proj.weight": m.in_proj.weight, "conv.weight": m.conv1d.weight, "conv.bias": m.conv1d.bias,
-                   "x_proj.weight": m.x_proj.weight, "dt_proj.weight": m.dt_proj.weight,
-                   "dt_proj.bias": m.dt_proj.bias, "A_log": m.A_log, "D": m.D, "out_proj.weight": m.out_proj.weight}
+        mapping = {
+            "in_proj.weight": m.in_proj.weight,
+            "conv.weight": m.conv1d.weight,
+            "conv.bias": m.conv1d.bias,
+            "x_proj.weight": m.x_proj.weight,
+            "dt_proj.weight": m.dt_proj.weight,
+            "dt_proj.bias": m.dt_proj.bias,
+            "A_log": m.A_log,
+            "D": m.D,
+            "out_proj.weight": m.out_proj.weight,
+        }
         assert m.out_proj.bias is None and m.in_proj.bias is None and m.dt_rank == math.ceil(D / 16)
         with torch.no_grad():
             for k, t in mapping.items():
@@ -238,7 +257,7 @@ def mamba(ex, keep_fp32_casts=False):
         with torch.no_grad():
             cs = torch.zeros_like(conv_state)
             ss = torch.zeros_like(ssm_state)
-            outs = [m.step(hs[:, t:t + 1], cs, ss)[0] for t in range(hs.shape[1])]
+            outs = [m.step(hs[:, t : t + 1], cs, ss)[0] for t in range(hs.shape[1])]
         tol = dict(rtol=1e-5, atol=1e-6) if keep_fp32_casts else dict(rtol=1e-10, atol=1e-13)
         assert torch.allclose(torch.cat(outs, 1), out, **tol)
         assert torch.allclose(cs, conv_state) and torch.allclose(ss, ssm_state, **tol)
@@ -257,8 +276,7 @@ def mamba(ex, keep_fp32_casts=False):
 
 y64 = mamba(E.MAMBA)
 y32 = mamba(E.MAMBA, keep_fp32_casts=True)
-print("# mamba float64 vs with the authors' float32 casts: max abs diff", float((y64 - y32).abs().max()),
-      file=sys.stderr)
+print("# mamba float64 vs with the authors' float32 casts: max abs diff", float((y64 - y32).abs().max()), file=sys.stderr)
 
 
 def lit(a):
