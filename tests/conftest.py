@@ -26,3 +26,22 @@ def mnist_dir(tmp_path):
         write_idx(tmp_path / f"{stem}-images-idx3-ubyte{suffix}", rng.randint(0, 256, (n, 28, 28)), 2051, gz)
         write_idx(tmp_path / f"{stem}-labels-idx1-ubyte{suffix}", rng.randint(0, 10, n), 2049, gz)
     return tmp_path
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--serial",
+        choices=["run", "skip", "only"],
+        default="run",
+        help="tests marked serial (timing-sensitive): run them with the rest (default), skip them, or run only them; "
+        "nox -s tests runs the rest in parallel with --serial=skip, then these alone with --serial=only",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    phase = config.getoption("serial")
+    if phase == "run":
+        return
+    keep = [item for item in items if (item.get_closest_marker("serial") is not None) == (phase == "only")]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep

@@ -151,6 +151,7 @@ def test_busy_rule():
     assert not busy_record(None, None, None, 2)["busy"]
 
 
+@pytest.mark.serial  # another test beside it would make the quiet baseline busy
 def test_load_meter_sees_another_process_competing():
     """A process spinning on every core while we wait shows as a share near 100%; alone, near 0."""
     import os

@@ -154,6 +154,7 @@ def test_killing_a_dask_worker_mid_cell_loses_and_duplicates_nothing(tmp_path):
         assert "died" in slow_record["error"]
 
 
+@pytest.mark.serial  # the four 30-step cells must finish inside their 8 s limit
 def test_a_cell_past_its_timeout_is_stopped_inside_a_dask_worker(tmp_path):
     extra = '[[accuracy]]\ntask = "copy"\nparams = { T = 20, K = 2 }\nmodels = ["gru"]\nseeds = [7]\ntrain = { steps = 100000 }\n'
     profile = tiny(tmp_path, extra=extra)
