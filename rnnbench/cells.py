@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from rnnbench.measure import ThroughputCell, measure
+from rnnbench.measure import ThroughputCell, measure, throughput_key
 from rnnbench.models import resolve_model
 from rnnbench.profiles import PlannedCell
 from rnnbench.records import head, model_identity
@@ -49,9 +49,10 @@ def failure(pc: PlannedCell, status: str, error: str, device: str, seconds: floa
     if not isinstance(pc.cell, ThroughputCell):
         return failed_record(pc.cell, status, error, device, seconds)
     dev = resolve_device(device)
-    return head("throughput", pc.cell.key(str(dev)), status) | {
+    arch = resolve_model(pc.cell.model)  # its name only: a cell that failed may have failed its checks
+    return head("throughput", throughput_key(pc.cell, arch, str(dev)), status) | {
         "error": error,
-        "model": model_identity(pc.cell.model, resolve_model(pc.cell.model), pc.cell.on(dev).impl),
+        "model": model_identity(pc.cell.model, arch, pc.cell.impl or arch.default_for(dev)),
         "shape": dataclasses.asdict(pc.cell.shape),
         "results": {},
         "timing": {"seconds": seconds},

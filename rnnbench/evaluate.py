@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.models import build_model, resolve_model
 from rnnbench.records import head, length_eval_model
 from rnnbench.rerun import cell_from_record
 from rnnbench.results import environment, read_records
@@ -170,8 +169,8 @@ def load_trained(
             "results it has)"
         )
     cell = cell_from_record(record)
-    task, mparams, _ = cell.resolved()
-    model = build_model(cell.model, cell.impl, task.spec, mparams, generator(0, "init", torch.device("cpu")))
+    resolved = cell.resolve()
+    model = resolved.build_model(generator(0, "init", torch.device("cpu")))
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -180,7 +179,7 @@ def load_trained(
         model.load_state_dict(state)
     except RuntimeError:
         raise UsageError(
-            f"weights file {path} does not fit run {run_id}'s model ({resolve_model(cell.model).name}); it belongs to another run"
+            f"weights file {path} does not fit run {run_id}'s model ({resolved.arch.name}); it belongs to another run"
         ) from None
     found, expected = weights_hash(model), record.get("weights_sha256")
     if found != expected:
@@ -188,4 +187,4 @@ def load_trained(
             f"weights file {path} does not match run {run_id}: its weights hash to {found}, the record "
             f"says {expected}; it belongs to another run or was changed"
         )
-    return model.to(device).eval(), task, cell
+    return model.to(device).eval(), resolved.task, cell

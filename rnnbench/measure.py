@@ -23,7 +23,7 @@ import torch
 from torch.utils import benchmark
 
 from rnnbench.config import require
-from rnnbench.models import blocks, resolve_model
+from rnnbench.models import Architecture, blocks, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.records import configured_model, head
 from rnnbench.results import LoadMeter, cell_key, environment
@@ -60,36 +60,82 @@ class ThroughputCell:
 
     def params(self) -> Any:
         """The architecture's parameters: the shape's hidden size and layers, then ``model_params``."""
-        arch = resolve_model(self.model)
-        values: dict[str, Any] = {"hidden_size": self.shape.hidden_size, "num_layers": self.shape.num_layers}
-        factory = getattr(arch, "factory", None)
-        lay = blocks.layout(self.model, factory, self.model_params.get("width_arg")) if factory is not None else None
-        if lay is not None:  # a block: the shape's hidden size is its width (unless given), its layers the stack's
-            given = lay.width_arg in self.model_params or "hidden_size" in self.model_params
-            values = {
-                k: v for k, v in values.items() if not (k == "hidden_size" and given) and not (k == "num_layers" and v == 1)
-            }
-        elif arch.user:  # a user's core gets only what its constructor takes
-            fields = {k for k in values if k in _constructor_names(arch)}
-            if self.shape.num_layers != 1:
-                fields.add("num_layers")
-            values = {k: v for k, v in values.items() if k in fields}
-        return arch.params({**values, **self.model_params})
+        return shape_params(self, resolve_model(self.model))
 
-    def validate(self) -> None:
+    def resolve(self, device: str | torch.device = "cpu") -> ResolvedThroughput:
+        """The architecture looked up and every value validated, once, the implementation named as
+        it runs on ``device``: the typed values a measurement uses; raises UsageError."""
         arch = resolve_model(self.model)
         if self.impl:
             arch.check_impl(self.impl)
         self.shape.validate()
-        self.params()
+        params = shape_params(self, arch)
         require(self.min_run_time > 0, f"min-run-time={self.min_run_time} is impossible; use a positive number")
+        cell = self if self.impl else dataclasses.replace(self, impl=arch.default_for(device))
+        return ResolvedThroughput(cell, arch, params)
+
+    def validate(self) -> None:
+        self.resolve()
 
     def key(self, device: str) -> str:
-        arch = resolve_model(self.model)
-        extra = [dict(sorted(self.model_params.items()))] if self.model_params else []
-        source = [source_hash(arch.source_files)] if arch.user else []
-        impl = self.on(device).impl
-        return cell_key({"throughput": [self.model, impl, dataclasses.asdict(self.shape), device, *extra, *source]})
+        return throughput_key(self, resolve_model(self.model), device)
+
+
+@dataclass(frozen=True)
+class ResolvedThroughput:
+    """A throughput cell resolved once (:meth:`ThroughputCell.resolve`): its architecture and
+    validated parameters as typed values, passed down in place of the model's name."""
+
+    cell: ThroughputCell  # its implementation named (unless built by build or forward_flops)
+    arch: Architecture
+    params: Any  # the architecture's Params, validated
+
+    def key(self, device: str) -> str:
+        return throughput_key(self.cell, self.arch, device)
+
+    def forward_flops(self, core: torch.nn.Module | None = None) -> int | None:
+        """Forward FLOPs of the core from its architecture's own count; None for a user's core that declares none."""
+        s = self.cell.shape
+        return self.arch.forward_flops(self.params, s.batch, s.seq_len, s.input_size, core)
+
+    def build(self, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
+        """The core (weights from a fixed seed) and its input ``(B, T, I)``, on ``device``."""
+        s = self.cell.shape
+        generator = torch.Generator().manual_seed(derive_seed(0, "throughput"))
+        core = self.arch.build(self.cell.impl, s.input_size, self.params, generator)
+        x = torch.randn(s.batch, s.seq_len, s.input_size, generator=torch.Generator().manual_seed(0))
+        return core.to(device), x.to(device)
+
+
+def unchecked(cell: ThroughputCell) -> ResolvedThroughput:
+    """``cell`` with its architecture and parameters, its shape and implementation not checked
+    (as :func:`build` and :func:`forward_flops` have always taken them)."""
+    arch = resolve_model(cell.model)
+    return ResolvedThroughput(cell, arch, shape_params(cell, arch))
+
+
+def shape_params(cell: ThroughputCell, arch: Architecture) -> Any:
+    """:meth:`ThroughputCell.params` with its architecture."""
+    values: dict[str, Any] = {"hidden_size": cell.shape.hidden_size, "num_layers": cell.shape.num_layers}
+    factory = getattr(arch, "factory", None)
+    lay = blocks.layout(cell.model, factory, cell.model_params.get("width_arg")) if factory is not None else None
+    if lay is not None:  # a block: the shape's hidden size is its width (unless given), its layers the stack's
+        given = lay.width_arg in cell.model_params or "hidden_size" in cell.model_params
+        values = {k: v for k, v in values.items() if not (k == "hidden_size" and given) and not (k == "num_layers" and v == 1)}
+    elif arch.user:  # a user's core gets only what its constructor takes
+        fields = {k for k in values if k in _constructor_names(arch)}
+        if cell.shape.num_layers != 1:
+            fields.add("num_layers")
+        values = {k: v for k, v in values.items() if k in fields}
+    return arch.params({**values, **cell.model_params})
+
+
+def throughput_key(cell: ThroughputCell, arch: Architecture, device: str) -> str:
+    """:meth:`ThroughputCell.key` with its architecture: the implementation named as it runs on ``device``."""
+    extra = [dict(sorted(cell.model_params.items()))] if cell.model_params else []
+    source = [source_hash(arch.source_files)] if arch.user else []
+    impl = cell.impl or arch.default_for(device)
+    return cell_key({"throughput": [cell.model, impl, dataclasses.asdict(cell.shape), device, *extra, *source]})
 
 
 def _constructor_names(arch: Any) -> set[str]:
@@ -102,9 +148,7 @@ def _constructor_names(arch: Any) -> set[str]:
 def forward_flops(cell: ThroughputCell, core: torch.nn.Module | None = None) -> int | None:
     """Forward FLOPs of the cell's core from its architecture's own count; None for a user's
     core that declares none."""
-    arch = resolve_model(cell.model)
-    s = cell.shape
-    return arch.forward_flops(cell.params(), s.batch, s.seq_len, s.input_size, core)
+    return unchecked(cell).forward_flops(core)
 
 
 MATMUL_REPEATS = 3
@@ -131,11 +175,7 @@ def time_it(fn: Callable[[], Any], min_run_time: float, warmup: int = 3, min_run
 
 
 def build(cell: ThroughputCell, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
-    s = cell.shape
-    arch = resolve_model(cell.model)
-    core = arch.build(cell.impl, s.input_size, cell.params(), torch.Generator().manual_seed(derive_seed(0, "throughput")))
-    x = torch.randn(s.batch, s.seq_len, s.input_size, generator=torch.Generator().manual_seed(0))
-    return core.to(device), x.to(device)
+    return unchecked(cell).build(device)
 
 
 def step_functions(core: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
@@ -188,13 +228,15 @@ def memory_bytes(core: torch.nn.Module, x: torch.Tensor, mode: str) -> tuple[int
 
 def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
     """Time forward and forward+backward of one cell; return a throughput record."""
-    cell = cell.on(device)
-    cell.validate()
+    return measure_resolved(cell.resolve(device), device)
+
+
+def measure_resolved(resolved: ResolvedThroughput, device: torch.device) -> dict[str, Any]:
+    """:func:`measure` of a cell already resolved (on ``device``)."""
+    cell, arch, params = resolved.cell, resolved.arch, resolved.params
     s = cell.shape
-    core, x = build(cell, device)
-    arch = resolve_model(cell.model)
-    params = cell.params()
-    flops = forward_flops(cell, core)
+    core, x = resolved.build(device)
+    flops = resolved.forward_flops(core)
     meter = LoadMeter()
     timings = {mode: time_it(fn, cell.min_run_time) for mode, fn in step_functions(core, x).items()}
     matmul_record: dict[str, Any] = {}
@@ -223,7 +265,7 @@ def measure(cell: ThroughputCell, device: torch.device) -> dict[str, Any]:
             "memory_bytes": mem,
             "memory_method": method,
         }
-    return head("throughput", cell.key(str(device))) | {
+    return head("throughput", resolved.key(str(device))) | {
         "model": configured_model(
             cell.model,
             arch,

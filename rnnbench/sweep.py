@@ -21,7 +21,7 @@ from rnnbench.cells import failure, placed
 from rnnbench.errors import UsageError
 from rnnbench.evaluate import evaluate_run, evaluated
 from rnnbench.executors import ExecutorSpec, default_threads, in_shard, make_pool
-from rnnbench.measure import ThroughputCell, forward_flops
+from rnnbench.measure import ResolvedThroughput, ThroughputCell, unchecked
 from rnnbench.models import display_name, resolve_model
 from rnnbench.profiles import PlannedCell, Profile
 from rnnbench.results import STATUSES, append_record, busy_text, environment, read_records, same_setup
@@ -45,15 +45,16 @@ def estimate(cell: Cell | ThroughputCell, evaluation: Any = None) -> dict[str, f
     """Rough cost of a cell (FLOPs, and seconds on a 2-core CPU, right within a factor of about 2);
     a training curriculum counts its mean sequence length, and ``evaluation`` (a [[length]] entry's
     lengths) adds the forward passes at every evaluation length."""
-    arch = resolve_model(cell.model)
+    resolved = unchecked(cell) if isinstance(cell, ThroughputCell) else cell.resolve()
+    arch = resolved.arch
     D = 2 if arch.bidirectional else 1
     step_seconds = arch.step_seconds * (1 if cell.impl in (None, arch.default_impl) else SLOWER_IMPL)
-    if isinstance(cell, ThroughputCell):  # three timed phases, plus warm-up and memory calls
+    if isinstance(resolved, ResolvedThroughput):  # three timed phases, plus warm-up and memory calls
         recurrent = cell.shape.seq_len * cell.shape.num_layers * D
-        flops = forward_flops(cell) or 0
+        flops = resolved.forward_flops() or 0
         per_call = recurrent * step_seconds + 3 * flops / FLOP_RATE
         return {"flops": flops, "seconds": 3 * cell.min_run_time + 10 * per_call}
-    task, mparams, cfg = cell.resolved()
+    task, mparams, cfg = resolved.task, resolved.params, resolved.train
     seq_len = lambda n: task.sample_length(n, 1, torch.Generator().manual_seed(0)).x.shape[1]  # noqa: E731
     lengths = cfg.curriculum()
     length = (
@@ -78,8 +79,9 @@ def estimate(cell: Cell | ThroughputCell, evaluation: Any = None) -> dict[str, f
 
 def label(pc: PlannedCell, device: str = "cpu") -> str:
     """One line naming the cell, its implementation as it runs on ``device``."""
-    c = pc.cell.on(device)
-    name = display_name(resolve_model(c.model))
+    arch = resolve_model(pc.cell.model)
+    c = pc.cell if pc.cell.impl else dataclasses.replace(pc.cell, impl=arch.default_for(device))
+    name = display_name(arch)
     if isinstance(c, ThroughputCell):
         s = c.shape
         return f"throughput {name}({c.impl}) B={s.batch} T={s.seq_len} I={s.input_size} H={s.hidden_size} L={s.num_layers}"
@@ -110,9 +112,10 @@ def pending(
         for r in records
         if r.get("status") in done_status and same_setup(r.get("env", {}), here, r.get("kind", "train"))
     }
-    mine = [pc for pc in profile.cells if in_shard(pc.key(device), shard)]
-    refuse_mixed_numerics(records, {(pc.section, pc.key(device)) for pc in mine}, here, path)
-    todo = [pc for pc in mine if (pc.section, pc.key(device)) not in done]
+    keyed = [(pc, pc.key(device)) for pc in profile.cells]  # each cell resolved once
+    mine = [(pc, key) for pc, key in keyed if in_shard(key, shard)]
+    refuse_mixed_numerics(records, {(pc.section, key) for pc, key in mine}, here, path)
+    todo = [pc for pc, key in mine if (pc.section, key) not in done]
     return todo, len(mine) - len(todo)
 
 

@@ -15,10 +15,10 @@ from typing import Any, Literal
 import torch
 
 from rnnbench.config import override, require
-from rnnbench.diagnostics import DIAGNOSTICS
+from rnnbench.diagnostics import DIAGNOSTICS, Diagnostic
 from rnnbench.errors import UsageError
 from rnnbench.lengths import parse_lengths
-from rnnbench.models import block_layout, blocks, build_model, n_params, resolve_model
+from rnnbench.models import Architecture, SequenceModel, block_layout, blocks, build_model_for, n_params, resolve_model
 from rnnbench.models.user import source_hash
 from rnnbench.records import configured_model, head, task_part
 from rnnbench.results import LoadMeter, cell_key, environment
@@ -148,8 +148,10 @@ class Cell:
         """This cell with its implementation named: the architecture's default on ``device`` if none was."""
         return self if self.impl else dataclasses.replace(self, impl=resolve_model(self.model).default_for(device))
 
-    def resolved(self) -> tuple[Task, Any, TrainConfig]:
-        """Validate every name and value; raises UsageError."""
+    def resolve(self, device: str | torch.device | None = None) -> ResolvedCell:
+        """Every name looked up and every value validated, once: the typed values a training, its
+        records and an evaluation use (with ``device``, the implementation named as it runs
+        there); raises UsageError."""
         task = make_task(self.task, self.preset, self.task_params)
         arch = resolve_model(self.model)
         if self.impl:
@@ -160,30 +162,64 @@ class Cell:
             f"model ({self.model}) would read the padding before the sequence; use a unidirectional model or "
             f"a fixed-length preset",
         )
+        probes = {}
         for name in self.probes:
-            DIAGNOSTICS.get(name).check(task, arch)
+            probes[name] = DIAGNOSTICS.get(name)
+            probes[name].check(task, arch)
         cfg = train_config(self.train)
         for length in cfg.curriculum()[:1]:  # the shortest: a task of fixed length, or one below the minimum
             try:
                 task.at_length(length)
             except UsageError as exc:
                 raise UsageError(f"train.lengths={cfg.lengths!r}: {exc}") from None
-        return task, arch.params(self.model_params), cfg
+        resolved = ResolvedCell(self, arch, arch.params(self.model_params), task, cfg, probes)
+        return resolved if device is None else resolved.on(device)
+
+    def resolved(self) -> tuple[Task, Any, TrainConfig]:
+        """Validate every name and value; raises UsageError (:meth:`resolve`, as a tuple)."""
+        r = self.resolve()
+        return r.task, r.params, r.train
 
     def key(self, device: str | torch.device = "cpu") -> str:
         """The cell's identity, its implementation named as it runs on ``device``."""
-        cell = self.on(device)
-        task, mparams, cfg = cell.resolved()
-        arch = resolve_model(self.model)
-        source = [source_hash(arch.source_files)] if arch.user else []
+        return self.resolve(device).key()
+
+
+@dataclass(frozen=True)
+class ResolvedCell:
+    """A training cell resolved once (:meth:`Cell.resolve`): its architecture, validated
+    parameters, task, training configuration and diagnostics as typed values, passed down to the
+    training, its records and an evaluation in place of the names they were looked up by."""
+
+    cell: Cell  # as given; after :meth:`on`, with its implementation named
+    arch: Architecture
+    params: Any  # the architecture's Params, validated
+    task: Task
+    train: TrainConfig
+    probes: dict[str, Diagnostic]  # the cell's probes, in its order
+
+    def on(self, device: str | torch.device = "cpu") -> ResolvedCell:
+        """This cell with its implementation named: the architecture's default on ``device`` if none was."""
+        if self.cell.impl:
+            return self
+        return dataclasses.replace(self, cell=dataclasses.replace(self.cell, impl=self.arch.default_for(device)))
+
+    def key(self, device: str | torch.device = "cpu") -> str:
+        """The cell's identity (:meth:`Cell.key`), its implementation named as it runs on ``device``."""
+        cell = self.on(device).cell
+        source = [source_hash(self.arch.source_files)] if self.arch.user else []
         return cell_key(
             {
-                "task": [task.name, task.version, task.preset, task.identity()],
-                "model": [self.model, cell.impl, dataclasses.asdict(mparams), *source],
-                "train": {k: v for k, v in train_dict(cfg).items() if k != "deterministic"},
-                **({"probes": list(self.probes)} if self.probes else {}),
+                "task": [self.task.name, self.task.version, self.task.preset, self.task.identity()],
+                "model": [cell.model, cell.impl, dataclasses.asdict(self.params), *source],
+                "train": {k: v for k, v in train_dict(self.train).items() if k != "deterministic"},
+                **({"probes": list(cell.probes)} if cell.probes else {}),
             }
         )
+
+    def build_model(self, generator: torch.Generator) -> SequenceModel:
+        """The harness model of this cell (encoder, core, readout), weights drawn from ``generator``."""
+        return build_model_for(self.arch, self.cell.impl, self.task.spec, self.params, generator)
 
 
 Progress = Callable[[int, int], None]
@@ -194,11 +230,18 @@ def fit(
 ) -> dict[str, Any]:
     """Train one cell and return its run record (status ok or diverged); with ``weights_dir``, the
     trained ``state_dict`` is saved there as ``RUN_ID.safetensors`` (rnnbench.weights)."""
-    task, mparams, cfg = cell.resolved()
+    resolved = cell.resolve()  # the cell's own errors before the device's
     dev = resolve_device(device)
-    cell = cell.on(dev)
-    with determinism(dev, cfg.deterministic):
-        return _fit(cell, task, mparams, cfg, dev, progress, weights_dir)
+    return fit_resolved(resolved, dev, progress, weights_dir)
+
+
+def fit_resolved(
+    cell: ResolvedCell, device: torch.device, progress: Progress | None = None, weights_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """:func:`fit` for a cell already resolved, on a device already resolved."""
+    cell = cell.on(device)
+    with determinism(device, cell.train.deterministic):
+        return _fit(cell, device, progress, weights_dir)
 
 
 def batches(task: Task, cfg: TrainConfig, dev: torch.device) -> Callable[[torch.Generator], Batch]:
@@ -221,16 +264,13 @@ def batches(task: Task, cfg: TrainConfig, dev: torch.device) -> Callable[[torch.
 
 
 def _fit(
-    cell: Cell,
-    task: Task,
-    mparams: Any,
-    cfg: TrainConfig,
+    resolved: ResolvedCell,
     dev: torch.device,
     progress: Progress | None,
     weights_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    arch = resolve_model(cell.model)
-    model = build_model(cell.model, cell.impl, task.spec, mparams, generator(cfg.seed, "init", "cpu")).to(dev)
+    arch, mparams, task, cfg, probes = resolved.arch, resolved.params, resolved.task, resolved.train, resolved.probes
+    model = resolved.build_model(generator(cfg.seed, "init", "cpu")).to(dev)
     optimizer, groups = make_optimizer(model, arch, mparams, cfg)
     data = generator(cfg.seed, "data", dev)
     next_batch = batches(task, cfg, dev)
@@ -244,7 +284,7 @@ def _fit(
         model.train()
         return metrics
 
-    diagnostics = {name: {"init": DIAGNOSTICS.get(name).measure(model, task, dev)} for name in cell.probes}
+    diagnostics = {name: {"init": probe.measure(model, task, dev)} for name, probe in probes.items()}
     meter = LoadMeter()
     history: list[dict[str, Any]] = []
     status, diverged_at, steps_to_solve = "ok", None, None
@@ -288,14 +328,14 @@ def _fit(
     if status == "diverged":
         metrics = {}
     else:
-        for name in cell.probes:
-            diagnostics[name]["trained"] = DIAGNOSTICS.get(name).measure(model, task, dev)
+        for name, probe in probes.items():
+            diagnostics[name]["trained"] = probe.measure(model, task, dev)
     final = dict(metrics)
     if metrics:
         final.update(baselines)
         final["solved"] = task.solved(metrics, baselines["baseline"])
         final["steps_to_solve"] = steps_to_solve
-    record = record_head(cell, status, task, mparams, dev) | {"diverged_at": diverged_at}
+    record = train_head(resolved, status, dev) | {"diverged_at": diverged_at}
     length = eval_batch.x.shape[1]  # the state after a whole sequence (a KV cache grows with it)
     record["model"] |= {"n_params": n_params(model), "state_size": arch.state_numbers(mparams, length, model.core)}
     if isinstance(model.core, blocks.BlockCore):  # the blocks' and norms' parameters, apart from the encoder's
@@ -355,14 +395,19 @@ def make_optimizer(model: torch.nn.Module, arch: Any, mparams: Any, cfg: TrainCo
 
 def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch.device) -> dict[str, Any]:
     """The fields every training record starts with: identity, task, model and the cell itself
-    (its implementation named as it ran on ``device``)."""
-    arch = resolve_model(cell.model)
-    cell = cell.on(device)
+    (its implementation named as it ran on ``device``); :func:`train_head` of the cell resolved."""
+    return train_head(dataclasses.replace(cell.resolve(), task=task, params=mparams), status, device)
+
+
+def train_head(resolved: ResolvedCell, status: str, device: torch.device) -> dict[str, Any]:
+    """:func:`record_head` of a cell already resolved."""
+    resolved = resolved.on(device)
+    cell, arch, mparams, task = resolved.cell, resolved.arch, resolved.params, resolved.task
     lay = block_layout(arch, mparams)
     encoder = (
         blocks.record(lay, dataclasses.asdict(mparams), task.spec.encoder) if lay is not None else {"encoder": task.spec.encoder}
     )
-    return head("train", cell.key(device), status) | {
+    return head("train", resolved.key(device), status) | {
         "task": task_part(task),
         # the task's encoder, or a block's encoder and stack, before a user's source hash
         "model": configured_model(cell.model, arch, cell.impl, device, mparams, {"citation": arch.citation, **encoder}),
@@ -372,13 +417,17 @@ def record_head(cell: Cell, status: str, task: Task, mparams: Any, device: torch
 
 def failed_record(cell: Cell, status: str, error: str, device: str, seconds: float) -> dict[str, Any]:
     """The record of a cell that raised (``failed``) or ran out of time (``timeout``)."""
-    task, mparams, cfg = cell.resolved()
-    return record_head(cell, status, task, mparams, resolve_device(device)) | {
+    return failed_resolved(cell.resolve(), status, error, resolve_device(device), seconds)
+
+
+def failed_resolved(resolved: ResolvedCell, status: str, error: str, device: torch.device, seconds: float) -> dict[str, Any]:
+    """:func:`failed_record` of a cell already resolved, on a device already resolved."""
+    return train_head(resolved, status, device) | {
         "error": error,
-        "train": train_dict(cfg),
+        "train": train_dict(resolved.train),
         "metrics": {},
         "timing": {"train_seconds": seconds},
-        "env": environment(resolve_device(device)),
+        "env": environment(device),
     }
 
 

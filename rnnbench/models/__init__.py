@@ -69,7 +69,11 @@ def build_model(name: str, impl: str | None, spec: IOSpec, params: Any, generato
 
     A user's block gets the task's embedding built at its width, or a Linear from the task's
     features to its width (:mod:`rnnbench.models.blocks`)."""
-    arch = resolve_model(name)
+    return build_model_for(resolve_model(name), impl, spec, params, generator)
+
+
+def build_model_for(arch: Architecture, impl: str | None, spec: IOSpec, params: Any, generator: torch.Generator) -> SequenceModel:
+    """:func:`build_model` for an architecture already resolved (a training cell's, say)."""
     spec, input_size = block_spec(arch, spec, params)
     core = arch.build(impl, input_size, params, generator)
     width = core.width if isinstance(core, blocks.BlockCore) else arch.core_output_size(core, params, input_size)
@@ -102,6 +106,7 @@ __all__ = [
     "block_layout",
     "build_core",
     "build_model",
+    "build_model_for",
     "display_name",
     "model_order",
     "model_rank",
