@@ -12,6 +12,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _threads_put_back():
+    """A test that changes torch's intra-op thread count (main([... "--threads", "2"]), an
+    import that sets it) gets it put back, so the tests after it on this worker keep one thread."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def gen():
     """A fresh explicit generator; tests never touch the global RNG for data."""

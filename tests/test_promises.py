@@ -6,7 +6,6 @@ the newest record of a cell wins even within one second, the roofline's matrix s
 import dataclasses
 import importlib
 import inspect
-import itertools
 import shutil
 from pathlib import Path
 
@@ -131,9 +130,16 @@ def test_compare_bare_prints_the_ratio(capsys):
 
 
 def test_every_asv_benchmark_runs_once(monkeypatch):
-    """Each benchmark's setup and body once, at every parameter, as asv would call them;
-    the track_* trainings with their step counts cut to 2."""
+    """Each benchmark's setup and body as asv would call them, with every value of every
+    parameter (every model at the first shape, the first model at every shape: each model's
+    code and each shape's, without the full product's repeat of the larger shape for every
+    model); the track_* trainings with their step counts cut to 2."""
+    threads = torch.get_num_threads()
+    # the module sets asv's thread count when imported: keep this process's (one per xdist worker),
+    # or the 2-thread ops spin against the other worker here and in every later test of this one
+    monkeypatch.setenv("RNNBENCH_ASV_THREADS", str(threads))
     bench = importlib.import_module("benchmarks.bench_models")
+    torch.set_num_threads(threads)  # an earlier import in this process set it already
     monkeypatch.setattr(
         bench,
         "TRACK",
@@ -146,7 +152,10 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
             continue
         params = getattr(cls, "params", ())
         grids = [] if not params else (params if isinstance(params[0], (list, tuple)) else [params])
-        for combo in itertools.product(*grids):
+        combos = {
+            tuple(g[0] for g in grids[:i]) + (v,) + tuple(g[0] for g in grids[i + 1 :]) for i, g in enumerate(grids) for v in g
+        }
+        for combo in sorted(combos, key=str) or [()]:
             obj = cls()
             obj.setup(*combo)
             for name in bodies:
