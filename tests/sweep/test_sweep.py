@@ -286,3 +286,19 @@ def test_ctrl_c_in_a_local_sweep_keeps_finished_records_and_says_how_to_resume(t
     keys = [r["cell_key"] for r in read_records(raw)]
     assert keys == [pc.key("cpu") for pc in profile.cells]  # one each, in the profile's order
     assert {r["executor"]["kind"] for r in read_records(raw)} == {"local"}
+
+
+def test_each_progress_line_names_the_implementation_that_ran(tmp_path, capsys):
+    """A cell that names no implementation runs the device's default (minGRU's chunk on a CPU,
+    not its first-listed reference): its progress line and its record say the same one."""
+    path = tmp_path / "one.toml"
+    path.write_text(
+        'name = "one"\nseeds = [0]\nmodels = ["mingru"]\n[model]\nhidden_size = 8\n'
+        "[train]\nsteps = 2\nbatch_size = 4\neval_every = 2\neval_size = 8\n"
+        '[[accuracy]]\ntask = "copy"\nparams = { T = 5, K = 2 }\n'
+    )
+    profile = load_profile(str(path))
+    sweep(profile, tmp_path, "auto", show_progress=True)  # stderr is captured, not a terminal: one line per cell
+    [record] = read_records(records_path(tmp_path, profile))
+    assert record["model"]["implementation"] == "chunk"
+    assert " mingru(chunk) seed=0: ok" in capsys.readouterr().err
