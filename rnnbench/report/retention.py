@@ -100,7 +100,7 @@ def retention_table(summary: pd.DataFrame) -> pd.DataFrame:
                 best = majority.loc[majority["axis_value"].idxmax()]
                 row[model] = f"{best['axis_value']:g} (step {best['steps_to_solve']:g})"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("–")  # – : that model was not swept on this task
 
 
 def paper(f: Frame) -> latex.Paper:

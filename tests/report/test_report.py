@@ -283,3 +283,13 @@ def test_speedup_table_divides_the_reference_time_by_each_implementations(tmp_pa
     for mode, column in (("fwd", "fwd T=6"), ("fwdbwd", "fwd+bwd T=6")):
         expected = records["reference"]["results"][mode]["median_s"] / records["fused"]["results"][mode]["median_s"]
         assert table[column].iloc[0] == f"{expected:.2f}×"
+
+
+def test_a_model_not_swept_on_a_task_shows_a_dash_not_nan():
+    from rnnbench.report import retention_table
+
+    row = dict(axis="T", axis_value=10, solved=1, n=1, steps_to_solve=50, steps=100, batch_size=8, hidden_size=4)
+    summary = pd.DataFrame([dict(row, group="adding", model="lstm"), dict(row, group="copy", model="gru")])
+    table = retention_table(summary).set_index("task")
+    assert table.loc["adding", "gru"] == "–" and table.loc["copy", "lstm"] == "–"
+    assert table.loc["adding", "lstm"] == "10 (step 50)"
