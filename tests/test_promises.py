@@ -168,7 +168,7 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
     assert ran >= 3 * len(bench.ARCHS)
 
 
-@pytest.mark.parametrize("profile", ["quick", "modern"])
+@pytest.mark.parametrize("profile", ["quick", "modern", "modern_retention"])
 def test_published_tables_are_rebuilt_exactly_from_the_raw_records(profile, tmp_path):
     from rnnbench.report import report
 
