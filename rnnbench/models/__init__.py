@@ -29,7 +29,7 @@ from rnnbench.errors import UsageError, choices
 from rnnbench.models import architectures, blocks  # noqa: F401  (architectures: registration of every built-in)
 from rnnbench.models.contract import MODELS, Architecture, ArchParams, model_order, model_rank, register
 from rnnbench.models.harness import SequenceModel, n_params
-from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_reference, load_user_model
+from rnnbench.models.user import USER_IMPL, display_name, entry_points, is_import_path, load_user_model
 from rnnbench.tasks.base import IOSpec
 
 _LOADED: dict[str, Architecture] = {}
@@ -41,7 +41,7 @@ def resolve_model(name: str) -> Architecture:
         return MODELS.get(name)
     if name in _LOADED:
         return _LOADED[name]
-    if is_reference(name) or name in entry_points():
+    if is_import_path(name) or name in entry_points():
         _LOADED[name] = load_user_model(name)
         return _LOADED[name]
     raise UsageError(

@@ -47,8 +47,9 @@ HARNESS_DEFAULTS = {"hidden_size": 64, "num_layers": 1}
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 
-def is_reference(name: str) -> bool:
-    """``module:Name`` or ``file.py:Name`` (as opposed to a registered name)."""
+def is_import_path(name: str) -> bool:
+    """``module:Name`` or ``file.py:Name``: a model named by where to import it from (as opposed to a
+    registered name; "reference" in rnnbench means the step-by-step implementation)."""
     return ":" in name
 
 
@@ -285,7 +286,7 @@ def wrap(name: str, obj: Any, description: str) -> Architecture:
 
 
 def load_user_model(name: str) -> Architecture:
-    if is_reference(name):
+    if is_import_path(name):
         return wrap(name, load_object(name), f"user model {name}")
     ep = entry_points().get(name)
     if ep is None:
@@ -299,4 +300,4 @@ def load_user_model(name: str) -> Architecture:
 
 def display_name(arch: Architecture) -> str:
     """A short label for tables: the architecture's own name, or a user class's name."""
-    return arch.title if isinstance(arch, UserArchitecture) and is_reference(arch.name) else arch.name
+    return arch.title if isinstance(arch, UserArchitecture) and is_import_path(arch.name) else arch.name

@@ -32,7 +32,7 @@ import tomllib
 from rnnbench.errors import UsageError, choices
 from rnnbench.measure import Shape, ThroughputCell
 from rnnbench.models import model_order, resolve_model
-from rnnbench.models.user import is_reference
+from rnnbench.models.user import is_import_path
 from rnnbench.sections import SECTIONS as REPORT_SECTIONS
 from rnnbench.sections import trained_sections
 from rnnbench.train import Cell
@@ -109,7 +109,7 @@ def model_ref(model: Any, folder: Path, where: str) -> str:
     if not isinstance(model, str):
         raise UsageError(f"{where}: models must be names (strings), not {model!r}")
     target, _, attr = model.rpartition(":")
-    if is_reference(model) and target.endswith(".py") and not Path(target).is_absolute():
+    if is_import_path(model) and target.endswith(".py") and not Path(target).is_absolute():
         return f"{(folder / target).resolve()}:{attr}"
     return model
 
