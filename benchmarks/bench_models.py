@@ -8,13 +8,24 @@ a commit that lacks one (or predates the model contract, whose API is used as a 
 skips it, so ``asv continuous`` can compare any two commits.
 """
 
+import functools
 import os
 from pathlib import Path
 
 import tomllib
 import torch
 
-from rnnbench.train import Cell, fit
+try:  # asv's skip for one parameter set, raised from the benchmark itself (there is no setup)
+    from asv_runner.benchmarks.mark import SkipNotImplemented
+except ImportError:  # imported outside asv (the test suite)
+
+    class SkipNotImplemented(NotImplementedError):
+        pass
+
+
+# Import rnnbench on one thread: an op run at import time on a thread pool (a task's group table,
+# say) starts the pool's threads in asv's forkserver, and every benchmark forked from it then hangs
+torch.set_num_threads(1)
 
 try:  # the same allocator setting as rnnbench's command line (commits before it had none)
     from rnnbench.allocator import configure
@@ -31,27 +42,36 @@ except ImportError:  # commits before the model contract
     from rnnbench.models import MODELS, model_params
 
     build_core, ARCHS = None, list(MODELS)
-# One thread count for every benchmark of every commit (RNNBENCH_ASV_THREADS, default all
-# cores), recorded by track_torch_threads: timings at different counts do not compare.
-torch.set_num_threads(int(os.environ.get("RNNBENCH_ASV_THREADS", "0")) or os.cpu_count() or 1)
+# One thread count for every benchmark of every commit (RNNBENCH_ASV_THREADS, default 1),
+# recorded by track_torch_threads: timings at different counts do not compare. One thread leaves
+# the VM's other core to asv and the system (results/README.md, "The asv noise floor").
+THREADS = int(os.environ.get("RNNBENCH_ASV_THREADS", "1")) or os.cpu_count() or 1
 
 
 class Timed:
-    """asv's sampling for every timing here: at least 10 samples in each of 2 rounds,
-    interleaved with the other benchmarks' rounds (so that a slow minute of the machine
-    does not land on one row only), at most 5 s of samples per round."""
+    """asv's sampling for every timing here, chosen by measurement on a 2-core VM whose speed
+    changes for seconds at a time (results/README.md, "The asv noise floor"): 6 short rounds,
+    interleaved across the two commits and with the other benchmarks, so each commit's median
+    comes from six moments of the machine; in each, 2 to 4 samples of at least 20 ms (asv picks
+    how many calls make one). The timer is asv's default, wall time: process CPU time moved with
+    it to 1% when the machine slowed, so it buys nothing here. No ``setup``: with one, asv times
+    one call per sample; the cores are built once per process instead (``_core``)."""
 
-    rounds = 2
-    repeat = (10, 20, 5.0)
-    warmup_time = 0.2
+    rounds = 6
+    repeat = (2, 4, 1.0)
+    sample_time = 0.02
+    warmup_time = 0.1
 
 
-# (batch, seq_len, input/hidden size): a small and a medium CPU shape
-SHAPES = ["16x50x64", "32x100x128"]
+SHAPE = "32x100x128"  # (batch, seq_len, input/hidden size): 1 to 70 ms a call here, not dispatch alone
+REFERENCE_SHAPE = "16x50x64"  # the step-by-step references, whose cost is the Python loop
 TRACK = tomllib.loads((Path(__file__).parent / "track.toml").read_text())
 
 
+@functools.cache
 def _core(model, shape, impl=None):
+    """The core and its input, built once per benchmark process (and warmed by asv's calibration)."""
+    torch.set_num_threads(THREADS)
     B, T, H = (int(v) for v in shape.split("x"))
     try:
         if build_core is not None:
@@ -59,52 +79,58 @@ def _core(model, shape, impl=None):
         else:
             core = MODELS.get(model).build_core(impl or "fused", H, model_params({"hidden_size": H}))
     except ValueError:  # UsageError: this commit lacks the architecture or the implementation
-        raise NotImplementedError from None
+        raise SkipNotImplemented(f"this commit has no {model} {impl or ''}") from None
     x = torch.randn(B, T, H, generator=torch.Generator().manual_seed(0))
     return core, x
+
+
+@functools.cache
+def _training(model, shape):
+    core, x = _core(model, shape)
+    params = list(core.parameters())
+    with torch.no_grad():
+        grad = torch.ones_like(core(x)[0])
+    return core, x, params, grad
+
+
+def _forward(model, shape):
+    core, x = _core(model, shape)
+    with torch.no_grad():
+        core(x)
+
+
+def _forward_backward(model, shape):
+    core, x, params, grad = _training(model, shape)
+    y, _ = core(x)
+    torch.autograd.grad(y, params, grad)
 
 
 class Forward(Timed):
     """Inference forward pass of the core's default (fastest) implementation."""
 
-    params = (ARCHS, SHAPES)
+    params = (ARCHS, [SHAPE])
     param_names = ["model", "BxTxH"]
     timeout = 120
 
-    def setup(self, model, shape):
-        self.core, self.x = _core(model, shape)
-        self.time_forward(model, shape)  # warm up (first-call costs are not the kernel's)
-
     def time_forward(self, model, shape):
-        with torch.no_grad():
-            self.core(self.x)
+        _forward(model, shape)
 
     def peakmem_forward(self, model, shape):
-        with torch.no_grad():
-            self.core(self.x)
+        _forward(model, shape)
 
 
 class ForwardBackward(Timed):
     """Training step (forward and backward to the parameters) of the default implementation."""
 
-    params = (ARCHS, SHAPES)
+    params = (ARCHS, [SHAPE])
     param_names = ["model", "BxTxH"]
     timeout = 120
 
-    def setup(self, model, shape):
-        self.core, self.x = _core(model, shape)
-        self.params = list(self.core.parameters())
-        with torch.no_grad():
-            self.grad = torch.ones_like(self.core(self.x)[0])
-        self.time_forward_backward(model, shape)  # warm up, including autograd's engine
-
     def time_forward_backward(self, model, shape):
-        y, _ = self.core(self.x)
-        torch.autograd.grad(y, self.params, self.grad)
+        _forward_backward(model, shape)
 
     def peakmem_forward_backward(self, model, shape):
-        y, _ = self.core(self.x)
-        torch.autograd.grad(y, self.params, self.grad)
+        _forward_backward(model, shape)
 
 
 class ReferenceForward(Timed):
@@ -114,17 +140,17 @@ class ReferenceForward(Timed):
     param_names = ["model"]
     timeout = 120
 
-    def setup(self, model):
-        self.core, self.x = _core(model, SHAPES[0], impl="reference")
-        self.time_reference_forward(model)
-
     def time_reference_forward(self, model):
+        core, x = _core(model, REFERENCE_SHAPE, "reference")
         with torch.no_grad():
-            self.core(self.x)
+            core(x)
 
 
 def _train(name):
     """The held-out metric of one fixed-seed training declared in track.toml."""
+    from rnnbench.train import Cell, fit  # here, not at import: the forkserver imports this module
+
+    torch.set_num_threads(THREADS)
     c = TRACK[name]
     cell = Cell(c["task"], c["model"], task_params=c["task_params"], model_params=c["model_params"], train=c["train"])
     return fit(cell, "cpu")["metrics"][c["metric"]]
@@ -132,6 +158,7 @@ def _train(name):
 
 def track_torch_threads():
     """The intra-op thread count the benchmarks ran with."""
+    torch.set_num_threads(THREADS)
     return torch.get_num_threads()
 
 
@@ -168,6 +195,8 @@ class HarnessOverhead:
         if build_core is None:  # commits before the model contract timed this differently
             raise NotImplementedError
         from rnnbench.measure import Shape, ThroughputCell, bare_timer_check
+
+        torch.set_num_threads(THREADS)
 
         cell = ThroughputCell(TRACK["harness"]["model"], None, Shape(64, 100, 256, 256), 0.5)
         self.check = lambda: bare_timer_check(cell, torch.device("cpu"))
