@@ -141,8 +141,10 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
     # the module sets asv's thread count in each benchmark: keep this process's (one per xdist worker),
     # or the 2-thread ops spin against the other worker here and in every later test of this one
     monkeypatch.setenv("RNNBENCH_ASV_THREADS", str(threads))
-    bench = importlib.import_module("benchmarks.bench_models")
-    torch.set_num_threads(threads)  # an earlier import in this process set it already
+    monkeypatch.setenv("RNNBENCH_ASV_REFERENCES", "1")  # the opt-in reference timings too
+    bench = importlib.reload(importlib.import_module("benchmarks.bench_models"))
+    assert hasattr(bench, "ReferenceForward")
+    torch.set_num_threads(threads)  # the import set one thread
     monkeypatch.setattr(
         bench,
         "TRACK",
