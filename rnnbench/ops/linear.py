@@ -101,60 +101,58 @@ def _recurrent(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tup
 
 
 class _Chunk(torch.autograd.Function):
-    """The chunk form as one autograd node: a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)``."""
+    """The chunk form as one autograd node: a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)``.
+
+    It keeps the chunked decays and the output h (which the caller holds anyway): the
+    backward's ∂a_t = δ_t h̄_{t−1} is then one pass over h in its own layout."""
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, C: int) -> torch.Tensor:
         B, T, F = b.shape
         invariant = a.shape[1] == 1
         A = a if invariant else chunked.to_chunks(a.expand(B, T, F), C, fill=1.0)  # (C, B, n, F)
-        H = chunked.scan(A, chunked.to_chunks(b, C), h0)  # (C, B, n, F)
-        ctx.save_for_backward(A, H, h0)
-        ctx.shape, ctx.a_shape = (B, T, F, C), a.shape
-        return chunked.from_chunks(H, T)
+        h = chunked.from_chunks(chunked.scan(A, chunked.to_chunks(b, C), h0), T)
+        ctx.save_for_backward(A, h, h0)
+        ctx.C, ctx.a_shape = C, a.shape
+        return h
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        A, H, h0 = ctx.saved_tensors
-        B, T, F, C = ctx.shape
+        A, h, h0 = ctx.saved_tensors
+        C = ctx.C
+        B, T, F = h.shape
         Ba, Ta, _ = ctx.a_shape
         invariant = Ta == 1
         if A.is_complex():  # the backward multiplies by conjugates
-            A, H = A.conj().resolve_conj(), H.conj().resolve_conj()
+            A, h = A.conj().resolve_conj(), h.conj()
             h0 = None if h0 is None else h0.conj()
         G = chunked.to_chunks(g, C)
+        g_steps = G.unbind(0)
         # δ_t = g_t + ā_{t+1} δ_{t+1}: the decay of step j is a's at step j + 1
         a_next = chunked.decays(A, C) if invariant else (*A.unbind(0)[1:], chunked.next_first(A))
-        g_steps = G.unbind(0)
         e, p = chunked.local(a_next, g_steps, invariant, reverse=True)
         entering = chunked.carry(e, p, None, invariant, reverse=True)
-        D = torch.empty_like(G)  # δ
-        want_a = ctx.needs_input_grad[0]
-        h_prev = (chunked.prev_last(H, h0), *H.unbind(0)[:-1]) if want_a else ()
-        acc = torch.zeros_like(e) if want_a and invariant else None
-
-        def grad_a_step(j: int, delta: torch.Tensor) -> None:  # ∂a_t = δ_t h̄_{t−1}, while δ_t is in cache
-            if acc is not None:
-                acc.addcmul_(delta, h_prev[j])
-            else:
-                torch.mul(delta, h_prev[j], out=g_steps[j])  # g_j is no longer needed: its slab takes ∂a_j
-
-        chunked.rerun(a_next, g_steps, entering, D.unbind(0), reverse=True, after=grad_a_step if want_a else None)
-        grad_b = chunked.from_chunks(D, T) if ctx.needs_input_grad[1] else None
+        chunked.rerun(a_next, g_steps, entering, g_steps, reverse=True)  # δ over g
+        delta = chunked.from_chunks(G, T)
         grad_a = grad_h0 = None
-        if want_a:
-            if invariant:
-                grad_a = acc.sum(1, keepdim=True)  # (B, 1, F)
-                if Ba == 1:
-                    grad_a = grad_a.sum(0, keepdim=True)
+        if ctx.needs_input_grad[0]:
+            if invariant:  # Σ_t δ_t h̄_{t−1}, reduced over time (and the batch when a is shared)
+                grad_a = (delta[:, 1:] * h[:, :-1]).sum(1, keepdim=True)
+                if h0 is not None:
+                    grad_a += (delta[:, 0] * h0).unsqueeze(1)
             else:
-                grad_a = chunked.from_chunks(G, T)
-                if Ba == 1:
-                    grad_a = grad_a.sum(0, keepdim=True)
+                grad_a = torch.empty_like(delta)
+                torch.mul(delta[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+                if h0 is None:
+                    grad_a[:, 0].zero_()
+                else:
+                    torch.mul(delta[:, 0], h0, out=grad_a[:, 0])
+            if Ba == 1:
+                grad_a = grad_a.sum(0, keepdim=True)
         if h0 is not None and ctx.needs_input_grad[2]:
             first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
-            grad_h0 = first * D[0, :, 0]
-        return grad_a, grad_b, grad_h0, None
+            grad_h0 = first * delta[:, 0]
+        return grad_a, delta if ctx.needs_input_grad[1] else None, grad_h0, None
 
 
 def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | None = None) -> torch.Tensor:
