@@ -216,3 +216,30 @@ def test_published_tables_are_rebuilt_exactly_from_the_raw_records(profile, tmp_
     assert published
     for md in published:
         assert (tmp_path / profile / md.name).read_text() == md.read_text(), f"{md} drifted from its records"
+
+
+def test_the_chunk_cost_breakdown_runs_and_counts_what_the_engine_dispatches(capsys):
+    """benchmarks/chunk_costs.py (results/README.md, "What the chunk form costs"): every stage
+    of the chunk form gets a row, and its dispatch column is the number of ATen calls the
+    engine really makes at that size (counted here with the profiler), so the published
+    breakdown cannot drift from the code."""
+    costs = importlib.import_module("benchmarks.chunk_costs")
+    threads = torch.get_num_threads()
+    costs.main(batch=2, seq_len=40, hidden=4, threads=threads, repeats=2, min_run_time=0.01)
+    torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    rows = {line[:23].strip(): line for line in out.splitlines() if line[:23].strip().startswith(("fwd:", "bwd:"))}
+    assert len(rows) == 12 and "chunk is" in out and "10x needs" in out
+    from rnnbench.ops import chunked
+
+    C, n = 4, 10  # chunk_size(40) = round(√(40/3)) = 4
+    a, b = torch.rand(2, 40, 4) + 0.5, torch.randn(2, 40, 4)
+    A, H = chunked.to_chunks(a, C, 1.0), chunked.to_chunks(b, C)
+    e, p = chunked.local(A.unbind(0), H.unbind(0), False)
+    with torch.profiler.profile() as prof:
+        chunked.carry(e, p, None, False)
+    calls = sum(
+        ev.count for ev in prof.key_averages() if ev.key in ("aten::addcmul", "aten::unbind", "aten::zero_", "aten::empty_like")
+    )
+    assert calls == n + 4  # n − 1 steps, three unbinds, the buffer and its first state
+    assert rows["fwd: carry"].split()[2] == str(calls), rows["fwd: carry"]
