@@ -11,13 +11,12 @@ import nox
 TORCH = "torch==2.13.0"
 # asv flags a timing only beyond this ratio. Measured on this 2-core VM with the benchmarks as
 # they are (6 rounds interleaved across the commits, one thread, forkserver), the whole default
-# session (nox -s asv -- A B) over three pairs: b782452 -> 014170d and 634433b -> 47a54dd, which do
-# not touch the models, and 14abec9 -> planted-asv (a throwaway branch that slows the LSTM and the
-# GRU) for every other model, then f99e2e3 -> b782452 without references. asv flagged no fast-path
-# timing of any pair at 1.4 (2 at 1.3); the
-# opt-in references (RNNBENCH_ASV_REFERENCES=1) up to 1.70x, so they want -- --factor 1.8. This VM
-# slows for seconds at a time (results/README.md, "The asv noise floor"); a quieter or larger
-# machine can ask for less: nox -s asv -- A B --factor 1.1
+# session (nox -s asv -- A B) over four pairs: b782452 -> 014170d and 634433b -> 47a54dd, which do
+# not touch the models, 14abec9 -> planted-asv (35298df, a throwaway branch that slows the LSTM and
+# the GRU) for every other model, then f99e2e3 -> b782452 without references. asv flagged no
+# fast-path timing of any pair at 1.4 (2 at 1.3); the opt-in references (RNNBENCH_ASV_REFERENCES=1)
+# up to 1.70x, so they want -- --factor 1.8. This VM slows for seconds at a time (results/README.md,
+# "The asv noise floor"); a quieter or larger machine can ask for less: nox -s asv -- A B --factor 1.1
 ASV_FACTOR = "1.4"
 # asv continuous's options that take a value: what follows one is not a commit
 _ASV_VALUE_OPTIONS = {"-b", "--bench", "-a", "--attribute", "-f", "--factor", "-m", "--machine", "-E", "--environment"}

@@ -23,8 +23,10 @@ except ImportError:  # imported outside asv (the test suite)
         pass
 
 
-# Import rnnbench on one thread: an op run at import time on a thread pool (a task's group table,
-# say) starts the pool's threads in asv's forkserver, and every benchmark forked from it then hangs
+# Import rnnbench on one thread: an op run at import time on a thread pool starts the pool's threads
+# in asv's forkserver, and every benchmark forked from it then hangs. rnnbench runs none now
+# (tests/test_imports.py), but asv also imports this module at older commits, whose word-problem
+# group tables did
 torch.set_num_threads(1)
 
 try:  # the same allocator setting as rnnbench's command line (commits before it had none)

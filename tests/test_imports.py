@@ -84,3 +84,20 @@ def test_every_module_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == names
+
+
+def test_importing_rnnbench_runs_no_parallel_op():
+    """A torch op at import (the word-problem group tables used to index a tensor) starts torch's
+    thread pool, and a process forked after the import (asv's forkserver, a multiprocessing
+    fork) hangs on its first parallel op. Here a child forked after importing every task, model
+    and the command line runs a 2-thread op; with the old import it never returned."""
+    code = (
+        "import os, torch; torch.set_num_threads(2)\n"
+        "import rnnbench.cli, rnnbench.tasks, rnnbench.models\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    torch.ones(1 << 20).add_(1).sum(); os._exit(0)\n"
+        "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=120)
+    assert done.returncode == 0

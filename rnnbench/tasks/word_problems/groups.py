@@ -6,6 +6,10 @@ A_n is S_n's commutator subgroup, its elements in their order within S_n (the ev
 permutations, lexicographic); Z_n is addition mod n; a direct product G×H lists the pairs
 (g, h) in ``itertools.product`` order, index g·|H| + h, multiplied componentwise. Index 0 is
 the identity in every one of them.
+
+The tables are built in plain Python and become a tensor on first use: a torch op at import
+starts torch's thread pool in every process that imports rnnbench, and a process forked from
+one (asv's forkserver) then hangs on its first parallel op.
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ import torch
 class Group:
     name: str
     elements: tuple[str, ...]  # labels, in index order
-    table: torch.Tensor  # (n, n) long: table[a, b] is the index of a·b
+    rows: tuple[tuple[int, ...], ...]  # rows[a][b] is the index of a·b
 
     @property
     def order(self) -> int:
         return len(self.elements)
+
+    @functools.cached_property
+    def table(self) -> torch.Tensor:
+        """``(n, n)`` long: table[a, b] is the index of a·b."""
+        return torch.tensor(self.rows, dtype=torch.long)
 
     def running_product(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` element indices -> ``(B, T)``: p_t = p_{t-1}·x_t from the identity (p_1 = x_1)."""
@@ -44,9 +53,9 @@ def _parity(perm: tuple[int, ...]) -> int:
 def _permutation_group(name: str, perms: list[tuple[int, ...]]) -> Group:
     index = {p: i for i, p in enumerate(perms)}
     n = len(perms[0])
-    table = [[index[tuple(a[b[i]] for i in range(n))] for b in perms] for a in perms]
+    rows = tuple(tuple(index[tuple(a[b[i]] for i in range(n))] for b in perms) for a in perms)
     labels = tuple("(" + " ".join(str(v) for v in p) + ")" for p in perms)
-    return Group(name, labels, torch.tensor(table, dtype=torch.long))
+    return Group(name, labels, rows)
 
 
 @functools.cache
@@ -64,15 +73,12 @@ def alternating(n: int) -> Group:
 @functools.cache
 def cyclic(n: int) -> Group:
     """Z_n: addition mod n; element i is a^i."""
-    i = torch.arange(n)
-    return Group(f"Z{n}", tuple(f"a^{k}" for k in range(n)), (i.unsqueeze(1) + i.unsqueeze(0)) % n)
+    return Group(f"Z{n}", tuple(f"a^{k}" for k in range(n)), tuple(tuple((a + b) % n for b in range(n)) for a in range(n)))
 
 
 def direct_product(g: Group, h: Group) -> Group:
     """G×H: pairs (g, h) in product order, index g·|H| + h, multiplied componentwise."""
-    m = h.order
-    a = torch.arange(g.order * m)
-    gi, hi = a // m, a % m
-    table = g.table[gi.unsqueeze(1), gi.unsqueeze(0)] * m + h.table[hi.unsqueeze(1), hi.unsqueeze(0)]
+    m, n = h.order, g.order * h.order
+    rows = tuple(tuple(g.rows[a // m][b // m] * m + h.rows[a % m][b % m] for b in range(n)) for a in range(n))
     labels = tuple(f"{x}:{y}" for x, y in itertools.product(g.elements, h.elements))
-    return Group(f"{g.name}_x_{h.name}", labels, table)
+    return Group(f"{g.name}_x_{h.name}", labels, rows)
