@@ -12,9 +12,9 @@ than strided ones on a CPU). Then, for h_t = a_t ⊙ h_{t−1} + b_t:
 3. every chunk again from its carried state, writing the states over the chunked b (b_j
    is read just before h_j takes its place, so no third buffer).
 
-3C + n vectorised multiply-adds instead of T, and only multiply-adds: exact
-for any sign of a and b, and for complex values. Padding after T is a = 1, b = 0, which
-leaves the state unchanged, so the last padded state is h_T and no pass is spent on it.
+3C + n vectorised multiply-adds instead of T, and only multiply-adds: exact for any sign
+of a and b, and for complex values. Padding after T is a = 1, b = 0, which leaves the
+state unchanged, so the last padded state is h_T and no pass is spent on it.
 
 Passes over memory, not steps, are what it costs at long T (a full pass over (16, 1024, 64)
 is 0.3-3 ms on this project's 2-core VM, depending on what is in cache): the layout copies
