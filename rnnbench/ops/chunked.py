@@ -132,3 +132,14 @@ def next_first(a: torch.Tensor) -> torch.Tensor:
     out = torch.zeros_like(a[0])
     out[:, :-1].copy_(a[0, :, 1:])
     return out
+
+
+def prev_last(h: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """h at the last step of the previous chunk, ``(B, n, F)`` from chunked ``h`` (h0, or zero, before the first)."""
+    out = torch.empty_like(h[0])
+    out[:, 1:].copy_(h[-1, :, :-1])
+    if h0 is None:
+        out[:, 0].zero_()
+    else:
+        out[:, 0].copy_(h0)
+    return out

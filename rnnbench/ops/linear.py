@@ -137,9 +137,7 @@ class _Chunk(torch.autograd.Function):
         grad_a = grad_h0 = None
         if ctx.needs_input_grad[0]:
             if invariant:  # Σ_t δ_t h̄_{t−1}, reduced over time (and the batch when a is shared)
-                grad_a = (delta[:, 1:] * h[:, :-1]).sum(1, keepdim=True)
-                if h0 is not None:
-                    grad_a += (delta[:, 0] * h0).unsqueeze(1)
+                grad_a = _invariant_grad(g_steps, chunked.to_chunks(h, C), h0)
             else:
                 grad_a = torch.empty_like(delta)
                 torch.mul(delta[:, 1:], h[:, :-1], out=grad_a[:, 1:])
@@ -153,6 +151,18 @@ class _Chunk(torch.autograd.Function):
             first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
             grad_h0 = first * delta[:, 0]
         return grad_a, delta if ctx.needs_input_grad[1] else None, grad_h0, None
+
+
+def _invariant_grad(delta: chunked.Steps, H: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """Σ_t δ_t h̄_{t−1} ``(B, 1, F)`` from δ's chunk slabs and the chunked states: summed over
+    each chunk's steps from the last, then over the chunks, the order the LRU's published
+    trainings were made with (a sum in any other order rounds differently, and 500 training
+    steps turn that into a different model)."""
+    h_prev = (chunked.prev_last(H, h0), *H.unbind(0)[:-1])
+    acc = torch.zeros_like(h_prev[0])
+    for j in range(len(delta) - 1, -1, -1):
+        acc.addcmul_(delta[j], h_prev[j])
+    return acc.sum(1, keepdim=True)
 
 
 def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | None = None) -> torch.Tensor:
