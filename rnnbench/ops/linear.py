@@ -104,7 +104,8 @@ class _Chunk(torch.autograd.Function):
     """The chunk form as one autograd node: a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)``.
 
     It keeps the chunked decays and the output h (which the caller holds anyway): the
-    backward's ∂a_t = δ_t h̄_{t−1} is then one pass over h in its own layout."""
+    backward's ∂a_t = δ_t h̄_{t−1} is then one pass over h in its own layout (a time-invariant
+    a's sum of them runs in the chunk layout, see ``_invariant_grad``)."""
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, C: int) -> torch.Tensor:
