@@ -140,18 +140,25 @@ class _Chunk(torch.autograd.Function):
             if invariant:  # Σ_t δ_t h̄_{t−1}, reduced over time (and the batch when a is shared)
                 grad_a = _invariant_grad(g_steps, chunked.to_chunks(h, C), h0)
             else:
-                grad_a = torch.empty_like(delta)
-                torch.mul(delta[:, 1:], h[:, :-1], out=grad_a[:, 1:])
-                if h0 is None:
-                    grad_a[:, 0].zero_()
-                else:
-                    torch.mul(delta[:, 0], h0, out=grad_a[:, 0])
+                grad_a = varying_grad(delta, h, h0)
             if Ba == 1:
                 grad_a = grad_a.sum(0, keepdim=True)
         if h0 is not None and ctx.needs_input_grad[2]:
             first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
             grad_h0 = first * delta[:, 0]
         return grad_a, delta if ctx.needs_input_grad[1] else None, grad_h0, None
+
+
+def varying_grad(delta: torch.Tensor, h: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """∂a_t = δ_t h̄_{t−1} ``(B, T, F)`` for a time-varying a, from δ and the (conjugated) states
+    in their own layout: one pass."""
+    grad_a = torch.empty_like(delta)
+    torch.mul(delta[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+    if h0 is None:
+        grad_a[:, 0].zero_()
+    else:
+        torch.mul(delta[:, 0], h0, out=grad_a[:, 0])
+    return grad_a
 
 
 def _invariant_grad(delta: chunked.Steps, H: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
