@@ -11,7 +11,10 @@ Forms:
   δ_t = g_t + ā_{t+1} δ_{t+1}, ∂b_t = δ_t, ∂a_t = δ_t h̄_{t−1}, ∂h_0 = ā_1 δ_1 (bars:
   complex conjugates), ∂a reduced to a's shape when it broadcasts;
 - ``"log_scan"``: the minGRU paper's own form for a, b > 0 (Heinsen 2023):
-  a*_t = Σ_{s≤t} log a_s, log h_t = a*_t + logcumsumexp_t(log b_t − a*_t).
+  a*_t = Σ_{s≤t} log a_s, log h_t = a*_t + logcumsumexp_t(log b_t − a*_t);
+- ``"native"``: a C++ CPU kernel (:mod:`rnnbench.ops.native`, built at first use), one
+  sequential pass over time per lane forward and one backward (the same reverse scan), so
+  the data moves once where the chunk form makes a dozen passes; CPU tensors only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.ops import chunked
+from rnnbench.ops import chunked, native
 from rnnbench.ops.base import (
     Op,
     OpParams,
@@ -35,7 +38,7 @@ from rnnbench.ops.base import (
     require_tensor,
 )
 
-FORMS = ("recurrent", "chunk", "log_scan")
+FORMS = ("recurrent", "chunk", "log_scan", "native")
 NAME = "linear_recurrence"
 
 
@@ -48,7 +51,8 @@ def linear_recurrence(
         a: the decays, broadcastable against ``b`` (e.g. ``(N,)`` for a time-invariant λ).
         b: the inputs, ``(B, T, ...)``.
         h0: the state before the first step, ``(B, ...)`` (zero when None).
-        form: ``"chunk"`` (default), ``"recurrent"`` or ``"log_scan"`` (a, b, h0 > 0, real).
+        form: ``"chunk"`` (default), ``"recurrent"``, ``"log_scan"`` (a, b, h0 > 0, real) or
+            ``"native"`` (a C++ CPU kernel, built at first use: :mod:`rnnbench.ops.native`).
         chunk_size: the chunk length of ``"chunk"`` (default about √(T/3)).
 
     Returns:
@@ -74,6 +78,11 @@ def linear_recurrence(
         h = log_scan(a.log().expand_as(b), b.log(), None if h0 is None else h0.log())
         return h, h[:, -1]
     F = math.prod(rest)
+    if form == "native":
+        native.check_tensors(NAME, {"a": a, "b": b, "h0": h0})
+        h = _Native.apply(_as3(a, b.shape, F), b.reshape(B, T, F), None if h0 is None else h0.reshape(B, F))
+        h = h.view(B, T, *rest)
+        return h, h[:, -1]
     C = _chunk(T, chunk_size)
     h = _Chunk.apply(_as3(a, b.shape, F), b.reshape(B, T, F), None if h0 is None else h0.reshape(B, F), C)
     h = h.view(B, T, *rest)
@@ -147,6 +156,32 @@ class _Chunk(torch.autograd.Function):
             first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
             grad_h0 = first * delta[:, 0]
         return grad_a, delta if ctx.needs_input_grad[1] else None, grad_h0, None
+
+
+class _Native(torch.autograd.Function):
+    """The native form as one autograd node: the C++ forward and reverse scan of
+    ``csrc/linear_recurrence.cpp``; a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)`` or None."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+        a, b = a.contiguous(), b.contiguous()
+        h0 = None if h0 is None else h0.contiguous()
+        h = native.ops().linear_recurrence_forward(a, b, h0)
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        a, h, h0 = ctx.saved_tensors
+        grad_a, delta, grad_h0 = native.ops().linear_recurrence_backward(g.contiguous(), a, h, h0, ctx.needs_input_grad[0])
+        if ctx.needs_input_grad[0] and a.shape[0] == 1:  # a shared by the batch
+            grad_a = grad_a.sum(0, keepdim=True)
+        return (
+            grad_a if ctx.needs_input_grad[0] else None,
+            delta if ctx.needs_input_grad[1] else None,
+            grad_h0 if h0 is not None and ctx.needs_input_grad[2] else None,
+        )
 
 
 def varying_grad(delta: torch.Tensor, h: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:

@@ -1,14 +1,19 @@
 """linear_recurrence: every form against "recurrent" at the lengths that break chunked scans
 first (T = 1, C − 1, C, C + 1, a long odd T), with and without an initial state, real and
-complex, decays that broadcast; gradcheck of the chunk form's autograd node; a worked
-example of the recurrence itself; a planted bug in the backward that the comparison sees;
-and the argument errors."""
+complex, decays that broadcast; gradcheck of the chunk and native forms' autograd nodes; a
+worked example of the recurrence itself; planted bugs in the backwards (Python and C++) that
+the comparison sees; and the argument errors.
+
+The native form's tests build its C++ kernel (about 20 s, once per machine) and skip where no
+compiler or ninja is found, unless RNNBENCH_REQUIRE_NATIVE=1 (as in .ci/run), where that fails."""
+
+import os
 
 import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.ops import chunked, linear_recurrence
+from rnnbench.ops import chunked, linear_recurrence, native
 
 F64, C128 = torch.float64, torch.complex128
 C = 4  # the chunk size of these tests
@@ -35,6 +40,16 @@ def inputs(T, decay, dtype, with_h0, seed=0):
     return [t if t is None else t.to(dtype) for t in (a, b, h0)]
 
 
+@pytest.fixture
+def built():
+    """The native kernel, built (or loaded) here."""
+    if (why := native.unavailable()) is not None:
+        if os.environ.get("RNNBENCH_REQUIRE_NATIVE") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return native.ops()
+
+
 def run(form, a, b, h0, **kw):
     """Outputs, final state and the gradients of every input under a loss reading both."""
     args = [t if t is None else t.clone().requires_grad_() for t in (a, b, h0)]
@@ -53,9 +68,12 @@ def assert_same(x, y, rtol, what):
 @pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("dtype", [F64, C128], ids=["f64", "c128"])
 @pytest.mark.parametrize("with_h0", [False, True], ids=["zero", "h0"])
-def test_chunk_matches_recurrent(T, decay, dtype, with_h0):
+@pytest.mark.parametrize("form", ["chunk", "native"])
+def test_fast_forms_match_recurrent(form, T, decay, dtype, with_h0, request):
+    if form == "native":
+        request.getfixturevalue("built")
     a, b, h0 = inputs(T, decay, dtype, with_h0)
-    h, last, grads = run("chunk", a, b, h0, chunk_size=C)
+    h, last, grads = run(form, a, b, h0, **({"chunk_size": C} if form == "chunk" else {}))
     h_r, last_r, grads_r = run("recurrent", a, b, h0)
     assert h.shape == b.shape and last.shape == (3, 4)
     assert_same(h, h_r, 1e-10, "outputs")
@@ -66,13 +84,16 @@ def test_chunk_matches_recurrent(T, decay, dtype, with_h0):
 
 
 @pytest.mark.parametrize("T", [C - 1, 37, 256])
-def test_float32_chunk_within_tolerance(T):
+@pytest.mark.parametrize("form", ["chunk", "native"])
+def test_float32_within_tolerance(form, T, request):
     """float32: relative error of outputs below 1e-5 and of gradients below 1e-4 (the equivalence
-    test's tolerance), against the float64 recurrence; the chunk form only adds and multiplies."""
+    test's tolerance), against the float64 recurrence; both forms only add and multiply."""
+    if form == "native":
+        request.getfixturevalue("built")
     a, b, h0 = inputs(T, "varying", F64, True)
     a = a.abs() * 0.5 + 0.5  # decays of a trained model: (0.5, 1)
     exact = run("recurrent", a, b, h0)
-    approx = run("chunk", *(t.float() for t in (a, b, h0)))
+    approx = run(form, *(t.float() for t in (a, b, h0)))
     rel = lambda x, y: float((x.detach().double() - y).norm() / y.norm())  # noqa: E731
     assert rel(approx[0], exact[0]) < 1e-5
     assert max(rel(x, y) for x, y in zip(approx[2], exact[2])) < 1e-4
@@ -85,13 +106,21 @@ def test_gradcheck_of_the_chunk_node(dtype, decay):
     assert torch.autograd.gradcheck(lambda a, b, h0: linear_recurrence(a, b, h0, chunk_size=C)[0], (a, b, h0))
 
 
+@pytest.mark.parametrize("dtype", [F64, C128], ids=["f64", "c128"])
+@pytest.mark.parametrize("decay", ["varying", "invariant", "batch-shared"])
+def test_gradcheck_of_the_native_node(dtype, decay, built):
+    a, b, h0 = (t.requires_grad_() for t in inputs(9, decay, dtype, True))
+    assert torch.autograd.gradcheck(lambda a, b, h0: linear_recurrence(a, b, h0, form="native")[0], (a, b, h0))
+
+
 def test_worked_example():
     """h_t = a_t h_{t−1} + b_t with a = (½, −2, 1), b = (1, 1, 3), h_0 = 4: h = 3, −5, −2."""
     a = torch.tensor([0.5, -2.0, 1.0], dtype=F64).view(1, 3, 1)
     b = torch.tensor([1.0, 1.0, 3.0], dtype=F64).view(1, 3, 1)
     h0 = torch.tensor([[4.0]], dtype=F64)
-    for form in ("recurrent", "chunk"):
-        h, last = linear_recurrence(a, b, h0, form=form, chunk_size=2)
+    forms = ("recurrent", "chunk") + (("native",) if native.unavailable() is None else ())
+    for form in forms:
+        h, last = linear_recurrence(a, b, h0, form=form, **({"chunk_size": 2} if form == "chunk" else {}))
         assert h.flatten().tolist() == [3.0, -5.0, -2.0] and last.item() == -2.0
 
 
@@ -126,6 +155,38 @@ def test_a_planted_backward_bug_fails_the_comparison(monkeypatch, plant):
             assert_same(x, y, 1e-9, f"gradient of {name}")
 
 
+@pytest.mark.slow
+def test_a_planted_bug_in_the_native_backward_fails_the_comparison(monkeypatch, built):
+    """Negative control for the C++ reverse scan: the decays not shifted by one step (a_t where
+    a_{t+1} belongs), built as a second library, and the gradients of a and b no longer match."""
+    right = "gp[f] + anext[f] * d[f]"
+    source = native.SOURCE.read_text()
+    assert source.count(right) == 4  # every step of the backward's walk
+    planted = native.ops("rnnbench_native_planted", source.replace(right, "gp[f] + conj_(ap[f]) * d[f]"))
+    monkeypatch.setattr(native, "ops", lambda: planted)
+    a, b, h0 = inputs(37, "varying", F64, True)
+    h_r, _, grads_r = run("recurrent", a, b, h0)
+    h, _, grads = run("native", a, b, h0)
+    assert_same(h, h_r, 1e-10, "outputs")
+    with pytest.raises(AssertionError, match="gradient"):
+        for name, x, y in zip("ab", grads, grads_r):
+            assert_same(x, y, 1e-9, f"gradient of {name}")
+
+
+def test_native_arguments_it_cannot_take_are_one_line(built):
+    message = "form 'native' takes float32, float64, complex64 or complex128; a is bfloat16: use form 'chunk'"
+    with pytest.raises(UsageError, match=message) as info:
+        linear_recurrence(torch.ones(3, dtype=torch.bfloat16), torch.ones(2, 6, 3, dtype=torch.bfloat16), form="native")
+    assert "\n" not in str(info.value)
+
+
+def test_native_without_a_compiler_says_what_is_missing(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-rnnbench")
+    monkeypatch.setattr(native, "_loaded", {})
+    with pytest.raises(UsageError, match=r"finds no C\+\+ compiler \('no-such-compiler-rnnbench': set CXX or install g\+\+\)"):
+        linear_recurrence(torch.ones(3), torch.ones(2, 6, 3), form="native")
+
+
 def test_the_saved_tensors_do_not_grow_with_more_than_the_data():
     """The chunk node keeps its decays and states (one chunked copy each), nothing per step."""
     from rnnbench.measure_ops import saved_bytes
@@ -147,7 +208,7 @@ def test_the_saved_tensors_do_not_grow_with_more_than_the_data():
         ({"a": torch.ones(3), "b": torch.ones(6)}, r"b has shape \(6,\); expected \(B, T, \.\.\.\)"),
         (
             {"a": torch.ones(3), "b": torch.ones(2, 6, 3), "form": "doubling"},
-            "unknown form 'doubling'; choose one of: chunk, log_scan, recurrent",
+            "unknown form 'doubling'; choose one of: chunk, log_scan, native, recurrent",
         ),
         ({"a": torch.ones(3), "b": torch.ones(2, 6, 3), "chunk_size": 0}, "chunk_size=0 is impossible"),
         ({"a": torch.ones(3, dtype=torch.complex64), "b": torch.ones(2, 6, 3)}, r"mixed real \(b\) and complex \(a\) inputs"),

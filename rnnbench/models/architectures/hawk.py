@@ -29,7 +29,9 @@ RMSNorm scales s = 0.
 
 ``reference`` runs the recurrence one step at a time (their ``rnn_scan``); ``chunk`` runs it
 with :func:`rnnbench.ops.linear_recurrence` (form ``"chunk"``), the diagonal linear
-recurrence with a = a_t and b = √(1 − a_t²) ⊙ i_t ⊙ x_t.
+recurrence with a = a_t and b = √(1 − a_t²) ⊙ i_t ⊙ x_t;
+``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
+:mod:`rnnbench.ops.native`: it needs a C++ compiler).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from torch import nn
 from rnnbench.config import require
 from rnnbench.models.contract import Architecture, ArchParams, draw, register
 from rnnbench.models.stack import Stack
-from rnnbench.ops import linear_recurrence
+from rnnbench.ops import linear_recurrence, native
 
 MAX_SQRT_GRADIENT = 1000.0
 Scan = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
@@ -102,6 +104,10 @@ def scan_reference(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) ->
 
 def scan_chunk(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     return linear_recurrence(a, b, h0, form="chunk")
+
+
+def scan_native(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return linear_recurrence(a, b, h0, form="native")
 
 
 class RMSNormGriffin(nn.Module):
@@ -289,7 +295,8 @@ ARCH = register(
         citation="De, Smith, Fernando, Botev, Cristian-Muraru, Gu, Haroun, Berrada, Chen, Srinivasan, Desjardins, "
         "Doucet, Budden, Teh, Pascanu, de Freitas & Gulcehre (2024), arXiv:2402.19427",
         Params=Params,
-        implementations={"reference": build(scan_reference), "chunk": build(scan_chunk)},
+        implementations={"reference": build(scan_reference), "chunk": build(scan_chunk), "native": build(scan_native)},
+        requires={"native": native.unavailable},
         init=init,
         flops=flops,
         state_size=lambda p, length: p.num_layers * p.width * p.conv_width,  # the conv window (K − 1) and h

@@ -16,7 +16,8 @@ stores on what it reads (the adding problem needs value × marker before the sum
 The recurrence is :func:`rnnbench.ops.linear_recurrence` with the time-invariant complex
 a = λ: ``reference`` runs it one step at a time, ``chunk`` (the default) with the blocked
 scan (only products and sums of λ, |λ| < 1, so nothing over- or underflows; λ's gradient
-is reduced over batch and time inside the op). Parameters are real tensors (the real and
+is reduced over batch and time inside the op); ``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
+:mod:`rnnbench.ops.native`: it needs a C++ compiler). Parameters are real tensors (the real and
 imaginary parts of B and C), so float64 runs compute in complex128.
 """
 
@@ -33,7 +34,7 @@ from torch import nn
 from rnnbench.config import require
 from rnnbench.models.contract import Architecture, ArchParams, draw, linear_init, register
 from rnnbench.models.stack import Stack
-from rnnbench.ops import linear_recurrence
+from rnnbench.ops import linear_recurrence, native
 
 Recurrence = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -137,7 +138,12 @@ ARCH = register(
         title="LRU (linear recurrent unit)",
         citation="Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De (2023), ICML",
         Params=Params,
-        implementations={"reference": build(recurrence("recurrent")), "chunk": build(recurrence("chunk"))},
+        implementations={
+            "reference": build(recurrence("recurrent")),
+            "chunk": build(recurrence("chunk")),
+            "native": build(recurrence("native")),
+        },
+        requires={"native": native.unavailable},
         defaults={"cpu": "chunk", "cuda": "chunk"},
         init=init,
         flops=flops,

@@ -7,7 +7,8 @@ g(v) = v + 0.5 for v ≥ 0, σ(v) otherwise (positive, for the log-space scan).
 Implementations (the recurrence is :func:`rnnbench.ops.linear_recurrence` with
 a = 1 − z, b = z ⊙ h̃): ``reference`` runs it one step at a time (form ``recurrent``);
 ``chunk`` (the default on CPU and CUDA) with the blocked scan and its hand-written
-backward (form ``chunk``); ``log_scan`` is the paper's own parallel form, the log-space
+backward (form ``chunk``); ``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
+:mod:`rnnbench.ops.native`: it needs a C++ compiler); ``log_scan`` is the paper's own parallel form, the log-space
 scan of Heinsen (2023) with log(1 − z) = −softplus(k), log z = −softplus(−k),
 log h̃ = log g(v), exact for positive a and b (a carried state h_0 must be positive, as
 every state minGRU produces from h_0 = 0 is).
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from rnnbench.models.architectures import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
-from rnnbench.ops import linear_recurrence
+from rnnbench.ops import linear_recurrence, native
 from rnnbench.ops.linear import log_scan
 
 
@@ -60,7 +61,9 @@ ARCH = register(
             "reference": minrnn.factory(2, mix("recurrent")),
             "chunk": minrnn.factory(2, mix("chunk")),
             "log_scan": minrnn.factory(2, mix_log_scan),
+            "native": minrnn.factory(2, mix("native")),
         },
+        requires={"native": native.unavailable},
         # chunk: the fastest here at every T (results/modern/speedup.md); on CUDA the
         # same algorithm, so numbers on both compare (log_scan launches fewer kernels: worth timing)
         defaults={"cpu": "chunk", "cuda": "chunk"},

@@ -6,6 +6,8 @@ f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t);  h_t = f'_t ⊙ h_{t−1} + 
 
 The recurrence is :func:`rnnbench.ops.linear_recurrence` with a = f', b = i' ⊙ h̃:
 ``reference`` one step at a time, ``chunk`` (the default) the blocked scan;
+``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
+:mod:`rnnbench.ops.native`: it needs a C++ compiler);
 ``log_scan`` is the paper's log-space form: with d = softplus(−k_f) − softplus(−k_i)
 (= log i − log f), log f' = −softplus(d) and log i' = −softplus(−d), then the Heinsen scan.
 """
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 
 from rnnbench.models.architectures import minrnn
 from rnnbench.models.contract import Architecture, ArchParams, register
-from rnnbench.ops import linear_recurrence
+from rnnbench.ops import linear_recurrence, native
 from rnnbench.ops.linear import log_scan
 
 
@@ -58,7 +60,9 @@ ARCH = register(
             "reference": minrnn.factory(3, mix("recurrent")),
             "chunk": minrnn.factory(3, mix("chunk")),
             "log_scan": minrnn.factory(3, mix_log_scan),
+            "native": minrnn.factory(3, mix("native")),
         },
+        requires={"native": native.unavailable},
         defaults={"cpu": "chunk", "cuda": "chunk"},
         init=minrnn.init,
         flops=minrnn.flops(3, 10),  # 2 σ, g, f + i, 2 divisions, two products, a sum
