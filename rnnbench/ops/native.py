@@ -1,18 +1,21 @@
 """rnnbench's native CPU kernels: C++ built at first use with ``torch.utils.cpp_extension``.
 
-The ``"native"`` form of :func:`rnnbench.ops.linear_recurrence` runs the recurrence as one
-sequential pass over time per lane (``csrc/linear_recurrence.cpp``), so it moves the data
-once, where the chunk form's PyTorch ops make a dozen passes and ~300 dispatches. The first
-use on a machine compiles it (about 20 s, a line on stderr says so) into torch's extension
-cache (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``); later processes load
-it in milliseconds, and a changed source rebuilds. It needs a C++ compiler (``c++`` or
+``csrc/linear_recurrence.cpp`` holds the ``"native"`` form of
+:func:`rnnbench.ops.linear_recurrence` (one sequential pass over time per lane, forward and
+reverse, so it moves the data once where the chunk form's PyTorch ops make a dozen passes and
+~300 dispatches) and the fused minGRU and minLSTM layers (their gates computed inside that
+pass and recomputed in the reverse one; ``--impl native`` of those models). The first use on a
+machine compiles it (about 20 s, a line on stderr says so) into torch's extension cache
+(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``); later processes load it in
+milliseconds, and a changed source or flag rebuilds. It needs a C++ compiler (``c++`` or
 ``$CXX``) and ninja (``pip install 'rnnbench[native]'``); :func:`unavailable` says which is
-missing. CPU tensors only.
+missing. CPU tensors only; the lanes run on ATen's OpenMP threads (``torch.set_num_threads``).
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import sys
 import threading
@@ -25,7 +28,13 @@ from rnnbench.errors import UsageError
 
 SOURCE = Path(__file__).with_name("csrc") / "linear_recurrence.cpp"
 NAME = "rnnbench_native"  # the library's name and its operators' namespace (torch.ops.rnnbench_native)
-CFLAGS = ("-O3",)  # no -march=native: a cached build must run on every machine sharing the cache
+# no -march=native: a cached build must run on every machine sharing the cache. -fopenmp makes
+# at::parallel_for (an OpenMP loop in ATen's headers) parallel; it is not linked, so the loop runs on
+# the OpenMP runtime torch has loaded, with torch's thread count. The math flags (not -ffast-math,
+# whose flush-to-zero would leak into the process) let GCC call glibc's vector exp (libmvec) in the
+# gate loops (`#pragma omp simd`), 4 floats at a time.
+CFLAGS = ("-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math")
+LDFLAGS = ("-lmvec",) if platform.machine() == "x86_64" and platform.libc_ver()[0] == "glibc" else ()
 DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
@@ -67,12 +76,15 @@ def _build(name: str, source: str | None) -> Any:
     if not (build_dir / f"{name}.so").exists() or not path.exists() or path.read_text() != text:
         print(f"rnnbench: building the native CPU kernel {name} (once per machine, about 20 s)", file=sys.stderr, flush=True)
     if not path.exists() or path.read_text() != text:  # torch rebuilds when the source's hash changes
-        path.write_text(text)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # whole or not at all: another process may be reading it
+        tmp.write_text(text)
+        os.replace(tmp, path)
     try:
         cpp_extension.load(
             name,
             sources=[str(path)],
             extra_cflags=[*CFLAGS, f"-DRNNBENCH_NS={name}"],
+            extra_ldflags=list(LDFLAGS),
             build_directory=str(build_dir),
             is_python_module=False,
             verbose=False,

@@ -1,13 +1,10 @@
 """linear_recurrence: every form against "recurrent" at the lengths that break chunked scans
 first (T = 1, C − 1, C, C + 1, a long odd T), with and without an initial state, real and
 complex, decays that broadcast; gradcheck of the chunk and native forms' autograd nodes; a
-worked example of the recurrence itself; planted bugs in the backwards (Python and C++) that
-the comparison sees; and the argument errors.
+worked example of the recurrence itself; planted bugs in the chunk form's backward that the
+comparison sees (the native kernel's: tests/ops/test_native.py); and the argument errors.
 
-The native form's tests build its C++ kernel (about 20 s, once per machine) and skip where no
-compiler or ninja is found, unless RNNBENCH_REQUIRE_NATIVE=1 (as in .ci/run), where that fails."""
-
-import os
+The native form's tests build its C++ kernel (the ``built`` fixture of conftest.py)."""
 
 import pytest
 import torch
@@ -38,16 +35,6 @@ def inputs(T, decay, dtype, with_h0, seed=0):
         b = b + 1j * torch.randn(b.shape, generator=g, dtype=F64)
         h0 = None if h0 is None else h0 + 1j * torch.randn(h0.shape, generator=g, dtype=F64)
     return [t if t is None else t.to(dtype) for t in (a, b, h0)]
-
-
-@pytest.fixture
-def built():
-    """The native kernel, built (or loaded) here."""
-    if (why := native.unavailable()) is not None:
-        if os.environ.get("RNNBENCH_REQUIRE_NATIVE") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
-    return native.ops()
 
 
 def run(form, a, b, h0, **kw):
@@ -149,24 +136,6 @@ def test_a_planted_backward_bug_fails_the_comparison(monkeypatch, plant):
     else:
         monkeypatch.setattr(chunked, "next_first", lambda a: a[0])
     h, _, grads = run("chunk", a, b, h0, chunk_size=C)
-    assert_same(h, h_r, 1e-10, "outputs")
-    with pytest.raises(AssertionError, match="gradient"):
-        for name, x, y in zip("ab", grads, grads_r):
-            assert_same(x, y, 1e-9, f"gradient of {name}")
-
-
-@pytest.mark.slow
-def test_a_planted_bug_in_the_native_backward_fails_the_comparison(monkeypatch, built):
-    """Negative control for the C++ reverse scan: the decays not shifted by one step (a_t where
-    a_{t+1} belongs), built as a second library, and the gradients of a and b no longer match."""
-    right = "gp[f] + anext[f] * d[f]"
-    source = native.SOURCE.read_text()
-    assert source.count(right) == 4  # every step of the backward's walk
-    planted = native.ops("rnnbench_native_planted", source.replace(right, "gp[f] + conj_(ap[f]) * d[f]"))
-    monkeypatch.setattr(native, "ops", lambda: planted)
-    a, b, h0 = inputs(37, "varying", F64, True)
-    h_r, _, grads_r = run("recurrent", a, b, h0)
-    h, _, grads = run("native", a, b, h0)
     assert_same(h, h_r, 1e-10, "outputs")
     with pytest.raises(AssertionError, match="gradient"):
         for name, x, y in zip("ab", grads, grads_r):

@@ -67,7 +67,7 @@ def test_every_registered_op_runs_every_form(capsys, name):
     "argv, fragment",
     [
         (["--op", "doubling_scan"], "unknown op 'doubling_scan'; choose one of: "),
-        (["--op", "linear_recurrence", "--form", "fft"], "unknown form 'fft'; choose one of: chunk, log_scan, recurrent"),
+        (["--op", "linear_recurrence", "--form", "fft"], "unknown form 'fft'; choose one of: chunk, log_scan, native, recurrent"),
         (["--op", "selective_scan", "--set", "op.d_state=0"], "op.d_state=0 is impossible"),
         (["--op", "selective_scan", "--set", "op.heads=2"], "unknown parameter op.heads; valid op parameters: d_state"),
         (["--op", "linear_recurrence", "--seq-len", "0"], "seq-len=0 is impossible"),

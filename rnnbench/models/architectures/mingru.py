@@ -7,8 +7,9 @@ g(v) = v + 0.5 for v ≥ 0, σ(v) otherwise (positive, for the log-space scan).
 Implementations (the recurrence is :func:`rnnbench.ops.linear_recurrence` with
 a = 1 − z, b = z ⊙ h̃): ``reference`` runs it one step at a time (form ``recurrent``);
 ``chunk`` (the default on CPU and CUDA) with the blocked scan and its hand-written
-backward (form ``chunk``); ``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
-:mod:`rnnbench.ops.native`: it needs a C++ compiler); ``log_scan`` is the paper's own parallel form, the log-space
+backward (form ``chunk``); ``native`` the gates and the recurrence in one C++ CPU kernel, built
+at first use (:mod:`rnnbench.ops.native`: it needs a C++ compiler), whose backward recomputes
+σ(k) and g(v) as it runs the reverse scan; ``log_scan`` is the paper's own parallel form, the log-space
 scan of Heinsen (2023) with log(1 − z) = −softplus(k), log z = −softplus(−k),
 log h̃ = log g(v), exact for positive a and b (a carried state h_0 must be positive, as
 every state minGRU produces from h_0 = 0 is).
@@ -61,7 +62,7 @@ ARCH = register(
             "reference": minrnn.factory(2, mix("recurrent")),
             "chunk": minrnn.factory(2, mix("chunk")),
             "log_scan": minrnn.factory(2, mix_log_scan),
-            "native": minrnn.factory(2, mix("native")),
+            "native": minrnn.factory(2, minrnn.native_mix("mingru")),
         },
         requires={"native": native.unavailable},
         # chunk: the fastest here at every T (results/modern/speedup.md); on CUDA the

@@ -6,8 +6,9 @@ f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t);  h_t = f'_t ⊙ h_{t−1} + 
 
 The recurrence is :func:`rnnbench.ops.linear_recurrence` with a = f', b = i' ⊙ h̃:
 ``reference`` one step at a time, ``chunk`` (the default) the blocked scan;
-``native`` the same op as a C++ CPU kernel built at first use (form ``"native"``,
-:mod:`rnnbench.ops.native`: it needs a C++ compiler);
+``native`` the gates and the recurrence in one C++ CPU kernel, built at first use
+(:mod:`rnnbench.ops.native`: it needs a C++ compiler), whose backward recomputes the gates
+as it runs the reverse scan;
 ``log_scan`` is the paper's log-space form: with d = softplus(−k_f) − softplus(−k_i)
 (= log i − log f), log f' = −softplus(d) and log i' = −softplus(−d), then the Heinsen scan.
 """
@@ -60,7 +61,7 @@ ARCH = register(
             "reference": minrnn.factory(3, mix("recurrent")),
             "chunk": minrnn.factory(3, mix("chunk")),
             "log_scan": minrnn.factory(3, mix_log_scan),
-            "native": minrnn.factory(3, mix("native")),
+            "native": minrnn.factory(3, minrnn.native_mix("minlstm")),
         },
         requires={"native": native.unavailable},
         defaults={"cpu": "chunk", "cuda": "chunk"},

@@ -1,6 +1,6 @@
 """Shared parts of minGRU and minLSTM (Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024,
 "Were RNNs All We Needed?", arXiv:2410.01201): the candidate activation g, its logarithm,
-stacking, and the FLOP count."""
+stacking, the fused native layer, and the FLOP count."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from torch import nn
 
 from rnnbench.models.contract import linear_init
 from rnnbench.models.stack import Stack
+from rnnbench.ops import native
 
 
 def g(v: torch.Tensor) -> torch.Tensor:
@@ -25,8 +26,9 @@ def log_g(v: torch.Tensor) -> torch.Tensor:
 
 
 class MinLayer(nn.Module):
-    """One layer: ``proj`` (Linear(in, gates·H)) and a recurrence ``mix(parts, h0) -> h``; layers
-    after the first add their input back (a residual connection; the paper's language
+    """One layer: ``proj`` (Linear(in, gates·H)) and a recurrence ``mix(parts, h0) -> h`` (or
+    ``mix(u, h0)`` on the whole projection u when ``mix.whole``, a fused kernel that writes u's
+    gradient in one piece); layers after the first add their input back (a residual connection; the paper's language
     models also add normalisation and an MLP, which are not part of the recurrence)."""
 
     def __init__(self, input_size: int, hidden_size: int, gates: int, mix: Callable[..., torch.Tensor], residual: bool) -> None:
@@ -35,9 +37,46 @@ class MinLayer(nn.Module):
         self.proj = nn.Linear(input_size, gates * hidden_size)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = self.proj(x).chunk(self.proj.out_features // self.hidden_size, dim=-1)  # each (B, T, H)
-        h = self.mix(parts, h0)  # (B, T, H)
+        u = self.proj(x)
+        if getattr(self.mix, "whole", False):
+            h = self.mix(u, h0)
+        else:
+            h = self.mix(u.chunk(self.proj.out_features // self.hidden_size, dim=-1), h0)  # parts (B, T, H) each
         return (x + h if self.residual else h), h[:, -1]
+
+
+def native_mix(kind: str) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+    """The gates and the recurrence of ``kind`` (``mingru``, ``minlstm``) in one pass of the native
+    C++ kernel (:mod:`rnnbench.ops.native`), from the whole projection u ``(B, T, gates·H)``."""
+
+    def run(u: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+        native.check_tensors(f"{kind} native", {"u": u, "h0": h0})
+        return _Fused.apply(kind, u, h0)
+
+    run.whole = True  # type: ignore[attr-defined]  # MinLayer passes the projection unsplit
+    return run
+
+
+class _Fused(torch.autograd.Function):
+    """A fused layer as one autograd node: the kernel reads the gate pre-activations in place and
+    writes h; its backward recomputes the gates rather than keeping them, and writes the
+    projection's gradient in one piece (no concatenation of the parts' gradients)."""
+
+    @staticmethod
+    def forward(ctx: Any, kind: str, u: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+        u = u if u.stride(-1) == 1 else u.contiguous()
+        h0 = None if h0 is None else h0.contiguous()
+        h = getattr(native.ops(), f"{kind}_forward")(u, h0)
+        ctx.save_for_backward(u, h, h0)
+        ctx.kind = kind
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        u, h, h0 = ctx.saved_tensors
+        du, dh0 = getattr(native.ops(), f"{ctx.kind}_backward")(g.contiguous(), u, h, h0)
+        return None, du, dh0 if h0 is not None else None
 
 
 def factory(gates: int, mix: Callable[..., torch.Tensor]) -> Callable[[int, Any], nn.Module]:
