@@ -160,7 +160,7 @@ class _Chunk(torch.autograd.Function):
 
 class _Native(torch.autograd.Function):
     """The native form as one autograd node: the C++ forward and reverse scan of
-    ``csrc/linear_recurrence.cpp``; a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)`` or None."""
+    ``csrc/native.cpp``; a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)`` or None."""
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """rnnbench's native CPU kernels: C++ built at first use with ``torch.utils.cpp_extension``.
 
-``csrc/linear_recurrence.cpp`` holds the ``"native"`` form of
+``csrc/native.cpp`` holds the ``"native"`` form of
 :func:`rnnbench.ops.linear_recurrence` (one sequential pass over time per lane, forward and
 reverse, so it moves the data once where the chunk form's PyTorch ops make a dozen passes and
 ~300 dispatches) and the fused minGRU and minLSTM layers (their gates computed inside that
@@ -26,7 +26,7 @@ import torch
 
 from rnnbench.errors import UsageError
 
-SOURCE = Path(__file__).with_name("csrc") / "linear_recurrence.cpp"
+SOURCE = Path(__file__).with_name("csrc") / "native.cpp"
 NAME = "rnnbench_native"  # the library's name and its operators' namespace (torch.ops.rnnbench_native)
 # no -march=native: a cached build must run on every machine sharing the cache. -fopenmp makes
 # at::parallel_for (an OpenMP loop in ATen's headers) parallel; it is not linked, so the loop runs on

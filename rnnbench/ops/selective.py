@@ -15,7 +15,11 @@ Forms:
 - ``"chunk"`` (default): the blocked scan of :mod:`rnnbench.ops.chunked` with exp(ΔA) and
   ΔBx built per chunk step, never for the whole sequence, and one autograd node that keeps
   only the inputs and each chunk's entering state (``(B, ⌈T/C⌉, D, N)``) for its backward,
-  which recomputes the states inside the chunks (what the CUDA kernel does in registers).
+  which recomputes the states inside the chunks (what the CUDA kernel does in registers);
+- ``"native"``: the same algorithm as a C++ CPU kernel (:mod:`rnnbench.ops.native`, built at
+  first use): each channel's N states run through time in one pass, the decays computed in
+  place; the forward keeps the state entering every 16 steps and the backward reruns each
+  such chunk into a small per-channel buffer before walking it in reverse. CPU tensors only.
 
 The backward: with δ_t = ∂L/∂h_t = C_t gy_tᵀ + exp(Δ_{t+1}A) ⊙ δ_{t+1} and X_t = δ_t ⊙
 exp(Δ_t A) ⊙ h_{t−1}: ∂C_t = h_tᵀ gy_t, ∂Δ_t = Σ_n A ⊙ X_t + x_t ⊙ (δ_t B_t),
@@ -32,11 +36,11 @@ from typing import Any
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.ops import chunked
+from rnnbench.ops import chunked, native
 from rnnbench.ops.base import Op, OpParams, check_form, register, require_same_kind, require_tensor
 from rnnbench.ops.base import chunk_size as pick_chunk_size  # the argument of the same name shadows it
 
-FORMS = ("recurrent", "chunk")
+FORMS = ("recurrent", "chunk", "native")
 NAME = "selective_scan"
 
 
@@ -61,7 +65,8 @@ def selective_scan(
         B: the input projection ``(B, T, N)``.
         C: the output projection ``(B, T, N)``.
         h0: the state before the first step ``(B, D, N)`` (zero when None).
-        form: ``"chunk"`` (default) or ``"recurrent"``.
+        form: ``"chunk"`` (default), ``"recurrent"`` or ``"native"`` (a C++ CPU kernel, built at
+            first use: :mod:`rnnbench.ops.native`).
         chunk_size: the chunk length of ``"chunk"`` (default about √(T/3)).
         neg_eigval: decay 2·exp(ΔA) − 1 ∈ (−1, 1] instead of exp(ΔA) (Grazzi et al. 2025).
 
@@ -87,6 +92,9 @@ def selective_scan(
         raise UsageError(f"{NAME}: neg_eigval={neg_eigval!r} must be True or False")
     if form == "recurrent":
         return _recurrent(x, delta, A, B, C, h0, neg_eigval)
+    if form == "native":
+        native.check_tensors(NAME, {"x": x, "delta": delta, "A": A, "B": B, "C": C, "h0": h0})
+        return _Native.apply(x, delta, A, B, C, h0, neg_eigval)
     return _Chunk.apply(x, delta, A, B, C, h0, pick_chunk_size(T, chunk_size, NAME), neg_eigval)
 
 
@@ -120,6 +128,41 @@ def _decay(delta_j: torch.Tensor, A2: torch.Tensor, out: torch.Tensor, neg: bool
     from Δ_j ``(B, n, D)`` and A2 = Aᵀ log2 e."""
     out = torch.mul(delta_j.unsqueeze(-2), A2, out=out).exp2_()
     return out.mul_(2).sub_(1) if neg else out
+
+
+class _Native(torch.autograd.Function):
+    """The native form as one autograd node (``csrc/native.cpp``): it keeps the inputs and the
+    state entering every 16 steps ``(B, ⌈T/16⌉, N, D)``."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        delta: torch.Tensor,
+        A: torch.Tensor,
+        Bm: torch.Tensor,
+        Cm: torch.Tensor,
+        h0: torch.Tensor | None,
+        neg: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # the kernel holds states as (N, D), channels innermost, as the chunk form does
+        x, delta, Bm, Cm = (t.contiguous() for t in (x, delta, Bm, Cm))
+        At = A.t().contiguous()
+        h0 = None if h0 is None else h0.transpose(1, 2).contiguous()
+        y, h_T, entering = native.ops().selective_forward(x, delta, At, Bm, Cm, h0, neg)
+        ctx.save_for_backward(x, delta, At, Bm, Cm, entering)
+        ctx.neg, ctx.has_h0 = neg, h0 is not None
+        return y, h_T.transpose(1, 2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: torch.Tensor | None, gh: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        x, delta, At, Bm, Cm, entering = ctx.saved_tensors
+        Bt, D, N = x.shape[0], x.shape[2], At.shape[0]
+        gy = torch.zeros_like(x) if gy is None else gy.contiguous()
+        gh = x.new_zeros(Bt, N, D) if gh is None else gh.transpose(1, 2).contiguous()
+        dx, ddelta, dA, dB, dC, dh0 = native.ops().selective_backward(gy, gh, x, delta, At, Bm, Cm, entering, ctx.neg)
+        return dx, ddelta, dA.sum(0).t(), dB, dC, dh0.transpose(1, 2) if ctx.has_h0 else None, None
 
 
 class _Chunk(torch.autograd.Function):

@@ -12,11 +12,13 @@ from rnnbench.ops import linear_recurrence, native
 
 F64 = torch.float64
 # one wrong thing in each backward: the linear scan's decays not shifted by a step (a_t where
-# a_{t+1} belongs), minGRU's carried decay z where 1 − z belongs, a sign in minLSTM's ∂k_i
+# a_{t+1} belongs), minGRU's carried decay z where 1 − z belongs, a sign in minLSTM's ∂k_i, the
+# selective scan's decays not shifted either
 PLANTS = {
     "linear": ("gp[f] + anext[f] * d[f]", "gp[f] + conj_(ap[f]) * d[f]"),
     "mingru": ("anext[f] = S(1) - z;", "anext[f] = z;"),
     "minlstm": ("dki[f] = -fg * e", "dki[f] = fg * e"),
+    "selective": ("cn * g[d] + dn[o + d] * dl[o + d]", "cn * g[d] + dAt[o + d] * dl[o + d]"),
 }
 
 
@@ -32,7 +34,7 @@ def planted():
     linear = source[linear_start:linear_end]
     assert linear.count(right) == 4  # every step of the linear backward's walk
     source = source[:linear_start] + linear.replace(right, wrong) + source[linear_end:]
-    for name in ("mingru", "minlstm"):
+    for name in ("mingru", "minlstm", "selective"):
         right, wrong = PLANTS[name]
         assert source.count(right) == 1, name
         source = source.replace(right, wrong)
@@ -102,3 +104,23 @@ def test_a_planted_bug_in_the_linear_backward_fails_the_comparison(planted, monk
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     assert float((grads[0] - grads_r[0]).abs().max()) > 1e-3  # ∂a
     assert float((grads[1] - grads_r[1]).abs().max()) > 1e-3  # ∂b
+
+
+def test_a_planted_bug_in_the_selective_backward_fails_the_comparison(planted, monkeypatch):
+    from rnnbench.ops import selective_scan
+
+    g = torch.Generator().manual_seed(0)
+    x, delta = torch.randn(2, 37, 3, generator=g, dtype=F64), torch.rand(2, 37, 3, generator=g, dtype=F64) * 0.5
+    A = -torch.rand(3, 4, generator=g, dtype=F64) * 3
+    Bm, Cm = torch.randn(2, 37, 4, generator=g, dtype=F64), torch.randn(2, 37, 4, generator=g, dtype=F64)
+
+    def grads(form):
+        return grads_of(lambda *a: selective_scan(*a, form=form)[0], x, delta, A, Bm, Cm)
+
+    (y, right), (y_r, ref) = grads("native"), grads("recurrent")
+    for a, b in zip(right, ref):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    monkeypatch.setattr(native, "ops", lambda: planted)
+    y, wrong = grads("native")
+    torch.testing.assert_close(y, y_r, rtol=1e-12, atol=1e-12)  # the plant is in the backward only
+    assert float((wrong[0] - ref[0]).abs().max()) > 1e-3  # ∂x

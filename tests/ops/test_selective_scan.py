@@ -1,7 +1,9 @@
-"""selective_scan: the chunk form against "recurrent" (selective_scan_ref's algorithm) at the
-lengths that break chunked scans first, with and without an initial state and a final-state
-gradient; gradcheck; a worked example; a planted bug in the backward; its saved-for-backward
-memory, which must not grow with T·D·N; and the argument errors."""
+"""selective_scan: the chunk and native forms against "recurrent" (selective_scan_ref's
+algorithm) at the lengths that break chunked scans first (the native kernel's chunk is 16
+steps, its channel block 64), with and without an initial state and a final-state gradient;
+gradcheck; a worked example; a planted bug in the backward (the native kernel's:
+tests/ops/test_native.py); their saved-for-backward memory, which must not grow with T·D·N;
+and the argument errors."""
 
 import math
 
@@ -9,7 +11,7 @@ import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.ops import selective_scan
+from rnnbench.ops import native, selective_scan
 
 F64 = torch.float64
 C = 4
@@ -50,10 +52,37 @@ def test_chunk_matches_recurrent(T, with_h0, last_weight):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m: f"gradient of {name}: {m}")
 
 
-def test_float32_within_tolerance():
+@pytest.mark.parametrize("T", [1, 15, 16, 17, 37])
+@pytest.mark.parametrize("with_h0", [False, True], ids=["zero", "h0"])
+@pytest.mark.parametrize("last_weight", [0.0, 0.5], ids=["y", "y+state"])
+@pytest.mark.parametrize("neg_eigval", [False, True], ids=["plain", "neg"])
+@pytest.mark.parametrize("D", [3, 70])  # one channel block, and two (64 + 6)
+def test_native_matches_recurrent(T, with_h0, last_weight, neg_eigval, D, built):
+    args = inputs(T, with_h0, D=D)
+    if neg_eigval:
+        args[1] = args[1] * 4  # as strong(): decays 2·exp(ΔA) − 1 well below zero
+    y, last, grads = run("native", args, last_weight, neg_eigval=neg_eigval)
+    y_r, last_r, grads_r = run("recurrent", args, last_weight, neg_eigval=neg_eigval)
+    torch.testing.assert_close(y, y_r, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(last, last_r, rtol=1e-10, atol=1e-12)
+    for name, a, b in zip(NAMES, grads, grads_r):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m: f"gradient of {name}: {m}")
+
+
+@pytest.mark.parametrize("neg_eigval", [False, True], ids=["plain", "neg"])
+def test_gradcheck_of_the_native_node(neg_eigval, built):
+    args = [t.requires_grad_() for t in (strong(19, True) if neg_eigval else inputs(19, True, D=2, N=2))]
+    args[1] = args[1].detach().clamp_min(0.05).requires_grad_()
+    assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, form="native", neg_eigval=neg_eigval), args)
+
+
+@pytest.mark.parametrize("form", ["chunk", "native"])
+def test_float32_within_tolerance(form, request):
+    if form == "native":
+        request.getfixturevalue("built")
     args = inputs(256, True, D=8, N=16)
     exact = run("recurrent", args)
-    approx = run("chunk", [t.float() for t in args])
+    approx = run(form, [t.float() for t in args])
     rel = lambda a, b: float((a.detach().double() - b).norm() / b.norm())  # noqa: E731
     assert rel(approx[0], exact[0]) < 1e-5
     assert max(rel(a, b) for a, b in zip(approx[2], exact[2])) < 1e-4
@@ -70,8 +99,8 @@ def test_worked_example():
     one = lambda *v: torch.tensor(v, dtype=F64).view(1, len(v), 1)  # noqa: E731
     x, delta, Bm, Cm = one(2.0, 4.0), one(1.0, 1.0), one(1.0, 1.0), one(2.0, 2.0)
     A, h0 = torch.tensor([[-math.log(2)]], dtype=F64), torch.tensor([[[8.0]]], dtype=F64)
-    for form in ("recurrent", "chunk"):
-        y, last = selective_scan(x, delta, A, Bm, Cm, h0, form=form, chunk_size=1)
+    for form in ("recurrent", "chunk") + (("native",) if native.unavailable() is None else ()):
+        y, last = selective_scan(x, delta, A, Bm, Cm, h0, form=form, **({"chunk_size": 1} if form == "chunk" else {}))
         torch.testing.assert_close(y.flatten(), torch.tensor([12.0, 14.0], dtype=F64))
         torch.testing.assert_close(last.flatten(), torch.tensor([7.0], dtype=F64))
 
@@ -104,6 +133,9 @@ def test_saved_for_backward_does_not_grow_with_the_state_times_the_length():
         expected = 4 * (B * T * (2 * D + 2 * N) + D * N + B * (T // 16) * D * N)  # x, Δ, B, C, A, entering states
         assert chunked == expected, (T, N, chunked, expected)
         assert chunked < full / 3
+        if native.unavailable() is None:  # its inputs (A transposed) and the state entering every 16 steps
+            kept = saved_bytes(lambda: selective_scan(*args, form="native"))
+            assert kept == expected, (T, N, kept, expected)
 
 
 @pytest.mark.parametrize(

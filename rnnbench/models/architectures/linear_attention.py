@@ -27,6 +27,7 @@ from torch import nn
 from rnnbench.errors import UsageError
 from rnnbench.models.contract import Architecture, Factory, draw, linear_init, register
 from rnnbench.models.stack import RMSNorm, Stack
+from rnnbench.ops import native
 
 FLA_EXTRA = "pip install 'rnnbench[fla]' (flash-linear-attention)"
 MAMBA_EXTRA = "pip install 'rnnbench[mamba]' (mamba-ssm and causal-conv1d, built against your torch and CUDA)"
@@ -298,8 +299,9 @@ def implementations(
 def register_family(implementations: Mapping[str, Factory], **fields: Any) -> Architecture:
     """Register a member of the family (or Mamba): the chunk form the default on every device (an
     authors' kernel runs when it is named), an ``fla`` implementation needing fla's kernels and a
-    ``cuda`` one mamba_ssm's, ``hidden_size`` features out of the core."""
-    kernels = {"fla": fla_requirement, "cuda": mamba_requirement}
+    ``cuda`` one mamba_ssm's, a ``native`` one rnnbench's C++ CPU kernel (a compiler),
+    ``hidden_size`` features out of the core."""
+    kernels = {"fla": fla_requirement, "cuda": mamba_requirement, "native": native.unavailable}
     return register(
         Architecture(
             implementations=implementations,

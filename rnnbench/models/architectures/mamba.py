@@ -17,11 +17,13 @@ conv and the linear maps PyTorch's defaults (drawn from the run's generator).
 The scan is :func:`rnnbench.ops.selective_scan`: ``reference`` runs it one step at a time
 as ``selective_scan_ref`` writes it (materialising exp(Δ A) and Δ B x, (B, T, E·D, N));
 ``chunk`` (the default) with the blocked scan, which builds them per chunk step and keeps
-only each chunk's entering state for its backward; ``cuda`` with mamba_ssm's
+only each chunk's entering state for its backward; ``native`` with the same algorithm as a
+C++ CPU kernel built at first use (:mod:`rnnbench.ops.native`: it needs a C++ compiler);
+``cuda`` with mamba_ssm's
 ``selective_scan_fn`` CUDA kernel (on CUDA, ``pip install 'rnnbench[mamba]'``; the kernel takes
 no initial state, so a carried h_0 is added by linearity: C_t · (exp(A Σ_{s≤t} Δ_s) ⊙ h_0)).
 ``neg_eigval`` maps the decay to 2·exp(ΔA) − 1 ∈ (−1, 1] (Grazzi et al. 2025,
-arXiv:2411.12537), in the reference and chunk forms. The state is E·D·N numbers per
+arXiv:2411.12537), in the reference, chunk and native forms. The state is E·D·N numbers per
 sequence, E·N = 32 times minGRU's at the same width, which is what its cost is made of.
 """
 
@@ -194,7 +196,12 @@ ARCH = la.register_family(
     title="Mamba selective SSM",
     citation="Gu & Dao (2023), arXiv:2312.00752",
     Params=Params,
-    implementations={"reference": build(scan("recurrent")), "chunk": build(scan("chunk")), "cuda": build(cuda_scan, kernel=True)},
+    implementations={
+        "reference": build(scan("recurrent")),
+        "chunk": build(scan("chunk")),
+        "native": build(scan("native")),
+        "cuda": build(cuda_scan, kernel=True),
+    },
     init=init,
     flops=flops,
     state_size=lambda p, length: p.num_layers * (p.expand * p.hidden_size * (p.d_state + p.d_conv - 1)),
