@@ -124,3 +124,33 @@ def test_a_planted_bug_in_the_selective_backward_fails_the_comparison(planted, m
     y, wrong = grads("native")
     torch.testing.assert_close(y, y_r, rtol=1e-12, atol=1e-12)  # the plant is in the backward only
     assert float((wrong[0] - ref[0]).abs().max()) > 1e-3  # ∂x
+
+
+def test_the_native_forms_give_the_same_bits_at_any_thread_count(built):
+    """Each lane's arithmetic does not depend on how the lanes are shared out (docs/ops.md)."""
+    from rnnbench.ops import selective_scan
+
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.rand(4, 50, 200, generator=g), torch.randn(4, 50, 200, generator=g)
+    u = torch.randn(4, 50, 3 * 200, generator=g)
+    x, delta = torch.randn(4, 50, 70, generator=g), torch.rand(4, 50, 70, generator=g) * 0.5
+    A, Bm, Cm = -torch.rand(70, 16, generator=g), torch.randn(4, 50, 16, generator=g), torch.randn(4, 50, 16, generator=g)
+    calls = {
+        "linear_recurrence": (lambda *t: linear_recurrence(*t, form="native")[0], (a, b)),
+        "mingru": (minrnn.native_mix("mingru"), (u[..., :400], None)),
+        "minlstm": (minrnn.native_mix("minlstm"), (u, None)),
+        "selective_scan": (lambda *t: selective_scan(*t, form="native")[0], (x, delta, A, Bm, Cm)),
+    }
+    before = torch.get_num_threads()
+    try:
+        for name, (fn, args) in calls.items():
+            runs = []
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                tensors = [t for t in args if t is not None]
+                runs.append(grads_of(lambda *t: fn(*t, *([None] if None in args else [])), *tensors))
+            (y1, g1), (y2, g2) = runs
+            assert torch.equal(y1, y2), name
+            assert all(torch.equal(p, q) for p, q in zip(g1, g2)), name
+    finally:
+        torch.set_num_threads(before)
