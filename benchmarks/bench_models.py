@@ -67,6 +67,8 @@ class Timed:
 
 SHAPE = "32x100x128"  # (batch, seq_len, input/hidden size): 1 to 70 ms a call here, not dispatch alone
 REFERENCE_SHAPE = "16x50x64"  # the step-by-step references, whose cost is the Python loop
+# instruction counts (Instructions): small, since every core runs 100x slower or more under callgrind
+COUNT_SHAPE = "4x32x32"
 TRACK = tomllib.loads((Path(__file__).parent / "track.toml").read_text())
 
 
@@ -152,6 +154,35 @@ if os.environ.get("RNNBENCH_ASV_REFERENCES") == "1":
             core, x = _core(model, REFERENCE_SHAPE, "reference")
             with torch.no_grad():
                 core(x)
+
+
+class Instructions:
+    """Instructions one call of each pass executes (forward, forward+backward of the default
+    core at ``COUNT_SHAPE``), counted under valgrind's callgrind (``instructions.py``): the same
+    count whatever else the machine is doing, so asv can flag a 10-20% change that wall time on a
+    shared VM hides. One valgrind process per commit counts every core (``setup_cache``, run
+    once); the counts are deterministic, so one round. Skipped where valgrind is not installed."""
+
+    params = (ARCHS, ["forward", "forward_backward"])
+    param_names = ["model", "pass"]
+    unit = "instructions"
+    rounds = 1
+    repeat = 1
+    timeout = 3600  # setup_cache's too: every core of one commit
+
+    def setup_cache(self):
+        from .instructions import count, unavailable
+
+        if unavailable():
+            return {"unavailable": unavailable()}
+        return count(ARCHS, COUNT_SHAPE)
+
+    def track_instructions(self, counts, model, pass_):
+        if "unavailable" in counts:
+            raise SkipNotImplemented(counts["unavailable"])
+        if model not in counts:
+            raise SkipNotImplemented(f"this commit has no {model}")
+        return counts[model][pass_]
 
 
 def _train(name):
