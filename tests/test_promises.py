@@ -150,6 +150,17 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
         "TRACK",
         {name: dict(c, train=dict(c["train"], steps=2, eval_every=2)) if "train" in c else c for name, c in bench.TRACK.items()},
     )
+    # Instructions' setup_cache counts every core under valgrind (minutes): here a stand-in that
+    # records what it was asked for; tests/test_instructions.py runs the real count
+    asked = []
+
+    def fake_count(models, shape):
+        asked.append((list(models), shape))
+        return {m: {"forward": 10 * i + 1, "forward_backward": 10 * i + 2} for i, m in enumerate(models)}
+
+    instructions = importlib.import_module("benchmarks.instructions")
+    monkeypatch.setattr(instructions, "count", fake_count)
+    monkeypatch.setattr(instructions, "unavailable", lambda: None)
     ran = 0
     for _, cls in inspect.getmembers(bench, inspect.isclass):
         bodies = [n for n in dir(cls) if n.startswith(("time_", "peakmem_", "mem_", "track_"))]
@@ -160,18 +171,23 @@ def test_every_asv_benchmark_runs_once(monkeypatch):
         combos = {
             tuple(g[0] for g in grids[:i]) + (v,) + tuple(g[0] for g in grids[i + 1 :]) for i, g in enumerate(grids) for v in g
         }
+        cache = (cls().setup_cache(),) if hasattr(cls, "setup_cache") else ()  # once per class, as asv
         for combo in sorted(combos, key=str) or [()]:
             obj = cls()
             if hasattr(obj, "setup"):
-                obj.setup(*combo)
+                obj.setup(*cache, *combo)
             for name in bodies:
-                getattr(obj, name)(*combo)
+                value = getattr(obj, name)(*cache, *combo)
+                if cache:  # the count of this model and pass, out of the one count of every core
+                    i = bench.ARCHS.index(combo[0])
+                    assert value == 10 * i + (1 if combo[1] == "forward" else 2), (combo, value)
                 ran += 1
     for name, fn in inspect.getmembers(bench, inspect.isfunction):
         if name.startswith("track_"):
             assert isinstance(fn(), (int, float))
             ran += 1
     assert ran >= 3 * len(bench.ARCHS)
+    assert asked == [(bench.ARCHS, bench.COUNT_SHAPE)]  # one count per commit, of every core
 
 
 def test_asv_timings_have_no_setup_hooks():
