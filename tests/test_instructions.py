@@ -2,12 +2,16 @@
 ASV_FACTOR (the Instructions benchmark). Each count starts one valgrind process (about a
 minute: torch is imported under valgrind)."""
 
-import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-instructions = importlib.import_module("benchmarks.instructions")
+# by path: the tests run without the repository root on sys.path (pytest's entry point, as in CI)
+_FILE = Path(__file__).resolve().parents[1] / "benchmarks" / "instructions.py"
+_spec = importlib.util.spec_from_file_location("asv_instructions", _FILE)
+instructions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(instructions)
 needs_valgrind = pytest.mark.skipif(instructions.unavailable() is not None, reason=str(instructions.unavailable()))
 
 
