@@ -173,9 +173,8 @@ class Instructions:
     def setup_cache(self):
         from .instructions import count, unavailable
 
-        if unavailable():
-            return {"unavailable": unavailable()}
-        return count(ARCHS, COUNT_SHAPE)
+        why = unavailable()
+        return {"unavailable": why} if why else count(ARCHS, COUNT_SHAPE)
 
     def track_instructions(self, counts, model, pass_):
         if "unavailable" in counts:
