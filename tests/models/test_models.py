@@ -5,6 +5,7 @@ pieces equal to one pass. A negative control plants a one-character bug and sees
 
 import pytest
 import torch
+from planting import Proxy
 
 from rnnbench.errors import UsageError
 from rnnbench.models import MODELS, build_core, build_model, model_order, resolve_model
@@ -146,6 +147,24 @@ def test_a_planted_one_character_bug_fails_the_comparison(monkeypatch):
     monkeypatch.setattr(lstm, "lstm_cell", buggy)
     with pytest.raises(AssertionError, match="relative error"):
         compare("lstm", "fused", 1, 7, torch.float64)
+
+
+def test_the_lrus_real_arithmetic_layer_with_a_sign_flipped_fails_the_comparison(monkeypatch):
+    """Negative control for :class:`RealLRULayer`: Re(C x) read as Re x · C_re + Im x · C_im (the
+    sign of the imaginary part dropped), a mistake the complex reference layer cannot make."""
+    import rnnbench.models.architectures.lru as lru
+
+    compare("lru", "chunk", 1, 7, torch.float64)  # passes as written
+    real_stack = torch.stack
+
+    def dropped_sign(tensors, dim=0):
+        if len(tensors) == 2 and dim == -1:  # the readout's [C_re, −C_im]
+            tensors = [tensors[0], -tensors[1]]
+        return real_stack(tensors, dim)
+
+    monkeypatch.setattr(lru, "torch", Proxy(torch, stack=dropped_sign))
+    with pytest.raises(AssertionError, match="relative error"):
+        compare("lru", "chunk", 1, 7, torch.float64)
 
 
 @pytest.mark.parametrize("name", model_order())

@@ -16,6 +16,7 @@ import torch
 from arch_examples import EXAMPLES, Example
 from authors_numbers import NUMBERS
 from pinning import assert_matches, build_reference, run_reference
+from planting import Proxy
 
 from rnnbench.models import MODELS
 
@@ -66,16 +67,6 @@ def test_the_worked_examples_are_not_degenerate():
 
 
 # ---- negative controls: a wrong constant in the equations every implementation shares ------------
-
-
-class Proxy:
-    """A module namespace (torch, torch.nn.functional) with one function replaced."""
-
-    def __init__(self, module, **replaced):
-        self._module, self._replaced = module, replaced
-
-    def __getattr__(self, name):
-        return self._replaced.get(name) or getattr(self._module, name)
 
 
 def plant_g_shift(monkeypatch):
