@@ -18,11 +18,20 @@ from rnnbench.results import atomic_write  # noqa: E402
 from rnnbench.tasks.base import direction, higher_is_better  # noqa: E402
 
 
-def model_color(model: str) -> str:
-    """One colour per architecture in every figure (tab20, in the registry's order); a column
+def model_color(model: str) -> tuple[float, float, float, float]:
+    """One colour per architecture in every figure, in the registry's order: tab20's dark shades,
+    its light ones, then tab20b's (40 colours; the registry has more than 20 models); a column
     label such as ``lstm [hidden_size=8]`` takes its model's colour."""
-    r = model_rank(model.split(" ")[0]) % 20
-    return matplotlib.colormaps["tab20"]((2 * r) % 20 + (r >= 10))  # the dark shades first, then the light
+    r = model_rank(model.split(" ")[0]) % 40
+    palette = matplotlib.colormaps["tab20" if r < 20 else "tab20b"]
+    r %= 20
+    return palette((2 * r) % 20 + (r >= 10))
+
+
+def outside_legend(fig: Any, ax: Any) -> None:
+    """The legend to the right of the axes, so that a dozen models do not cover their lines."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.set_size_inches(9.6, 4.0)
 
 
 def rank(label: str) -> tuple[int, str]:
@@ -57,7 +66,7 @@ def plot_curves(df: pd.DataFrame, directory: Path) -> list[Path]:
             ylabel=f"{metric}, {direction(metric)} (held-out; band: seed range)",
             title=task,
         )
-        ax.legend(fontsize=8)
+        outside_legend(fig, ax)
         fig.tight_layout()
         written += save(fig, directory / ("curves_" + slug(task)))
     return written
@@ -98,7 +107,7 @@ def plot_retention(summary: pd.DataFrame, directory: Path) -> list[Path]:
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
+        outside_legend(fig, ax)
         fig.tight_layout()
         written += save(fig, directory / ("retention_" + slug(group)))
     return written
