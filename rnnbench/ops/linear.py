@@ -109,6 +109,55 @@ def _recurrent(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tup
     return torch.stack(out, 1), h
 
 
+def chunk_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The chunk form's forward without autograd: a ``(Ba, Ta, F)`` (Ta ∈ {1, T}), b ``(B, T, F)``,
+    h0 ``(B, F)`` or None -> (the decays as :func:`chunk_backward` takes them: chunked
+    ``(C, B, n, F)`` or the time-invariant a itself, and h ``(B, T, F)``)."""
+    B, T, F = b.shape
+    A = a if a.shape[1] == 1 else chunked.to_chunks(a.expand(B, T, F), C, fill=1.0)
+    return A, chunked.from_chunks(chunked.scan(A, chunked.to_chunks(b, C), h0), T)
+
+
+def chunk_backward(
+    A: torch.Tensor,
+    h: torch.Tensor,
+    h0: torch.Tensor | None,
+    g: torch.Tensor,
+    C: int,
+    a_shape: tuple[int, ...],
+    need_a: bool,
+    need_h0: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The chunk form's backward from :func:`chunk_forward`'s A and h, h0 and the gradient g of
+    h: (δ = ∂b ``(B, T, F)``, ∂a of a's ``a_shape`` or None, ∂h0 or None)."""
+    B, T, F = h.shape
+    Ba, Ta, _ = a_shape
+    invariant = Ta == 1
+    if A.is_complex():  # the backward multiplies by conjugates
+        A, h = A.conj().resolve_conj(), h.conj()
+        h0 = None if h0 is None else h0.conj()
+    G = chunked.to_chunks(g, C)
+    g_steps = G.unbind(0)
+    # δ_t = g_t + ā_{t+1} δ_{t+1}: the decay of step j is a's at step j + 1
+    a_next = chunked.decays(A, C) if invariant else (*A.unbind(0)[1:], chunked.next_first(A))
+    e, p = chunked.local(a_next, g_steps, invariant, reverse=True)
+    entering = chunked.carry(e, p, None, invariant, reverse=True)
+    chunked.rerun(a_next, g_steps, entering, g_steps, reverse=True)  # δ over g
+    delta = chunked.from_chunks(G, T)
+    grad_a = grad_h0 = None
+    if need_a:
+        if invariant:  # Σ_t δ_t h̄_{t−1}, reduced over time (and the batch when a is shared)
+            grad_a = _invariant_grad(g_steps, chunked.to_chunks(h, C), h0)
+        else:
+            grad_a = varying_grad(delta, h, h0)
+        if Ba == 1:
+            grad_a = grad_a.sum(0, keepdim=True)
+    if h0 is not None and need_h0:
+        first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
+        grad_h0 = first * delta[:, 0]
+    return delta, grad_a, grad_h0
+
+
 class _Chunk(torch.autograd.Function):
     """The chunk form as one autograd node: a ``(Ba, Ta, F)``, b ``(B, T, F)``, h0 ``(B, F)``.
 
@@ -118,10 +167,7 @@ class _Chunk(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, C: int) -> torch.Tensor:
-        B, T, F = b.shape
-        invariant = a.shape[1] == 1
-        A = a if invariant else chunked.to_chunks(a.expand(B, T, F), C, fill=1.0)  # (C, B, n, F)
-        h = chunked.from_chunks(chunked.scan(A, chunked.to_chunks(b, C), h0), T)
+        A, h = chunk_forward(a, b, h0, C)
         ctx.save_for_backward(A, h, h0)
         ctx.C, ctx.a_shape = C, a.shape
         return h
@@ -129,33 +175,9 @@ class _Chunk(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         A, h, h0 = ctx.saved_tensors
-        C = ctx.C
-        B, T, F = h.shape
-        Ba, Ta, _ = ctx.a_shape
-        invariant = Ta == 1
-        if A.is_complex():  # the backward multiplies by conjugates
-            A, h = A.conj().resolve_conj(), h.conj()
-            h0 = None if h0 is None else h0.conj()
-        G = chunked.to_chunks(g, C)
-        g_steps = G.unbind(0)
-        # δ_t = g_t + ā_{t+1} δ_{t+1}: the decay of step j is a's at step j + 1
-        a_next = chunked.decays(A, C) if invariant else (*A.unbind(0)[1:], chunked.next_first(A))
-        e, p = chunked.local(a_next, g_steps, invariant, reverse=True)
-        entering = chunked.carry(e, p, None, invariant, reverse=True)
-        chunked.rerun(a_next, g_steps, entering, g_steps, reverse=True)  # δ over g
-        delta = chunked.from_chunks(G, T)
-        grad_a = grad_h0 = None
-        if ctx.needs_input_grad[0]:
-            if invariant:  # Σ_t δ_t h̄_{t−1}, reduced over time (and the batch when a is shared)
-                grad_a = _invariant_grad(g_steps, chunked.to_chunks(h, C), h0)
-            else:
-                grad_a = varying_grad(delta, h, h0)
-            if Ba == 1:
-                grad_a = grad_a.sum(0, keepdim=True)
-        if h0 is not None and ctx.needs_input_grad[2]:
-            first = A[:, 0] if invariant else A[0, :, 0]  # ā_1: (Ba, F) or (B, F)
-            grad_h0 = first * delta[:, 0]
-        return grad_a, delta if ctx.needs_input_grad[1] else None, grad_h0, None
+        need = ctx.needs_input_grad
+        delta, grad_a, grad_h0 = chunk_backward(A, h, h0, g, ctx.C, ctx.a_shape, need[0], need[2])
+        return grad_a, delta if need[1] else None, grad_h0, None
 
 
 class _Native(torch.autograd.Function):

@@ -70,13 +70,15 @@ def test_the_worked_examples_are_not_degenerate():
 
 
 def plant_g_shift(monkeypatch):
-    """minGRU/minLSTM's g(v) = v + 0.5 for v ≥ 0 written with 0.4 (in g and in log g: both paths)."""
+    """minGRU/minLSTM's g(v) = v + 0.5 for v ≥ 0 written with 0.4 (in g, in log g and in the fused
+    chunk layer's g_fast: every path)."""
     import torch.nn.functional as F
 
     import rnnbench.models.architectures.minrnn as minrnn
 
     monkeypatch.setattr(minrnn, "g", lambda v: torch.where(v >= 0, v + 0.4, torch.sigmoid(v)))
     monkeypatch.setattr(minrnn, "log_g", lambda v: torch.where(v >= 0, (F.relu(v) + 0.4).log(), -F.softplus(-v)))
+    monkeypatch.setattr(minrnn, "g_fast", lambda v, s: torch.where(v >= 0, v + 0.4, s))
 
 
 def plant_delta_scale(monkeypatch):

@@ -14,7 +14,7 @@ from rnnbench.ops import chunked, linear_recurrence, native
 
 F64, C128 = torch.float64, torch.complex128
 C = 4  # the chunk size of these tests
-LENGTHS = [1, C - 1, C, C + 1, 37]
+LENGTHS = [1, C - 1, C, C + 1, 3 * C, 37]  # 3C: several chunks and no tail
 # the decays' shapes, against b (B=3, T, H=4): time-varying, time-invariant (the LRU's λ),
 # time-invariant per sequence, and shared by the batch
 DECAYS = {

@@ -7,7 +7,9 @@ g(v) = v + 0.5 for v ≥ 0, σ(v) otherwise (positive, for the log-space scan).
 Implementations (the recurrence is :func:`rnnbench.ops.linear_recurrence` with
 a = 1 − z, b = z ⊙ h̃): ``reference`` runs it one step at a time (form ``recurrent``);
 ``chunk`` (the default on CPU and CUDA) with the blocked scan and its hand-written
-backward (form ``chunk``); ``native`` the gates and the recurrence in one C++ CPU kernel, built
+backward (form ``chunk``), the gates computed in the same autograd node and recomputed in its
+backward (:func:`rnnbench.models.architectures.minrnn.chunk_mix`: the bits of the gates composed
+with the op under autograd, in fewer passes); ``native`` the gates and the recurrence in one C++ CPU kernel, built
 at first use (:mod:`rnnbench.ops.native`: it needs a C++ compiler), whose backward recomputes
 σ(k) and g(v) as it runs the reverse scan; ``log_scan`` is the paper's own parallel form, the log-space
 scan of Heinsen (2023) with log(1 − z) = −softplus(k), log z = −softplus(−k),
@@ -60,7 +62,7 @@ ARCH = register(
         Params=Params,
         implementations={
             "reference": minrnn.factory(2, mix("recurrent")),
-            "chunk": minrnn.factory(2, mix("chunk")),
+            "chunk": minrnn.factory(2, minrnn.chunk_mix("mingru")),
             "log_scan": minrnn.factory(2, mix_log_scan),
             "native": minrnn.factory(2, minrnn.native_mix("mingru")),
         },

@@ -5,7 +5,9 @@ f_t = σ(W_f x_t + b_f), i_t = σ(W_i x_t + b_i), h̃_t = g(W_h x_t + b_h);
 f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t);  h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t.
 
 The recurrence is :func:`rnnbench.ops.linear_recurrence` with a = f', b = i' ⊙ h̃:
-``reference`` one step at a time, ``chunk`` (the default) the blocked scan;
+``reference`` one step at a time, ``chunk`` (the default) the blocked scan with the gates in
+the same autograd node (:func:`rnnbench.models.architectures.minrnn.chunk_mix`: the bits of
+the gates composed with the op under autograd, in fewer passes);
 ``native`` the gates and the recurrence in one C++ CPU kernel, built at first use
 (:mod:`rnnbench.ops.native`: it needs a C++ compiler), whose backward recomputes the gates
 as it runs the reverse scan;
@@ -59,7 +61,7 @@ ARCH = register(
         Params=Params,
         implementations={
             "reference": minrnn.factory(3, mix("recurrent")),
-            "chunk": minrnn.factory(3, mix("chunk")),
+            "chunk": minrnn.factory(3, minrnn.chunk_mix("minlstm")),
             "log_scan": minrnn.factory(3, mix_log_scan),
             "native": minrnn.factory(3, minrnn.native_mix("minlstm")),
         },
