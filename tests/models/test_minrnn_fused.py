@@ -7,9 +7,9 @@ step-by-step reference is tests/models/test_models.py's."""
 
 import pytest
 import torch
+from planting import Proxy
 
 from rnnbench.models.architectures import mingru, minlstm, minrnn
-from tests.models.planting import Proxy
 
 KINDS = {"mingru": (mingru, 2), "minlstm": (minlstm, 3)}
 
