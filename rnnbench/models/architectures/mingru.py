@@ -7,7 +7,7 @@ g(v) = v + 0.5 for v ≥ 0, σ(v) otherwise (positive, for the log-space scan).
 Implementations (the recurrence is :func:`rnnbench.ops.linear_recurrence` with
 a = 1 − z, b = z ⊙ h̃): ``reference`` runs it one step at a time (form ``recurrent``);
 ``chunk`` (the default on CPU and CUDA) with the blocked scan and its hand-written
-backward (form ``chunk``), the gates computed in the same autograd node and recomputed in its
+backward (form ``chunk``), the gates computed in the same autograd node and kept for its
 backward (:func:`rnnbench.models.architectures.minrnn.chunk_mix`: the bits of the gates composed
 with the op under autograd, in fewer passes); ``native`` the gates and the recurrence in one C++ CPU kernel, built
 at first use (:mod:`rnnbench.ops.native`: it needs a C++ compiler), whose backward recomputes

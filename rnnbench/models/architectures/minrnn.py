@@ -100,10 +100,11 @@ def g_backward(grad: torch.Tensor, v: torch.Tensor, s: torch.Tensor, out: torch.
 def chunk_mix(kind: str) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
     """The gates and the recurrence of ``kind`` (``mingru``, ``minlstm``) as one autograd node over
     the chunk form of :func:`rnnbench.ops.linear_recurrence`, from the whole projection u
-    ``(B, T, gates·H)``: the gates are computed in its forward and recomputed in its backward,
-    which writes u's gradient in one piece. Its values and gradients are those of the gates
-    composed with the op under autograd (``mix("chunk")``), bit for bit, at a third of the passes
-    over memory (tests/models/test_minrnn_fused.py)."""
+    ``(B, T, gates·H)``: the gates are computed in its forward (σ's and g(v) kept for the
+    backward, minLSTM's i' recomputed), g(v) without ``torch.where``'s scalar loop, and the
+    backward writes u's gradient in one piece (no split and concatenation). Its values and
+    gradients are those of the gates composed with the op under autograd (``mix("chunk")``), bit
+    for bit (tests/models/test_minrnn_fused.py)."""
     fn = {"mingru": _MinGRUChunk, "minlstm": _MinLSTMChunk}[kind]
 
     def run(u: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
