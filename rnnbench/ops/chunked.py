@@ -23,7 +23,8 @@ are one pass each, the two scans two each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -35,16 +36,28 @@ def n_chunks(T: int, C: int) -> int:
 def to_chunks(x: torch.Tensor, C: int, fill: float = 0.0) -> torch.Tensor:
     """``(B, T, F)`` (any strides, e.g. expanded) -> ``(C, B, n, F)`` contiguous, positions
     after T set to ``fill``; one copy, written in the destination's order."""
-    B, T, F = x.shape
+    return map_to_chunks(_copy, x, C=C, fill=fill)
+
+
+def map_to_chunks(op: Callable[..., Any], *xs: torch.Tensor, C: int, fill: float = 0.0) -> torch.Tensor:
+    """``op(*xs, out=...)`` of ``(B, T, F)`` tensors written straight into the layout
+    ``(C, B, n, F)``, positions after T set to ``fill``: the bits of ``to_chunks(op(*xs), C,
+    fill)`` for an elementwise op (its rounding does not depend on where it writes), in one
+    pass instead of two."""
+    B, T, F = xs[0].shape
     n, full = n_chunks(T, C), T // C
-    out = x.new_empty(C, B, n, F)
+    out = xs[0].new_empty(C, B, n, F)
     if full:
-        out[:, :, :full].copy_(x[:, : full * C].reshape(B, full, C, F).permute(2, 0, 1, 3))
+        op(*(x[:, : full * C].reshape(B, full, C, F) for x in xs), out=out[:, :, :full].permute(1, 2, 0, 3))
     rest = T - full * C
     if rest:
-        out[:rest, :, full].copy_(x[:, full * C :].transpose(0, 1))
+        op(*(x[:, full * C :] for x in xs), out=out[:rest, :, full].transpose(0, 1))
         out[rest:, :, full].fill_(fill)
     return out
+
+
+def _copy(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return out.copy_(x)
 
 
 def from_chunks(h: torch.Tensor, T: int) -> torch.Tensor:

@@ -131,8 +131,8 @@ def chunk_backward(
     """The chunk form's backward from :func:`chunk_forward`'s A and h, h0 and the gradient g of
     h: (δ = ∂b ``(B, T, F)``, ∂a of a's ``a_shape`` or None, ∂h0 or None)."""
     B, T, F = h.shape
-    Ba, Ta, _ = a_shape
-    invariant = Ta == 1
+    Ba = a_shape[0]
+    invariant = A.dim() != 4  # a itself, not chunked (at T = 1 a varying a may come either way)
     if A.is_complex():  # the backward multiplies by conjugates
         A, h = A.conj().resolve_conj(), h.conj()
         h0 = None if h0 is None else h0.conj()

@@ -104,3 +104,21 @@ def test_a_planted_backward_bug_fails_the_comparison(monkeypatch, kind, plant):
     got = gates_and_grads(minrnn.chunk_mix(kind), u, None, w)
     assert torch.equal(got[0], expected[0])  # the forward is untouched
     assert not torch.allclose(got[1], expected[1], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "h0, words",
+    [
+        (torch.zeros(2, 4), "h0 has shape (2, 4); expected (2, 3)"),
+        (torch.zeros(2, 3, dtype=torch.float64), "different dtypes (u torch.float32, h0 torch.float64)"),
+    ],
+    ids=["shape", "dtype"],
+)
+def test_fused_chunk_layer_names_a_mismatched_h0(kind, h0, words):
+    from rnnbench.errors import UsageError
+
+    gates = KINDS[kind][1]
+    with pytest.raises(UsageError, match="^" + kind + ": ") as err:
+        minrnn.chunk_mix(kind)(torch.zeros(2, 5, gates * 3), h0)
+    assert words in str(err.value)

@@ -14,8 +14,8 @@ from torch import nn
 
 from rnnbench.models.contract import linear_init
 from rnnbench.models.stack import Stack
-from rnnbench.ops import linear, native
-from rnnbench.ops.base import chunk_size, require_tensor
+from rnnbench.ops import chunked, linear, native
+from rnnbench.ops.base import chunk_size, require_same_kind, require_tensor
 
 
 def g(v: torch.Tensor) -> torch.Tensor:
@@ -111,10 +111,15 @@ def chunk_mix(kind: str) -> Callable[[torch.Tensor, torch.Tensor | None], torch.
         B, T, W = u.shape
         if h0 is not None:
             require_tensor(kind, "h0", h0, shape=(B, W // fn.gates), meaning="(B, H)")
+            require_same_kind(kind, {"u": u, "h0": h0})
         return fn.apply(u, h0, chunk_size(T, None, linear.NAME))
 
     run.whole = True  # type: ignore[attr-defined]  # MinLayer passes the projection unsplit
     return run
+
+
+def _one_minus(z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.sub(1, z, out=out)
 
 
 class _MinGRUChunk(torch.autograd.Function):
@@ -128,7 +133,8 @@ class _MinGRUChunk(torch.autograd.Function):
         k, v = u[..., :H], u[..., H:]
         z, s = torch.sigmoid(k), torch.sigmoid(v)
         gv = g_fast(v, s)
-        A, h = linear.chunk_forward(1 - z, gv * z, h0, C)
+        A = chunked.map_to_chunks(_one_minus, z, C=C, fill=1.0)  # 1 − z, written in the scan's layout
+        h = chunked.from_chunks(chunked.scan(A, chunked.map_to_chunks(torch.mul, gv, z, C=C), h0), u.shape[1])
         ctx.save_for_backward(u, z, s, gv, A, h, h0)  # gv kept: recomputing it is two passes
         ctx.C = C
         return h
@@ -161,7 +167,8 @@ class _MinLSTMChunk(torch.autograd.Function):
         f, i, s = torch.sigmoid(kf), torch.sigmoid(ki), torch.sigmoid(v)
         total = f + i
         gv = g_fast(v, s)
-        A, h = linear.chunk_forward(f / total, (i / total).mul_(gv), h0, C)
+        A = chunked.map_to_chunks(torch.div, f, total, C=C, fill=1.0)  # f' = f / total, in the scan's layout
+        h = chunked.from_chunks(chunked.scan(A, chunked.map_to_chunks(torch.mul, i / total, gv, C=C), h0), u.shape[1])
         ctx.save_for_backward(u, f, i, total, s, gv, A, h, h0)
         ctx.C = C
         return h
