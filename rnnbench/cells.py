@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import signal
 import threading
 import time
@@ -13,6 +14,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+from rnnbench import allocator
 from rnnbench.measure import ThroughputCell, measure, throughput_key
 from rnnbench.models import resolve_model
 from rnnbench.profiles import PlannedCell
@@ -82,6 +84,9 @@ def run_cell(pc: PlannedCell, device: str, cell_timeout: float | None, progress:
     except Exception as exc:  # a cell that raises must not end the sweep
         message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         record = failure(pc, "failed", message, device, time.perf_counter() - start)
+    finally:
+        gc.collect()  # the cell's tensors, some held in reference cycles (autograd graphs, tracebacks)
+        allocator.release()  # what the cell freed, handed back: a sweep's process otherwise grows cell by cell
     return placed(record, pc)
 
 

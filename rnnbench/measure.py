@@ -219,7 +219,10 @@ def memory_bytes(core: torch.nn.Module, x: torch.Tensor, mode: str) -> tuple[int
         if t.layout == torch.strided:
             storage = t.untyped_storage()
             saved[storage.data_ptr()] = storage.nbytes()
-        return t
+        # a detached alias keeps the storage (so no address is reused and counted twice) but not the
+        # graph: returning t itself makes a saved output refer to its own graph, a cycle through C++
+        # that Python's collector cannot see, and every cell's graph then stays allocated for good
+        return t.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         y, _ = core(x)
