@@ -50,7 +50,6 @@ def test_the_setting_can_be_turned_off(tmp_path):
 RELEASE = """
 import torch
 from rnnbench import allocator
-from rnnbench.cells import run_cell
 
 def rss_mb():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))

@@ -61,8 +61,8 @@ def test_throughput_record(model, impl):
 @pytest.mark.parametrize("model, impl", [("mingru", "reference"), ("lstm", "fused"), ("mamba", "chunk")])
 def test_measuring_saved_memory_leaves_no_graph_behind(model, impl):
     """The saved-tensor count must not keep the graph it counted: a sweep measures one cell after
-    another in one process (a pack hook that returned its tensor kept every cell's graph, 2.6 GB
-    after two T = 4096 cells, until the kernel ended the sweep)."""
+    another in one process (a pack hook that returned its tensor kept every cell's graph: 4.1 GB
+    resident after two T = 4096 cells, 5.6 GB after four, until the kernel ended a sweep)."""
     import gc
     import warnings
 
