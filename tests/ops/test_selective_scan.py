@@ -1,9 +1,9 @@
 """selective_scan: the chunk and native forms against "recurrent" (selective_scan_ref's
 algorithm) at the lengths that break chunked scans first (the native kernel's chunk is 16
 steps, its channel block 64), with and without an initial state and a final-state gradient;
-gradcheck; a worked example; a planted bug in the backward (the native kernel's:
-tests/ops/test_native.py); their saved-for-backward memory, which must not grow with T·D·N;
-and the argument errors."""
+gradcheck; the chunk backward's carry between groups of chunks; a worked example; a planted bug
+in the backward (the native kernel's: tests/ops/test_native.py); their saved-for-backward memory,
+which must not grow with T·D·N; and the argument errors."""
 
 import math
 
@@ -74,6 +74,26 @@ def test_gradcheck_of_the_native_node(neg_eigval, built):
     args = [t.requires_grad_() for t in (strong(19, True) if neg_eigval else inputs(19, True, D=2, N=2))]
     args[1] = args[1].detach().clamp_min(0.05).requires_grad_()
     assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, form="native", neg_eigval=neg_eigval), args)
+
+
+@pytest.mark.parametrize("group", [1, 2, 3], ids=lambda g: f"{g}-chunk groups")
+@pytest.mark.parametrize("with_h0", [False, True], ids=["zero", "h0"])
+@pytest.mark.parametrize("neg_eigval", [False, True], ids=["plain", "neg"])
+def test_chunk_backward_in_groups_matches_recurrent(group, with_h0, neg_eigval, monkeypatch):
+    """The backward takes chunks in groups of GROUP_NUMBERS // (C·B·N·D), last first, the state
+    entering a group carried from the group after it; at the default size every sequence is one
+    group, so the carry between groups is forced here: 37 steps are 10 chunks, groups of 1, 2
+    and 3 (the last group short)."""
+    from rnnbench.ops import selective
+
+    B, D, N = 2, 3, 4
+    monkeypatch.setattr(selective, "GROUP_NUMBERS", group * C * B * N * D)
+    args = (strong if neg_eigval else inputs)(37, with_h0)
+    y, last, grads = run("chunk", args, 0.5, chunk_size=C, neg_eigval=neg_eigval)
+    y_r, last_r, grads_r = run("recurrent", args, 0.5, neg_eigval=neg_eigval)
+    torch.testing.assert_close(y, y_r, rtol=1e-10, atol=1e-12)
+    for name, a, b in zip(NAMES, grads, grads_r):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11, msg=lambda m: f"gradient of {name}: {m}")
 
 
 @pytest.mark.parametrize("form", ["chunk", "native"])
