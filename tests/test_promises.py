@@ -234,6 +234,39 @@ def test_published_tables_are_rebuilt_exactly_from_the_raw_records(profile, tmp_
         assert (tmp_path / profile / md.name).read_text() == md.read_text(), f"{md} drifted from its records"
 
 
+def test_the_scan_floor_benchmark_times_every_model_and_its_stand_ins_reach_every_parameter(capsys, monkeypatch):
+    """benchmarks/scan_floor.py (results/README.md, "What the layers around the scans cost"): a row
+    per model with its floor; the floor core really runs without its recurrence (the op is never
+    called), and a stand-in that drops a parameter's gradient is refused, not timed."""
+    floor = importlib.import_module("benchmarks.scan_floor")
+    threads = torch.get_num_threads()
+    floor.main(batch=2, seq_len=9, hidden=8, threads=threads, rounds=1, min_run_time=0.01)
+    torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split() and line.split()[0] in floor.TARGETS}
+    assert set(rows) == set(floor.TARGETS) and "free scan ×" in out
+    import rnnbench.models.architectures.mamba as mamba
+    from rnnbench.models import build_core
+
+    core = build_core("mamba", "chunk", 8, hidden_size=8)
+    floor.stand_ins("mamba")(core)
+    monkeypatch.setattr(mamba, "selective_scan", lambda *a, **k: pytest.fail("the floor ran the scan"))
+    core(torch.randn(2, 9, 8))
+
+    def skipping_delta(name):  # y = x: Δ, B, C and A reach nothing, so dt_proj would get no backward
+        def swap(core):
+            for layer in core.layers:
+                layer.scan = lambda x, delta, A, Bm, Cm, h0, neg=False: (x, h0)
+
+        return swap
+
+    monkeypatch.setattr(floor, "stand_ins", skipping_delta)
+    monkeypatch.setattr(floor, "TARGETS", {"mamba": 3.0})
+    with pytest.raises(RuntimeError, match="passes no gradient to .*dt_proj"):
+        floor.main(batch=2, seq_len=9, hidden=8, threads=threads, rounds=1, min_run_time=0.01)
+    torch.set_num_threads(threads)
+
+
 def test_the_chunk_cost_breakdown_runs_and_counts_what_the_engine_dispatches(capsys):
     """benchmarks/chunk_costs.py (results/README.md, "What the chunk form costs"): every stage
     of the chunk form gets a row, and its dispatch column is the number of ATen calls the
