@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-TARGETS = {"mingru": 4.0, "minlstm": 4.0, "lru": 4.0, "mamba": 3.0, "hawk": None}  # issue 20's, chunk ÷ reference
+TARGETS = {"mingru": 4.0, "minlstm": 4.0, "lru": 4.0, "mamba": 3.0, "hawk": None}  # issue 20: reference time ÷ chunk time
 
 
 def stand_ins(name: str) -> Callable[[Any], None]:
