@@ -4,6 +4,7 @@ the tolerance table, T = 1, odd T and T = 256, 1 and 2 layers, and state carried
 pieces equal to one pass. A negative control plants a one-character bug and sees it fail."""
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -108,16 +109,14 @@ def compare(name, impl, layers, T, dtype, device="cpu"):
             state = [s.double().cpu() for s in leaves(state)]
         results.append((y, leaves(state), grads))
     (y_r, s_r, g_r), (y_o, s_o, g_o) = results
-    exact = {}  # the float64 run of the float32 reference's weights, made only if a comparison needs it
 
+    @functools.cache  # the float64 run of the float32 reference's weights, made only if a comparison needs it
     def run_exact():
-        if not exact:
-            core, xi = copy.deepcopy(ref).double(), x.double().requires_grad_()
-            y, state = core(xi)
-            w = torch.randn(y.shape, generator=torch.Generator().manual_seed(10), dtype=dtype).double()
-            loss = (y * w).sum() + sum((torch.view_as_real(s) if s.is_complex() else s).sum() for s in leaves(state))
-            exact["all"] = [y, *leaves(state), *torch.autograd.grad(loss, [xi, *core.parameters()])]
-        return exact["all"]
+        core, xi = copy.deepcopy(ref).double(), x.double().requires_grad_()
+        y, state = core(xi)
+        w = torch.randn(y.shape, generator=torch.Generator().manual_seed(10), dtype=dtype).double()
+        loss = (y * w).sum() + sum((torch.view_as_real(s) if s.is_complex() else s).sum() for s in leaves(state))
+        return [y, *leaves(state), *torch.autograd.grad(loss, [xi, *core.parameters()])]
 
     def truth(i):
         if on_gpu or dtype != torch.float32:
